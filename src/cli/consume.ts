@@ -1,0 +1,88 @@
+// `clickstream consume`: reads the job's output topics and prints one decoded line per record.
+
+import { Command } from 'commander';
+import { resolveBrokers, topics } from '../config.js';
+import { outputCodecs } from '../codec/messages.js';
+import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
+import { UserError } from '../errors.js';
+import { brokersOption } from './options.js';
+
+interface ConsumeFlags {
+  fromBeginning: boolean;
+  json: boolean;
+  group?: string;
+  brokers?: string;
+}
+
+export function consumeCommand(): Command {
+  return new Command('consume')
+    .description('print the records of the job output topics (default: counts and total)')
+    .argument('[topics...]', `topics to read: ${Object.keys(outputCodecs).join(', ')}`)
+    .option('--from-beginning', 'read each topic from its first record', false)
+    .option('--json', 'one JSON object per line instead of readable text', false)
+    .option('--group <id>', 'consumer group (default: a fresh one, nothing committed)')
+    .addOption(brokersOption())
+    .action(async (names: string[], flags: ConsumeFlags) => {
+      await consume(names.length > 0 ? names : [topics.counts, topics.total], flags);
+    });
+}
+
+async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
+  for (const name of names) {
+    if (!(name in outputCodecs)) throw new UserError('BAD_FLAG', `cannot decode topic "${name}"; known: ${Object.keys(outputCodecs).join(', ')}`);
+  }
+  const brokers = resolveBrokers(flags.brokers);
+  const consumer = new KafkaConsumer(
+    {
+      ...commonConfig(brokers, 'clickstream-consume'),
+      'group.id': flags.group ?? `clickstream-consume-${process.pid}-${Date.now()}`,
+      'enable.auto.commit': flags.group !== undefined,
+    },
+    { 'auto.offset.reset': flags.fromBeginning ? 'earliest' : 'latest' },
+  );
+  const metadata = await connectClient(consumer, brokers);
+  const existing = partitionCounts(metadata);
+  const missing = names.filter((name) => !existing.has(name));
+  if (missing.length > 0) {
+    await disconnect(consumer);
+    throw new UserError('TOPIC_MISMATCH', `topic ${missing.join(', ')} does not exist at ${brokers}; run "clickstream topics create" first`);
+  }
+  consumer.subscribe(names);
+
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  while (!stopping) {
+    const messages = await new Promise<import('@confluentinc/kafka-javascript').Message[]>((resolve, reject) =>
+      consumer.consume(1000, (err, batch) => (err ? reject(err) : resolve(batch))),
+    );
+    let out = '';
+    for (const message of messages) {
+      if (!message.value) continue;
+      const codec = outputCodecs[message.topic]!;
+      const value = codec.toPlain(codec.decode(message.value));
+      out += (flags.json ? JSON.stringify({ topic: message.topic, ...value }) : readable(message.topic, value)) + '\n';
+    }
+    if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+  }
+  await disconnect(consumer);
+}
+
+function window(start: unknown, end: unknown): string {
+  const iso = (ms: unknown): string => new Date(Number(ms)).toISOString().slice(11, 19);
+  return `[${iso(start)}–${iso(end)})`;
+}
+
+function readable(topic: string, v: Record<string, unknown>): string {
+  switch (topic) {
+    case 'counts':
+      return `counts    ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${String(v.url)}`;
+    case 'total':
+      return `total     ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  all clicks`;
+    default:
+      return `url-stats ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${String(v.url)}  ${v.known ? `${String(v.title)} (${String(v.category)})` : '(unknown url)'}`;
+  }
+}

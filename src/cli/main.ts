@@ -1,0 +1,39 @@
+// The clickstream command line: one subcommand per file in this folder. User mistakes end here
+// as one line on stderr and a non-zero exit; anything else is a bug and keeps its stack.
+
+import { Command, CommanderError } from 'commander';
+import { isUserError } from '../errors.js';
+import { consumeCommand } from './consume.js';
+import { produceCommand } from './produce.js';
+import { topicsCommand } from './topics.js';
+
+export function buildProgram(): Command {
+  const program = new Command('clickstream')
+    .description('event-time windowed click counts on Kafka')
+    .showSuggestionAfterError()
+    .exitOverride();
+  program.addCommand(topicsCommand());
+  program.addCommand(produceCommand());
+  program.addCommand(consumeCommand());
+  for (const command of program.commands) applyExitOverride(command);
+  return program;
+}
+
+function applyExitOverride(command: Command): void {
+  command.exitOverride();
+  for (const sub of command.commands) applyExitOverride(sub);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander already printed its one line
+    if (isUserError(err)) {
+      process.stderr.write(`clickstream: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

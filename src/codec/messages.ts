@@ -1,0 +1,99 @@
+// Protobuf encode/decode for every message in proto/clickstream.proto. The schema is parsed once
+// per process and the reflection types cached; protobufjs then generates specialised code per type.
+// int64 fields decode to plain numbers (event times in ms are far below 2^53), not Long objects.
+
+import protobuf from 'protobufjs';
+import { protoPath } from '../config.js';
+
+// Without Long support protobufjs reads int64 as JS numbers: no object per field on the hot path.
+(protobuf.util as { Long: unknown }).Long = undefined;
+protobuf.configure();
+
+export interface Click {
+  url: string;
+  timestampMs: number;
+  userId: string;
+  sessionId: string;
+  region: string;
+  referrer: string;
+}
+
+export interface WindowCount {
+  url: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+}
+
+export interface WindowTotal {
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+}
+
+export interface UrlStats {
+  url: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  title: string;
+  category: string;
+  known: boolean;
+}
+
+export interface PaneCount {
+  sourcePartition: number;
+  paneStart: number;
+  url: string;
+  count: number;
+}
+
+export interface PaneTotal {
+  sourcePartition: number;
+  paneStart: number;
+  count: number;
+}
+
+export interface SourceWatermark {
+  sourcePartition: number;
+  watermarkMs: number;
+  idle: boolean;
+}
+
+export type Partial =
+  | { paneCount: PaneCount; paneTotal?: undefined; watermark?: undefined }
+  | { paneTotal: PaneTotal; paneCount?: undefined; watermark?: undefined }
+  | { watermark: SourceWatermark; paneCount?: undefined; paneTotal?: undefined };
+
+const root = protobuf.loadSync(protoPath);
+
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+  /** A plain object with every field, defaults included (for printing, not the hot path). */
+  toPlain(value: T): Record<string, unknown>;
+}
+
+function codecFor<T>(typeName: string): Codec<T> {
+  const type = root.lookupType(`clickstream.${typeName}`);
+  return {
+    // fromObject is skipped on purpose: our objects already use the schema's field shapes.
+    encode: (value: T) => type.encode(value as unknown as protobuf.Message).finish(),
+    // Decoded messages carry defaults on their prototype; toObject would copy, so read them as is.
+    decode: (bytes: Uint8Array) => type.decode(bytes) as unknown as T,
+    toPlain: (value: T) => type.toObject(value as unknown as protobuf.Message, { defaults: true, longs: Number, oneofs: true }),
+  };
+}
+
+export const clickCodec: Codec<Click> = codecFor<Click>('Click');
+export const windowCountCodec: Codec<WindowCount> = codecFor<WindowCount>('WindowCount');
+export const windowTotalCodec: Codec<WindowTotal> = codecFor<WindowTotal>('WindowTotal');
+export const urlStatsCodec: Codec<UrlStats> = codecFor<UrlStats>('UrlStats');
+export const partialCodec: Codec<Partial> = codecFor<Partial>('Partial');
+
+/** Decoders by output topic name, for readers that print any of the job's topics. */
+export const outputCodecs: Record<string, Codec<object>> = {
+  counts: windowCountCodec as Codec<object>,
+  total: windowTotalCodec as Codec<object>,
+  'url-stats': urlStatsCodec as Codec<object>,
+};

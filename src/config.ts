@@ -1,0 +1,42 @@
+// The job's configuration in one typed place: topic names, window sizes, watermark bound and
+// intervals. Everything that must agree between workers (and with a savepoint) lives here.
+
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** Root of the installed package (holds proto/, urls.csv, state/). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const topics = {
+  clicks: 'clicks',
+  counts: 'counts',
+  total: 'total',
+  urlStats: 'url-stats',
+  late: 'clicks-late',
+  deadLetter: 'clicks-dlq',
+  /** Internal: closed per-partition pane partials and watermarks, from source tasks to merge tasks. */
+  partials: 'clickstream-partials',
+} as const;
+
+export const defaults = {
+  brokers: '127.0.0.1:9092',
+  clicksPartitions: 4,
+  jobId: 'clickstream',
+  paneMs: 5_000,
+  countWindowMs: 5_000,
+  totalWindowMs: 10_000,
+  totalSlideMs: 5_000,
+  statsWindowMs: 60_000,
+  maxOutOfOrdernessMs: 20_000,
+  idleTimeoutMs: 10_000,
+  checkpointIntervalMs: 2_000,
+  httpPort: 8081,
+} as const;
+
+/** Brokers from a flag, else KAFKA_BROKERS, else the local broker the project's scripts start. */
+export function resolveBrokers(flag: string | undefined): string {
+  return flag ?? process.env.KAFKA_BROKERS ?? defaults.brokers;
+}
+
+export const urlsCsvPath = path.join(packageRoot, 'urls.csv');
+export const protoPath = path.join(packageRoot, 'proto', 'clickstream.proto');

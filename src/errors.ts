@@ -1,0 +1,24 @@
+// Errors a user can cause (bad flag, unreachable broker, malformed file). They carry a stable
+// `code` so callers and tests match on codes; the CLI edge prints them as one line, no stack.
+
+export type UserErrorCode =
+  | 'BAD_FLAG'
+  | 'BAD_TABLE'
+  | 'BROKER_UNREACHABLE'
+  | 'BAD_FILE'
+  | 'TOPIC_MISMATCH'
+  | 'STATE_LOCKED'
+  | 'BAD_STATE';
+
+export class UserError extends Error {
+  readonly code: UserErrorCode;
+  constructor(code: UserErrorCode, message: string) {
+    super(message);
+    this.name = 'UserError';
+    this.code = code;
+  }
+}
+
+export function isUserError(err: unknown): err is UserError {
+  return err instanceof UserError;
+}

@@ -1,0 +1,82 @@
+// Creates the job's topics if missing and reports what exists. Idempotent: an existing topic is
+// left as it is (its partition count is reported, never changed behind the user's back).
+
+import { topics } from '../config.js';
+import { AdminClient, CODES, Producer, commonConfig, connectClient, disconnect, partitionCounts } from './clients.js';
+
+export interface TopicPlan {
+  name: string;
+  partitions: number;
+  config?: Record<string, string>;
+}
+
+export interface TopicReport {
+  name: string;
+  partitions: number;
+  created: boolean;
+  /** Partition count asked for, when an existing topic has another. */
+  wantedPartitions?: number;
+}
+
+/** Every topic the job reads or writes; the internal partials topic matches `clicks` partitions. */
+export function jobTopics(clicksPartitions: number): TopicPlan[] {
+  return [
+    { name: topics.clicks, partitions: clicksPartitions },
+    { name: topics.counts, partitions: clicksPartitions },
+    { name: topics.total, partitions: 1 },
+    { name: topics.urlStats, partitions: clicksPartitions },
+    { name: topics.late, partitions: clicksPartitions },
+    { name: topics.deadLetter, partitions: 1 },
+    { name: topics.partials, partitions: clicksPartitions },
+  ];
+}
+
+export async function ensureTopics(brokers: string, plans: TopicPlan[]): Promise<TopicReport[]> {
+  // A producer's connect proves the broker answers and brings the current metadata with it.
+  const probe = new Producer(commonConfig(brokers, 'clickstream-topics'));
+  const metadata = await connectClient(probe, brokers);
+  await disconnect(probe);
+  const existing = partitionCounts(metadata);
+
+  const admin = AdminClient.create(commonConfig(brokers, 'clickstream-admin'));
+  try {
+    const reports: TopicReport[] = [];
+    for (const plan of plans) {
+      const have = existing.get(plan.name);
+      if (have !== undefined) {
+        reports.push({ name: plan.name, partitions: have, created: false, ...(have !== plan.partitions ? { wantedPartitions: plan.partitions } : {}) });
+        continue;
+      }
+      const created = await createTopic(admin, plan);
+      reports.push({ name: plan.name, partitions: plan.partitions, created });
+    }
+    return reports;
+  } finally {
+    admin.disconnect();
+  }
+}
+
+function createTopic(admin: ReturnType<typeof AdminClient.create>, plan: TopicPlan): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    admin.createTopic(
+      { topic: plan.name, num_partitions: plan.partitions, replication_factor: -1, config: plan.config ?? {} },
+      10_000,
+      (err) => {
+        if (!err) resolve(true);
+        else if (err.code === CODES.ERRORS.ERR_TOPIC_ALREADY_EXISTS) resolve(false); // raced another creator
+        else reject(new Error(`cannot create topic ${plan.name}: ${err.message}`));
+      },
+    );
+  });
+}
+
+export function formatTopicReport(reports: TopicReport[]): string {
+  const width = Math.max(...reports.map((r) => r.name.length));
+  return reports
+    .map((r) => {
+      const state = r.created ? 'created' : 'exists';
+      const note = r.wantedPartitions !== undefined ? ` (asked for ${r.wantedPartitions}; left unchanged)` : '';
+      return `${r.name.padEnd(width)}  ${String(r.partitions).padStart(3)} partitions  ${state}${note}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,40 @@
+// Structured logging: one JSON object per line on stderr, quiet by default (warn and above).
+// CLICKSTREAM_LOG=debug|info|warn|error sets the level; stdout stays free for command output.
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+let threshold = rank[parseLevel(process.env.CLICKSTREAM_LOG) ?? 'warn'];
+
+function parseLevel(value: string | undefined): LogLevel | undefined {
+  return value !== undefined && value in rank ? (value as LogLevel) : undefined;
+}
+
+export function setLogLevel(level: LogLevel): void {
+  threshold = rank[level];
+}
+
+export function logEnabled(level: LogLevel): boolean {
+  return rank[level] >= threshold;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export function logger(component: string): Logger {
+  const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
+    if (rank[level] < threshold) return;
+    const line = { ts: new Date().toISOString(), level, component, msg, ...fields };
+    process.stderr.write(JSON.stringify(line) + '\n');
+  };
+  return {
+    debug: (msg, fields) => write('debug', msg, fields),
+    info: (msg, fields) => write('info', msg, fields),
+    warn: (msg, fields) => write('warn', msg, fields),
+    error: (msg, fields) => write('error', msg, fields),
+  };
+}
