@@ -1,0 +1,45 @@
+// Helpers for integration tests against the real broker ($KAFKA_BROKERS, started by npm test):
+// unique topics per test, and reading a topic back completely.
+
+import { randomBytes } from 'node:crypto';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { AdminClient, KafkaConsumer, commonConfig, connectClient, disconnect } from '../../src/kafka/clients.js';
+
+export const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function createTopic(name: string, partitions: number): Promise<void> {
+  const admin = AdminClient.create(commonConfig(brokers, 'test-admin'));
+  try {
+    await new Promise<void>((resolve, reject) =>
+      admin.createTopic({ topic: name, num_partitions: partitions, replication_factor: 1 }, 10_000, (err) => (err ? reject(err) : resolve())),
+    );
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/**
+ * Reads every partition of a topic from the beginning, in per-partition offset order, until no new
+ * record came for `quietMs` (1 s once `expected` records are in, so extra records still show).
+ */
+export async function readTopic(topic: string, partitions: number, expected: number, quietMs = 5_000): Promise<Message[]> {
+  const consumer = new KafkaConsumer(
+    { ...commonConfig(brokers, 'test-reader'), 'group.id': uniqueName('test-reader'), 'enable.auto.commit': false },
+    { 'auto.offset.reset': 'earliest' },
+  );
+  await connectClient(consumer, brokers);
+  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
+  const messages: Message[] = [];
+  let lastNewAt = Date.now();
+  while (Date.now() - lastNewAt < (messages.length >= expected ? 1_000 : quietMs)) {
+    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(10_000, (err, got) => (err ? reject(err) : resolve(got))));
+    if (batch.length > 0) lastNewAt = Date.now();
+    for (const message of batch) messages.push(message);
+  }
+  await disconnect(consumer);
+  return messages;
+}
