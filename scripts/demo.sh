@@ -22,7 +22,7 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
     bash scripts/kafka.sh start
     started_broker=1
   fi
-  export KAFKA_BROKERS=127.0.0.1:9092
+  export KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 fi
 
 cs topics create --partitions 4

@@ -19,7 +19,7 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
     bash scripts/kafka.sh start
     started_broker=1
   fi
-  export KAFKA_BROKERS=127.0.0.1:9092
+  export KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 fi
 # One file at a time: the tests share the broker and its topics.
 node --test --test-concurrency=1 --test-reporter=spec dist/test/integration/
