@@ -16,11 +16,14 @@ can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
 apt_updated=0
 apt_install() {
   can_apt || return 1
+  # apt's own chatter (debconf, needrestart) goes to a log, shown only if the install fails.
   if [ "$apt_updated" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >.setup-apt.log 2>&1 || { tail -n 20 .setup-apt.log >&2; return 1; }
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a apt-get install -y -qq --no-install-recommends "$@" >>.setup-apt.log 2>&1 \
+    || { tail -n 20 .setup-apt.log >&2; return 1; }
+  rm -f .setup-apt.log
 }
 
 # --- Node.js 20+ -----------------------------------------------------------------------------

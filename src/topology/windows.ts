@@ -1,0 +1,45 @@
+// Window assignment in event time. Every window of the job is a union of 5 s panes: the 5 s
+// count window is one pane, the 10 s total sliding by 5 s is two, the minute is twelve. So the
+// job aggregates panes once and derives every window from them. Pure arithmetic, no clocks.
+
+export interface WindowSpec {
+  paneMs: number;
+  /** 10 s total window, sliding by one pane. */
+  totalWindowMs: number;
+  totalSlideMs: number;
+  /** 1 minute tumbling window of the url stats. */
+  statsWindowMs: number;
+}
+
+export const defaultWindows: WindowSpec = { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000 };
+
+/** Start of the window of `sizeMs` (aligned to the epoch) holding event time `ms`; floors negatives too. */
+export function alignDown(ms: number, sizeMs: number): number {
+  return ms - (((ms % sizeMs) + sizeMs) % sizeMs);
+}
+
+/** Checks the spec is one the pane design can serve: every window a whole number of panes. */
+export function validateWindowSpec(spec: WindowSpec): string | undefined {
+  const { paneMs, totalWindowMs, totalSlideMs, statsWindowMs } = spec;
+  if (!(paneMs > 0)) return 'pane size must be positive';
+  for (const [name, size] of [['total window', totalWindowMs], ['total slide', totalSlideMs], ['stats window', statsWindowMs]] as const) {
+    if (!(size > 0) || size % paneMs !== 0) return `${name} (${size} ms) must be a positive multiple of the pane (${paneMs} ms)`;
+  }
+  if (totalWindowMs % totalSlideMs !== 0) return 'total window must be a multiple of its slide';
+  return undefined;
+}
+
+/** Starts of the sliding total windows that contain the pane starting at `paneStart`. */
+export function totalWindowStartsOfPane(paneStart: number, spec: WindowSpec): number[] {
+  const starts: number[] = [];
+  const last = alignDown(paneStart, spec.totalSlideMs);
+  for (let start = last; start > paneStart - spec.totalWindowMs; start -= spec.totalSlideMs) starts.push(start);
+  return starts.reverse();
+}
+
+/** Latest window end among all windows containing the pane: after it, the pane is no longer needed. */
+export function lastEndOfPane(paneStart: number, spec: WindowSpec): number {
+  const totalEnd = alignDown(paneStart, spec.totalSlideMs) + spec.totalWindowMs;
+  const statsEnd = alignDown(paneStart, spec.statsWindowMs) + spec.statsWindowMs;
+  return Math.max(paneStart + spec.paneMs, totalEnd, statsEnd);
+}
