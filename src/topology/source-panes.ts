@@ -24,6 +24,7 @@ interface OpenPane {
 
 const PANE = 'pane';
 const MAX_EVENT_TIME = `meta${SEP}maxEventTime`;
+const CLOSED_UNTIL = `meta${SEP}closedUntil`;
 
 export class SourcePanes {
   private readonly panes = new Map<number, OpenPane>();
@@ -31,6 +32,9 @@ export class SourcePanes {
   /** Panes closed since the last checkpoint: their persisted keys must go. */
   private closedSinceCheckpoint: OpenPane[] = [];
   private maxEventTimeDirty = false;
+  /** Panes ending at or before this were closed early because the partition went idle. */
+  private closedUntil = NO_WATERMARK;
+  private closedUntilDirty = false;
   /** One-entry cache: consecutive clicks mostly fall in the same pane. */
   private lastPane: OpenPane | undefined;
 
@@ -38,8 +42,22 @@ export class SourcePanes {
     this.watermark = new BoundedOutOfOrderness(boundMs);
   }
 
+  /** The partition's watermark: event-time progress, or further if idleness closed its panes. */
   get watermarkMs(): number {
-    return this.watermark.watermarkMs;
+    const watermarkMs = this.watermark.watermarkMs;
+    return watermarkMs > this.closedUntil ? watermarkMs : this.closedUntil;
+  }
+
+  /**
+   * The partition went idle: close every open pane now, so a quiet stream still gets its windows.
+   * A click that later arrives for one of these panes is late, like any click behind the watermark.
+   */
+  closeAllOpen(): void {
+    let until = this.closedUntil;
+    for (const pane of this.panes.values()) if (pane.start + this.paneMs > until) until = pane.start + this.paneMs;
+    if (until === this.closedUntil) return;
+    this.closedUntil = until;
+    this.closedUntilDirty = true;
   }
 
   get openPaneCount(): number {
@@ -59,7 +77,7 @@ export class SourcePanes {
    */
   add(url: string, eventTimeMs: number): boolean {
     const paneStart = alignDown(eventTimeMs, this.paneMs);
-    if (paneStart + this.paneMs <= this.watermark.watermarkMs) return false;
+    if (paneStart + this.paneMs <= this.watermarkMs) return false;
     let pane = this.lastPane;
     if (pane === undefined || pane.start !== paneStart) {
       pane = this.panes.get(paneStart);
@@ -81,7 +99,7 @@ export class SourcePanes {
 
   /** Removes and returns, oldest first, every pane whose end the watermark has passed. */
   takeClosed(): ClosedPane[] {
-    const watermarkMs = this.watermark.watermarkMs;
+    const watermarkMs = this.watermarkMs;
     const closed: OpenPane[] = [];
     for (const pane of this.panes.values()) if (pane.start + this.paneMs <= watermarkMs) closed.push(pane);
     if (closed.length === 0) return [];
@@ -116,6 +134,10 @@ export class SourcePanes {
       changes.set(MAX_EVENT_TIME, String(this.watermark.maxEventTime));
       this.maxEventTimeDirty = false;
     }
+    if (this.closedUntilDirty) {
+      changes.set(CLOSED_UNTIL, String(this.closedUntil));
+      this.closedUntilDirty = false;
+    }
     return changes;
   }
 
@@ -125,6 +147,10 @@ export class SourcePanes {
     for (const [key, value] of entries) {
       if (key === MAX_EVENT_TIME) {
         panes.watermark.maxEventTime = Number(value);
+        continue;
+      }
+      if (key === CLOSED_UNTIL) {
+        panes.closedUntil = Number(value);
         continue;
       }
       const first = key.indexOf(SEP);

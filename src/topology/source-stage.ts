@@ -1,0 +1,92 @@
+// A source task's topology: pre-aggregates one input partition (SourcePanes) and decides what to
+// forward to the merge stage and where. Closed panes go per url to the merge partition that owns
+// the url, pane totals to merge partition 0 (the owner of the job-wide total), and watermark
+// markers to every merge partition, always after the panes they cover (same producer, same
+// partition: Kafka keeps that order).
+
+import type { Partial } from '../codec/messages.js';
+import { partitionForKey } from '../kafka/partitioner.js';
+import { SourcePanes } from './source-panes.js';
+import { NO_WATERMARK } from './watermark.js';
+import { alignDown } from './windows.js';
+
+export interface RoutedPartial {
+  mergePartition: number;
+  /** Record key: the url for pane counts (so a url's partials share a partition), else null. */
+  key: string | null;
+  partial: Partial;
+}
+
+/** Merge partition that owns the job-wide totals. */
+export const TOTAL_OWNER = 0;
+
+export class SourceStage {
+  private lastSentWatermark = NO_WATERMARK;
+  private idle = false;
+  private readonly encoder = new TextEncoder();
+  private readonly mergePartitionOfUrl = new Map<string, number>();
+
+  constructor(
+    readonly sourcePartition: number,
+    private readonly mergePartitions: number,
+    private readonly paneMs: number,
+    readonly panes: SourcePanes,
+  ) {}
+
+  get isIdle(): boolean {
+    return this.idle;
+  }
+
+  /** Counts a click; false if it is late (not counted). */
+  add(url: string, eventTimeMs: number): boolean {
+    return this.panes.add(url, eventTimeMs);
+  }
+
+  /** After a batch: closed panes, then a marker if the watermark crossed a pane boundary. */
+  flush(out: RoutedPartial[]): void {
+    const source = this.sourcePartition;
+    for (const pane of this.panes.takeClosed()) {
+      for (const [url, count] of pane.counts) {
+        out.push({ mergePartition: this.mergePartitionOf(url), key: url, partial: { paneCount: { sourcePartition: source, paneStart: pane.paneStart, url, count } } });
+      }
+      out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { paneTotal: { sourcePartition: source, paneStart: pane.paneStart, count: pane.total } } });
+    }
+    const watermark = this.alignedWatermark();
+    if (watermark > this.lastSentWatermark) this.sendMarker(watermark, out);
+  }
+
+  /** The partition went idle (true) or woke up (false): tell every merge partition. */
+  setIdle(idle: boolean, out: RoutedPartial[]): void {
+    if (this.idle === idle) return;
+    this.idle = idle;
+    if (idle) this.panes.closeAllOpen();
+    this.flush(out);
+    this.sendMarker(this.alignedWatermark(), out);
+  }
+
+  /** Sends the current state again (after a restart the merge stage may not have heard it). */
+  announce(out: RoutedPartial[]): void {
+    this.sendMarker(this.alignedWatermark(), out);
+  }
+
+  private alignedWatermark(): number {
+    const watermark = this.panes.watermarkMs;
+    return watermark === NO_WATERMARK ? NO_WATERMARK : alignDown(watermark, this.paneMs);
+  }
+
+  private sendMarker(watermarkMs: number, out: RoutedPartial[]): void {
+    this.lastSentWatermark = watermarkMs;
+    for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
+      out.push({ mergePartition, key: null, partial: { watermark: { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle } } });
+    }
+  }
+
+  private mergePartitionOf(url: string): number {
+    let partition = this.mergePartitionOfUrl.get(url);
+    if (partition === undefined) {
+      partition = partitionForKey(this.encoder.encode(url), this.mergePartitions);
+      this.mergePartitionOfUrl.set(url, partition);
+    }
+    return partition;
+  }
+}

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SourcePanes } from '../../../src/topology/source-panes.js';
+
+const t0 = 1_700_000_000_000; // a multiple of 5 s
+
+test('a click whose pane ended at or before the watermark is late and counts nowhere', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  assert.equal(panes.add('/a', t0 + 30_000), true); // watermark now t0 + 10 s
+  assert.equal(panes.add('/a', t0 + 9_999), false, 'pane [t0+5 s, t0+10 s) ends exactly at the watermark');
+  assert.equal(panes.add('/a', t0 + 10_000), true, 'pane [t0+10 s, t0+15 s) is still open');
+  assert.equal(panes.add('/b', t0 + 14_999), true);
+  assert.equal(panes.add('/a', t0 + 35_000), true); // watermark t0 + 15 s closes that pane
+  const closed = panes.takeClosed();
+  assert.deepEqual(closed, [{ paneStart: t0 + 10_000, counts: [['/a', 1], ['/b', 1]], total: 2 }]);
+  assert.equal(panes.add('/c', t0 + 12_000), false, 'a closed pane never changes');
+});
+
+test('closed panes come out oldest first, once', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  for (const offset of [12_000, 1_000, 7_000, 2_000]) panes.add('/x', t0 + offset);
+  panes.add('/x', t0 + 40_000);
+  assert.deepEqual(panes.takeClosed().map((p) => [p.paneStart - t0, p.total]), [[0, 2], [5_000, 1], [10_000, 1]]);
+  assert.deepEqual(panes.takeClosed(), []);
+});
+
+test('going idle closes every open pane; clicks for them are late afterwards', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  panes.add('/a', t0 + 1_000);
+  panes.add('/a', t0 + 12_000);
+  panes.closeAllOpen();
+  assert.equal(panes.watermarkMs, t0 + 15_000);
+  assert.deepEqual(panes.takeClosed().map((p) => p.paneStart - t0), [0, 10_000]);
+  assert.equal(panes.add('/a', t0 + 14_000), false);
+  assert.equal(panes.add('/a', t0 + 15_000), true);
+});
+
+test('state written by takeChanges restores the same panes and watermark', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  const store = new Map<string, string>();
+  const apply = (changes: Map<string, string | null>): void => {
+    for (const [k, v] of changes) (v === null ? store.delete(k) : store.set(k, v));
+  };
+  for (let i = 0; i < 200; i++) panes.add(`/u${i % 7}`, t0 + i * 300);
+  apply(panes.takeChanges());
+  panes.takeClosed();
+  for (let i = 200; i < 260; i++) panes.add(`/u${i % 5}`, t0 + i * 300);
+  apply(panes.takeChanges());
+  const restored = SourcePanes.restore(5_000, 20_000, store);
+  assert.equal(restored.watermarkMs, panes.watermarkMs);
+  assert.deepEqual(restored.takeClosed(), panes.takeClosed());
+  restored.closeAllOpen();
+  panes.closeAllOpen();
+  assert.deepEqual(restored.takeClosed(), panes.takeClosed());
+});
