@@ -1,0 +1,64 @@
+// The on-disk layout of a job's state, owned here alone:
+//   <state-dir>/<job-id>/job.json               the configuration the state was built with
+//   <state-dir>/<job-id>/source-<p>/            LevelDB store of the task reading clicks partition p
+//   <state-dir>/<job-id>/merge-<p>/             LevelDB store of the task reading partials partition p
+// job.json guards against reusing state with other window sizes, bound or partition counts.
+
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+
+export type Stage = 'source' | 'merge';
+
+/** What must not change while state exists: a different value makes the stored windows wrong. */
+export interface JobShape {
+  clicksPartitions: number;
+  mergePartitions: number;
+  paneMs: number;
+  totalWindowMs: number;
+  totalSlideMs: number;
+  statsWindowMs: number;
+  maxOutOfOrdernessMs: number;
+}
+
+export function jobDir(stateDir: string, jobId: string): string {
+  return path.join(stateDir, jobId);
+}
+
+export function taskDir(stateDir: string, jobId: string, stage: Stage, partition: number): string {
+  return path.join(jobDir(stateDir, jobId), `${stage}-${partition}`);
+}
+
+/** The first field where two shapes differ, as "name: stored vs wanted", or undefined if equal. */
+export function shapeDifference(stored: JobShape, wanted: JobShape): string | undefined {
+  for (const key of Object.keys(wanted) as Array<keyof JobShape>) {
+    if (stored[key] !== wanted[key]) return `${key}: ${stored[key]} in the state, ${wanted[key]} now`;
+  }
+  return undefined;
+}
+
+/** Records the job's shape on first use; refuses state that was built with another shape. */
+export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): void {
+  const dir = jobDir(stateDir, jobId);
+  const file = path.join(dir, 'job.json');
+  let stored: JobShape | undefined;
+  try {
+    stored = JSON.parse(readFileSync(file, 'utf8')) as JobShape;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError('BAD_STATE', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (stored !== undefined) {
+    const difference = shapeDifference(stored, shape);
+    if (difference !== undefined) {
+      throw new UserError('BAD_STATE', `state in ${dir} belongs to a job with another configuration (${difference}); use another --state-dir or --job-id`);
+    }
+    return;
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file + '.tmp', JSON.stringify(shape, null, 2) + '\n');
+    renameSync(file + '.tmp', file);
+  } catch (err) {
+    throw new UserError('BAD_STATE', `cannot write state dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
