@@ -7,16 +7,31 @@ import path from 'node:path';
 /** Root of the installed package (holds proto/, urls.csv, state/). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export const topics = {
-  clicks: 'clicks',
-  counts: 'counts',
-  total: 'total',
-  urlStats: 'url-stats',
-  late: 'clicks-late',
-  deadLetter: 'clicks-dlq',
+export interface TopicNames {
+  clicks: string;
+  counts: string;
+  total: string;
+  urlStats: string;
+  late: string;
+  deadLetter: string;
   /** Internal: closed per-partition pane partials and watermarks, from source tasks to merge tasks. */
-  partials: 'clickstream-partials',
-} as const;
+  partials: string;
+}
+
+/** The job's topics; a prefix namespaces them, to run several jobs (or test runs) on one cluster. */
+export function topicNames(prefix = ''): TopicNames {
+  return {
+    clicks: `${prefix}clicks`,
+    counts: `${prefix}counts`,
+    total: `${prefix}total`,
+    urlStats: `${prefix}url-stats`,
+    late: `${prefix}clicks-late`,
+    deadLetter: `${prefix}clicks-dlq`,
+    partials: `${prefix}clickstream-partials`,
+  };
+}
+
+export const topics: TopicNames = topicNames();
 
 export const defaults = {
   brokers: '127.0.0.1:9092',

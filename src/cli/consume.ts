@@ -1,7 +1,7 @@
 // `clickstream consume`: reads the job's output topics and prints one decoded line per record.
 
 import { Command } from 'commander';
-import { resolveBrokers, topics } from '../config.js';
+import { resolveBrokers } from '../config.js';
 import { outputCodecs } from '../codec/messages.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
@@ -11,6 +11,7 @@ interface ConsumeFlags {
   fromBeginning: boolean;
   json: boolean;
   group?: string;
+  topicPrefix: string;
   brokers?: string;
 }
 
@@ -21,9 +22,10 @@ export function consumeCommand(): Command {
     .option('--from-beginning', 'read each topic from its first record', false)
     .option('--json', 'one JSON object per line instead of readable text', false)
     .option('--group <id>', 'consumer group (default: a fresh one, nothing committed)')
+    .option('--topic-prefix <prefix>', 'prefix of the topic names (several jobs on one cluster)', '')
     .addOption(brokersOption())
     .action(async (names: string[], flags: ConsumeFlags) => {
-      await consume(names.length > 0 ? names : [topics.counts, topics.total], flags);
+      await consume(names.length > 0 ? names : ['counts', 'total'], flags);
     });
 }
 
@@ -32,6 +34,9 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
     if (!(name in outputCodecs)) throw new UserError('BAD_FLAG', `cannot decode topic "${name}"; known: ${Object.keys(outputCodecs).join(', ')}`);
   }
   const brokers = resolveBrokers(flags.brokers);
+  const codecByTopic = new Map(names.map((name) => [flags.topicPrefix + name, outputCodecs[name]!]));
+  const baseName = new Map(names.map((name) => [flags.topicPrefix + name, name]));
+  const topicList = [...codecByTopic.keys()];
   const consumer = new KafkaConsumer(
     {
       ...commonConfig(brokers, 'clickstream-consume'),
@@ -42,12 +47,12 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
   );
   const metadata = await connectClient(consumer, brokers);
   const existing = partitionCounts(metadata);
-  const missing = names.filter((name) => !existing.has(name));
+  const missing = topicList.filter((name) => !existing.has(name));
   if (missing.length > 0) {
     await disconnect(consumer);
     throw new UserError('TOPIC_MISMATCH', `topic ${missing.join(', ')} does not exist at ${brokers}; run "clickstream topics create" first`);
   }
-  consumer.subscribe(names);
+  consumer.subscribe(topicList);
 
   let stopping = false;
   const stop = (): void => {
@@ -62,9 +67,9 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
     let out = '';
     for (const message of messages) {
       if (!message.value) continue;
-      const codec = outputCodecs[message.topic]!;
+      const codec = codecByTopic.get(message.topic)!;
       const value = codec.toPlain(codec.decode(message.value));
-      out += (flags.json ? JSON.stringify({ topic: message.topic, ...value }) : readable(message.topic, value)) + '\n';
+      out += (flags.json ? JSON.stringify({ topic: message.topic, ...value }) : readable(baseName.get(message.topic)!, value)) + '\n';
     }
     if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
   }

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { isUserError } from '../errors.js';
 import { consumeCommand } from './consume.js';
 import { produceCommand } from './produce.js';
+import { runCommand } from './run.js';
 import { topicsCommand } from './topics.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   program.addCommand(topicsCommand());
   program.addCommand(produceCommand());
   program.addCommand(consumeCommand());
+  program.addCommand(runCommand());
   for (const command of program.commands) applyExitOverride(command);
   return program;
 }

@@ -1,7 +1,7 @@
 // Creates the job's topics if missing and reports what exists. Idempotent: an existing topic is
 // left as it is (its partition count is reported, never changed behind the user's back).
 
-import { topics } from '../config.js';
+import type { TopicNames } from '../config.js';
 import { AdminClient, CODES, Producer, commonConfig, connectClient, disconnect, partitionCounts } from './clients.js';
 
 export interface TopicPlan {
@@ -19,7 +19,7 @@ export interface TopicReport {
 }
 
 /** Every topic the job reads or writes; the internal partials topic matches `clicks` partitions. */
-export function jobTopics(clicksPartitions: number): TopicPlan[] {
+export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPlan[] {
   return [
     { name: topics.clicks, partitions: clicksPartitions },
     { name: topics.counts, partitions: clicksPartitions },

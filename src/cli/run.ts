@@ -1,0 +1,64 @@
+// `clickstream run`: one worker of the job. Start as many as there are partitions; they share
+// the work through the consumer group. SIGINT/SIGTERM take a final checkpoint and leave cleanly.
+
+import path from 'node:path';
+import { Command } from 'commander';
+import { defaults, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
+import { UserError } from '../errors.js';
+import { readUrlRows, toUrlTable } from '../table/urls.js';
+import { defaultWindows, validateWindowSpec } from '../topology/windows.js';
+import { Worker } from '../runtime/worker.js';
+import { brokersOption, duration } from './options.js';
+
+interface RunFlags {
+  jobId: string;
+  stateDir: string;
+  maxOutOfOrderness: number;
+  idleTimeout: number;
+  checkpointInterval: number;
+  urls: string;
+  minuteTables: boolean;
+  topicPrefix: string;
+  brokers?: string;
+}
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description('start one worker of the job (workers of one --job-id share the partitions)')
+    .option('--job-id <id>', 'job name: the consumer group and the state sub-directory', defaults.jobId)
+    .option('--state-dir <dir>', 'where task state lives (LevelDB stores)', path.join(packageRoot, 'state'))
+    .option('--max-out-of-orderness <time>', 'watermark bound: how late an event may be', duration, defaults.maxOutOfOrdernessMs)
+    .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open', duration, defaults.idleTimeoutMs)
+    .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
+    .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
+    .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
+    .option('--topic-prefix <prefix>', 'prefix of every topic name (several jobs on one cluster)', '')
+    .addOption(brokersOption())
+    .action(async (flags: RunFlags) => {
+      await run(flags);
+    });
+}
+
+async function run(flags: RunFlags): Promise<void> {
+  const windows = defaultWindows;
+  const problem = validateWindowSpec(windows);
+  if (problem !== undefined) throw new UserError('BAD_FLAG', problem);
+  if (flags.checkpointInterval <= 0) throw new UserError('BAD_FLAG', '--checkpoint-interval must be positive');
+  const worker = new Worker({
+    brokers: resolveBrokers(flags.brokers),
+    topics: topicNames(flags.topicPrefix),
+    jobId: flags.jobId,
+    stateDir: path.resolve(flags.stateDir),
+    windows,
+    maxOutOfOrdernessMs: flags.maxOutOfOrderness,
+    idleTimeoutMs: flags.idleTimeout,
+    checkpointIntervalMs: flags.checkpointInterval,
+    urlTable: toUrlTable(readUrlRows(flags.urls)),
+    printMinuteTables: flags.minuteTables,
+  });
+  await worker.start();
+  const stop = (): void => worker.requestStop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await worker.run();
+}

@@ -1,0 +1,92 @@
+// A task is the unit of state and recovery: one input partition (of `clicks` for a source task,
+// of the internal partials topic for a merge task), its topology stage, its LevelDB store and
+// the next offset to read. Opening a task restores its stage from its store.
+
+import { MergeStage } from '../topology/merge-stage.js';
+import { MergeWindows } from '../topology/merge-windows.js';
+import { SourcePanes } from '../topology/source-panes.js';
+import { SourceStage } from '../topology/source-stage.js';
+import { IdlenessTracker } from '../topology/watermark.js';
+import type { WindowSpec } from '../topology/windows.js';
+import { TaskStore } from '../state/task-store.js';
+import { taskDir, type Stage } from '../state/state-dir.js';
+import type { StateChanges } from '../topology/state-keys.js';
+
+export interface TaskSettings {
+  stateDir: string;
+  jobId: string;
+  windows: WindowSpec;
+  maxOutOfOrdernessMs: number;
+  idleTimeoutMs: number;
+  clicksPartitions: number;
+  mergePartitions: number;
+}
+
+interface TaskBase {
+  readonly stage: Stage;
+  readonly topic: string;
+  readonly partition: number;
+  readonly store: TaskStore;
+  /** Next offset to read; undefined until the task has read or restored one. */
+  nextOffset: number | undefined;
+  /** Offset the task resumed from (undefined: the group's committed offset). */
+  readonly restoredOffset: number | undefined;
+  checkpointId: number;
+  recordsIn: number;
+  takeChanges(): StateChanges;
+}
+
+export interface SourceTask extends TaskBase {
+  readonly stage: 'source';
+  readonly topology: SourceStage;
+  readonly idleness: IdlenessTracker;
+  late: number;
+  deadLettered: number;
+}
+
+export interface MergeTask extends TaskBase {
+  readonly stage: 'merge';
+  readonly topology: MergeStage;
+}
+
+export type Task = SourceTask | MergeTask;
+
+export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number): Promise<SourceTask> {
+  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, 'source', partition));
+  const loaded = await store.load();
+  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
+  const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
+  return {
+    stage: 'source',
+    topic,
+    partition,
+    store,
+    nextOffset: loaded.nextOffset,
+    restoredOffset: loaded.nextOffset,
+    checkpointId: loaded.checkpointId,
+    recordsIn: 0,
+    topology,
+    idleness: new IdlenessTracker(settings.idleTimeoutMs, nowMs),
+    late: 0,
+    deadLettered: 0,
+    takeChanges: () => panes.takeChanges(),
+  };
+}
+
+export async function openMergeTask(settings: TaskSettings, topic: string, partition: number): Promise<MergeTask> {
+  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, 'merge', partition));
+  const loaded = await store.load();
+  const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
+  return {
+    stage: 'merge',
+    topic,
+    partition,
+    store,
+    nextOffset: loaded.nextOffset,
+    restoredOffset: loaded.nextOffset,
+    checkpointId: loaded.checkpointId,
+    recordsIn: 0,
+    topology: new MergeStage(partition, windows),
+    takeChanges: () => windows.takeChanges(),
+  };
+}

@@ -1,0 +1,354 @@
+// One worker process of the job. It joins the job's consumer group on two topics, `clicks` and
+// the internal partials topic, so Kafka spreads both the source tasks and the merge tasks over
+// the workers. One loop does everything in order: consume a batch, run it through the tasks,
+// produce what they emit, handle rebalances, detect idle partitions, checkpoint every interval.
+//
+// Design (why two stages): a url's clicks may sit in any input partition (keyed by user, or not
+// keyed at all), and the job-wide total needs every partition. So each source task pre-aggregates
+// its partition into closed 5 s panes and forwards them, with its watermark, through the partials
+// topic; merge tasks combine them per url (and partition 0 of it the totals) and emit a window
+// once every source partition's watermark has passed its end. See src/topology/.
+
+import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
+import type { TopicNames } from '../config.js';
+import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
+import { readClickFields, type ClickFields } from '../codec/click-fields.js';
+import { CODES, KafkaConsumer, Producer, commonConfig, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
+import { producerConfig } from '../producer/send.js';
+import { UserError } from '../errors.js';
+import { logger } from '../log.js';
+import { claimJobDir } from '../state/state-dir.js';
+import { joinUrlStats } from '../topology/merge-stage.js';
+import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
+import type { RoutedPartial } from '../topology/source-stage.js';
+import type { WindowSpec } from '../topology/windows.js';
+import type { UrlTable } from '../table/urls.js';
+import { checkpoint, type CheckpointRecord } from './checkpointer.js';
+import { formatMinuteTable } from './minute-table.js';
+import { openMergeTask, openSourceTask, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+
+export interface WorkerConfig {
+  brokers: string;
+  topics: TopicNames;
+  jobId: string;
+  stateDir: string;
+  windows: WindowSpec;
+  maxOutOfOrdernessMs: number;
+  idleTimeoutMs: number;
+  checkpointIntervalMs: number;
+  urlTable: UrlTable;
+  /** Print each closed minute as a table on stdout. */
+  printMinuteTables: boolean;
+  consumeBatchSize?: number;
+}
+
+export interface WorkerMetrics {
+  recordsIn: number;
+  late: number;
+  lateAtMerge: number;
+  deadLettered: number;
+  partialsOut: number;
+  countsOut: number;
+  totalsOut: number;
+  statsOut: number;
+}
+
+const log = logger('worker');
+const flushTimeoutMs = 30_000;
+
+export class Worker {
+  private consumer!: ConsumerClient;
+  private producer!: ProducerClient;
+  private settings!: TaskSettings;
+  /** Tasks by partition, per stage: arrays for a fast lookup on the hot path. */
+  private readonly sources: Array<SourceTask | undefined> = [];
+  private readonly merges: Array<MergeTask | undefined> = [];
+  private readonly pendingRebalances: Array<{ assign: boolean; partitions: TopicPartition[] }> = [];
+  private stopRequested = false;
+  private closing = false;
+  private checkpointSeq = 0;
+  private lastCheckpointAt = 0;
+  private readonly click: ClickFields = { url: '', timestampMs: 0 };
+  readonly metrics: WorkerMetrics = { recordsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
+  readonly checkpoints: CheckpointRecord[] = [];
+
+  private readonly topics: TopicNames;
+
+  constructor(private readonly config: WorkerConfig) {
+    this.topics = config.topics;
+  }
+
+  get tasks(): Task[] {
+    return [...this.sources, ...this.merges].filter((task): task is Task => task !== undefined);
+  }
+
+  /** Connects, checks topics and state, and joins the group. */
+  async start(): Promise<void> {
+    const { brokers, jobId, topics } = this.config;
+    this.producer = new Producer({ ...producerConfig(brokers, `${jobId}-worker-${process.pid}`), 'linger.ms': 5 });
+    const metadata = await connectClient(this.producer, brokers);
+    const partitions = partitionCounts(metadata);
+    const missing = Object.values(topics).filter((topic) => !partitions.has(topic));
+    if (missing.length > 0) {
+      await disconnect(this.producer);
+      throw new UserError('TOPIC_MISMATCH', `topics missing at ${brokers}: ${missing.join(', ')}; run "clickstream topics create" first`);
+    }
+    const clicksPartitions = partitions.get(this.topics.clicks)!;
+    const mergePartitions = partitions.get(this.topics.partials)!;
+    const { windows, maxOutOfOrdernessMs } = this.config;
+    claimJobDir(this.config.stateDir, jobId, { clicksPartitions, mergePartitions, ...windowShape(windows), maxOutOfOrdernessMs });
+    this.settings = { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions };
+
+    this.consumer = new KafkaConsumer(
+      {
+        ...commonConfig(brokers, `${jobId}-worker-${process.pid}`),
+        'group.id': jobId,
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'partition.assignment.strategy': 'range',
+        // A dead worker's partitions move after 10 s instead of librdkafka's default 45 s.
+        'session.timeout.ms': 10_000,
+        'heartbeat.interval.ms': 1_000,
+        'fetch.wait.max.ms': 100,
+        'max.partition.fetch.bytes': 4 * 1024 * 1024,
+        'rebalance_cb': (err: { code: number }, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
+      } as unknown as ConstructorParameters<typeof KafkaConsumer>[0],
+      { 'auto.offset.reset': 'earliest' },
+    );
+    await connectClient(this.consumer, brokers);
+    this.consumer.setDefaultConsumeTimeout(100);
+    this.consumer.subscribe([this.topics.clicks, this.topics.partials]);
+    this.lastCheckpointAt = Date.now();
+    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir });
+  }
+
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Runs until requestStop(); then takes a final checkpoint and leaves the group. */
+  async run(): Promise<void> {
+    const batchSize = this.config.consumeBatchSize ?? 10_000;
+    try {
+      while (!this.stopRequested) {
+        const messages = await this.consumeBatch(batchSize);
+        if (messages.length > 0) this.process(messages);
+        if (this.pendingRebalances.length > 0) await this.handleRebalances();
+        const now = Date.now();
+        this.checkIdleness(now);
+        if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) await this.checkpointAll();
+      }
+      await this.checkpointAll();
+    } finally {
+      await this.shutdown();
+    }
+  }
+
+  private consumeBatch(size: number): Promise<Message[]> {
+    return new Promise((resolve, reject) => {
+      this.consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages)));
+    });
+  }
+
+  // ---------------------------------------------------------------- the hot path
+
+  private process(messages: Message[]): void {
+    const now = Date.now();
+    const touchedSources = new Set<SourceTask>();
+    const touchedMerges = new Map<MergeTask, MergeOutput>();
+    for (const message of messages) {
+      if (message.topic === this.topics.clicks) {
+        const task = this.sources[message.partition];
+        if (task === undefined) continue; // revoked meanwhile: its new owner reads it from the checkpoint
+        this.processClick(task, message);
+        touchedSources.add(task);
+      } else {
+        const task = this.merges[message.partition];
+        if (task === undefined) continue;
+        let out = touchedMerges.get(task);
+        if (out === undefined) touchedMerges.set(task, (out = emptyOutput()));
+        task.topology.apply(partialCodec.decode(message.value!), out);
+        task.nextOffset = message.offset + 1;
+        task.recordsIn++;
+      }
+    }
+    this.metrics.recordsIn += messages.length;
+    const routed: RoutedPartial[] = [];
+    for (const task of touchedSources) {
+      if (task.idleness.recordSeen(now)) task.topology.setIdle(false, routed);
+      task.topology.flush(routed);
+    }
+    this.sendPartials(routed);
+    for (const [task, out] of touchedMerges) this.emitResults(task, out);
+  }
+
+  private processClick(task: SourceTask, message: Message): void {
+    task.nextOffset = message.offset + 1;
+    task.recordsIn++;
+    const value = message.value;
+    const error = value ? readClickFields(value, this.click) : 'empty record';
+    if (error !== undefined) {
+      task.deadLettered++;
+      this.metrics.deadLettered++;
+      this.produce(this.topics.deadLetter, null, value ?? null, message.key ?? null, [
+        { error },
+        { 'source-topic': message.topic },
+        { 'source-partition': String(message.partition) },
+        { 'source-offset': String(message.offset) },
+      ]);
+      return;
+    }
+    if (!task.topology.add(this.click.url, this.click.timestampMs)) {
+      task.late++;
+      this.metrics.late++;
+      this.produce(this.topics.late, null, value!, message.key ?? null, [
+        { reason: `event time ${this.click.timestampMs} is in a 5 s pane that closed at watermark ${task.topology.panes.watermarkMs} of partition ${task.partition}` },
+        { 'source-partition': String(message.partition) },
+        { 'source-offset': String(message.offset) },
+      ]);
+    }
+  }
+
+  private sendPartials(routed: RoutedPartial[]): void {
+    for (const r of routed) {
+      this.produce(this.topics.partials, r.mergePartition, partialCodec.encode(r.partial) as Buffer, r.key);
+    }
+    this.metrics.partialsOut += routed.length;
+  }
+
+  private emitResults(task: MergeTask, out: MergeOutput): void {
+    for (const count of out.counts) this.produce(this.topics.counts, null, windowCountCodec.encode(count) as Buffer, count.url);
+    for (const total of out.totals) this.produce(this.topics.total, null, windowTotalCodec.encode(total) as Buffer, String(total.windowStart));
+    const joined: UrlStats[] = out.stats.map((stats) => joinUrlStats(stats, this.config.urlTable));
+    for (const stats of joined) this.produce(this.topics.urlStats, null, urlStatsCodec.encode(stats) as Buffer, stats.url);
+    for (const late of out.late) {
+      const partial: Partial = late.url !== null
+        ? { paneCount: { sourcePartition: late.sourcePartition, paneStart: late.paneStart, url: late.url, count: late.count } }
+        : { paneTotal: { sourcePartition: late.sourcePartition, paneStart: late.paneStart, count: late.count } };
+      this.produce(this.topics.late, null, partialCodec.encode(partial) as Buffer, late.url, [
+        { reason: `${late.count} clicks of source partition ${late.sourcePartition} arrived after their window closed while that partition was idle` },
+      ]);
+    }
+    this.metrics.countsOut += out.counts.length;
+    this.metrics.totalsOut += out.totals.length;
+    this.metrics.statsOut += joined.length;
+    this.metrics.lateAtMerge += out.late.reduce((sum, late) => sum + late.count, 0);
+    if (this.config.printMinuteTables && joined.length > 0) process.stdout.write(formatMinuteTable(joined, task.partition));
+  }
+
+  /** Produces one record; when librdkafka's queue is full, waits for it to drain (backpressure). */
+  private produce(topic: string, partition: number | null, value: Buffer | null, key: string | Buffer | null, headers?: Array<Record<string, string>>): void {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.producer.produce(topic, partition, value, key, null, undefined, headers);
+        return;
+      } catch (err) {
+        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL || attempt > 10_000) throw err;
+        this.producer.poll();
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let librdkafka's threads send
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- idleness
+
+  private checkIdleness(now: number): void {
+    const routed: RoutedPartial[] = [];
+    for (const task of this.sources) {
+      if (task === undefined || task.idleness.isIdle) continue;
+      if (task.idleness.check(now, this.caughtUp(task))) {
+        log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.panes.watermarkMs });
+        task.topology.setIdle(true, routed);
+      }
+    }
+    this.sendPartials(routed);
+  }
+
+  private caughtUp(task: SourceTask): boolean {
+    let high: number;
+    try {
+      high = this.consumer.getWatermarkOffsets(task.topic, task.partition).highOffset;
+    } catch {
+      return false;
+    }
+    if (high < 0) return false; // not known yet: no fetch answered
+    if (task.nextOffset !== undefined) return task.nextOffset >= high;
+    return high === 0;
+  }
+
+  // ---------------------------------------------------------------- checkpoints
+
+  private async checkpointAll(tasks: Task[] = this.tasks): Promise<void> {
+    this.lastCheckpointAt = Date.now();
+    if (tasks.length === 0) return;
+    const record = await checkpoint(++this.checkpointSeq, tasks, this.producer, this.closing ? undefined : this.consumer, flushTimeoutMs);
+    this.checkpoints.push(record);
+    if (this.checkpoints.length > 200) this.checkpoints.shift();
+    if (record.status === 'skipped') log.warn('checkpoint skipped', { id: record.id, reason: record.reason });
+    else log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
+  }
+
+  // ---------------------------------------------------------------- rebalancing
+
+  private onRebalance(err: { code: number }, assignment: TopicPartition[]): void {
+    const assign = err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS;
+    if (this.closing) {
+      // Shutting down: every task was checkpointed and closed already.
+      if (assign) this.consumer.assign(assignment);
+      else this.consumer.unassign();
+      return;
+    }
+    this.pendingRebalances.push({ assign, partitions: assignment });
+  }
+
+  private async handleRebalances(): Promise<void> {
+    while (this.pendingRebalances.length > 0) {
+      const { assign, partitions } = this.pendingRebalances.shift()!;
+      if (assign) await this.assign(partitions);
+      else await this.revoke(partitions);
+    }
+  }
+
+  private async assign(partitions: TopicPartition[]): Promise<void> {
+    const now = Date.now();
+    const assignment: Array<{ topic: string; partition: number; offset?: number }> = [];
+    for (const { topic, partition } of partitions) {
+      const task = topic === this.topics.clicks ? await openSourceTask(this.settings, topic, partition, now) : await openMergeTask(this.settings, topic, partition);
+      if (task.stage === 'source') this.sources[partition] = task;
+      else this.merges[partition] = task;
+      // The store's offset wins; without one, the group's committed offset (or the earliest).
+      assignment.push(task.restoredOffset !== undefined ? { topic, partition, offset: task.restoredOffset } : { topic, partition });
+    }
+    this.consumer.assign(assignment);
+    log.info('assigned', { partitions: assignment });
+  }
+
+  private async revoke(partitions: TopicPartition[]): Promise<void> {
+    const revoked: Task[] = [];
+    for (const { topic, partition } of partitions) {
+      const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
+      if (task !== undefined) revoked.push(task);
+    }
+    await this.checkpointAll(revoked);
+    for (const task of revoked) {
+      await task.store.close();
+      if (task.stage === 'source') this.sources[task.partition] = undefined;
+      else this.merges[task.partition] = undefined;
+    }
+    this.consumer.unassign();
+    log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    for (const task of this.tasks) await task.store.close().catch(() => undefined);
+    this.sources.length = 0;
+    this.merges.length = 0;
+    await disconnect(this.consumer);
+    await disconnect(this.producer);
+  }
+}
+
+function windowShape(windows: WindowSpec): Pick<WindowSpec, 'paneMs' | 'totalWindowMs' | 'totalSlideMs' | 'statsWindowMs'> {
+  return { paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs };
+}
