@@ -28,13 +28,12 @@ fi
 cs topics create --partitions 4
 cs produce --rate "${DEMO_RATE:-500}" --key url 2>/dev/null &
 pids+=($!)
-if cs run --help >/dev/null 2>&1; then
-  cs run --state-dir state/worker-1 --dashboard &
-  pids+=($!)
-  cs run --state-dir state/worker-2 &
-  pids+=($!)
-fi
-echo "demo: producing clicks; results below (Ctrl-C to stop)"
+# Two workers of one job share the partitions and the default state dir (state/).
+cs run &
+pids+=($!)
+cs run &
+pids+=($!)
+echo "demo: producing clicks; the reader prints counts and totals, the workers print 1 minute tables (Ctrl-C stops all)"
 cs consume counts total &
 pids+=($!)
 wait

@@ -27,6 +27,11 @@ function applyExitOverride(command: Command): void {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Piped into `head` or a closed terminal: stop quietly, as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   try {
     await buildProgram().parseAsync(argv);
     return 0;

@@ -44,6 +44,8 @@ export async function checkpoint(
   producer: ProducerClient,
   consumer: ConsumerClient | undefined,
   flushTimeoutMs: number,
+  /** Wait for the group commit (a final checkpoint or a revocation: the next owner reads it). */
+  commitSync = false,
 ): Promise<CheckpointRecord> {
   const startedAtMs = Date.now();
   const started = performance.now();
@@ -73,7 +75,8 @@ export async function checkpoint(
     .map((task) => ({ topic: task.topic, partition: task.partition, offset: task.nextOffset! }));
   if (consumer !== undefined && offsets.length > 0) {
     try {
-      consumer.commit(offsets);
+      if (commitSync) consumer.commitSync(offsets);
+      else consumer.commit(offsets);
     } catch {
       // Only a fallback: tasks resume from their stores. The next checkpoint commits again.
     }

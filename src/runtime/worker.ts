@@ -13,8 +13,9 @@ import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
-import { CODES, KafkaConsumer, Producer, commonConfig, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
+import { CODES, KafkaConsumer, Producer, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
 import { producerConfig } from '../producer/send.js';
+import { jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
 import { logger } from '../log.js';
 import { claimJobDir } from '../state/state-dir.js';
@@ -43,7 +44,10 @@ export interface WorkerConfig {
 }
 
 export interface WorkerMetrics {
-  recordsIn: number;
+  /** Records read from clicks. */
+  clicksIn: number;
+  /** Records read from the partials topic. */
+  partialsIn: number;
   late: number;
   lateAtMerge: number;
   deadLettered: number;
@@ -69,7 +73,7 @@ export class Worker {
   private checkpointSeq = 0;
   private lastCheckpointAt = 0;
   private readonly click: ClickFields = { url: '', timestampMs: 0 };
-  readonly metrics: WorkerMetrics = { recordsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
+  readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
 
   private readonly topics: TopicNames;
@@ -85,7 +89,9 @@ export class Worker {
   /** Connects, checks topics and state, and joins the group. */
   async start(): Promise<void> {
     const { brokers, jobId, topics } = this.config;
-    this.producer = new Producer({ ...producerConfig(brokers, `${jobId}-worker-${process.pid}`), 'linger.ms': 5 });
+    // Outputs are few next to the input (pre-aggregated); a bounded queue keeps a backlog's
+    // partials from piling up in memory, and produce() waits when it is full.
+    this.producer = new Producer({ ...producerConfig(brokers, `${jobId}-worker-${process.pid}`), 'linger.ms': 5, 'queue.buffering.max.kbytes': 65_536 });
     const metadata = await connectClient(this.producer, brokers);
     const partitions = partitionCounts(metadata);
     const missing = Object.values(topics).filter((topic) => !partitions.has(topic));
@@ -101,19 +107,10 @@ export class Worker {
 
     this.consumer = new KafkaConsumer(
       {
-        ...commonConfig(brokers, `${jobId}-worker-${process.pid}`),
-        'group.id': jobId,
-        'enable.auto.commit': false,
-        'enable.auto.offset.store': false,
-        'partition.assignment.strategy': 'range',
-        // A dead worker's partitions move after 10 s instead of librdkafka's default 45 s.
-        'session.timeout.ms': 10_000,
-        'heartbeat.interval.ms': 1_000,
-        'fetch.wait.max.ms': 100,
-        'max.partition.fetch.bytes': 4 * 1024 * 1024,
+        ...jobConsumerConfig(brokers, jobId, `${jobId}-worker-${process.pid}`),
         'rebalance_cb': (err: { code: number }, assignment: TopicPartition[]) => this.onRebalance(err, assignment),
       } as unknown as ConstructorParameters<typeof KafkaConsumer>[0],
-      { 'auto.offset.reset': 'earliest' },
+      jobConsumerTopicConfig,
     );
     await connectClient(this.consumer, brokers);
     this.consumer.setDefaultConsumeTimeout(100);
@@ -138,7 +135,7 @@ export class Worker {
         this.checkIdleness(now);
         if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) await this.checkpointAll();
       }
-      await this.checkpointAll();
+      await this.checkpointAll(this.tasks, true);
     } finally {
       await this.shutdown();
     }
@@ -170,9 +167,9 @@ export class Worker {
         task.topology.apply(partialCodec.decode(message.value!), out);
         task.nextOffset = message.offset + 1;
         task.recordsIn++;
+        this.metrics.partialsIn++;
       }
     }
-    this.metrics.recordsIn += messages.length;
     const routed: RoutedPartial[] = [];
     for (const task of touchedSources) {
       if (task.idleness.recordSeen(now)) task.topology.setIdle(false, routed);
@@ -185,6 +182,7 @@ export class Worker {
   private processClick(task: SourceTask, message: Message): void {
     task.nextOffset = message.offset + 1;
     task.recordsIn++;
+    this.metrics.clicksIn++;
     const value = message.value;
     const error = value ? readClickFields(value, this.click) : 'empty record';
     if (error !== undefined) {
@@ -278,10 +276,10 @@ export class Worker {
 
   // ---------------------------------------------------------------- checkpoints
 
-  private async checkpointAll(tasks: Task[] = this.tasks): Promise<void> {
+  private async checkpointAll(tasks: Task[] = this.tasks, final = false): Promise<void> {
     this.lastCheckpointAt = Date.now();
     if (tasks.length === 0) return;
-    const record = await checkpoint(++this.checkpointSeq, tasks, this.producer, this.closing ? undefined : this.consumer, flushTimeoutMs);
+    const record = await checkpoint(++this.checkpointSeq, tasks, this.producer, this.consumer, flushTimeoutMs, final);
     this.checkpoints.push(record);
     if (this.checkpoints.length > 200) this.checkpoints.shift();
     if (record.status === 'skipped') log.warn('checkpoint skipped', { id: record.id, reason: record.reason });
@@ -329,7 +327,7 @@ export class Worker {
       const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
     }
-    await this.checkpointAll(revoked);
+    await this.checkpointAll(revoked, true);
     for (const task of revoked) {
       await task.store.close();
       if (task.stage === 'source') this.sources[task.partition] = undefined;

@@ -60,6 +60,8 @@ export class MergeWindows {
   /** Every window ending at or before this has been emitted. */
   private frontier = NO_WATERMARK;
   private changes: StateChanges = new Map();
+  /** Keys created since the last checkpoint: not in the store, so deleting them is a no-op. */
+  private unpersisted = new Set<string>();
 
   constructor(
     private readonly spec: WindowSpec,
@@ -91,8 +93,8 @@ export class MergeWindows {
     if (urls === undefined) this.paneCounts.set(paneStart, (urls = new Map()));
     let perSource = urls.get(url);
     if (perSource === undefined) urls.set(url, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
+    this.put(countKey(paneStart, source, url), String(count), perSource[source] === 0);
     perSource[source] = count;
-    this.changes.set(countKey(paneStart, source, url), String(count));
   }
 
   addPaneTotal(source: number, paneStart: number, count: number, out: MergeOutput): void {
@@ -103,8 +105,8 @@ export class MergeWindows {
     }
     let perSource = this.paneTotals.get(paneStart);
     if (perSource === undefined) this.paneTotals.set(paneStart, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
+    this.put(totalKey(paneStart, source), String(count), perSource[source] === 0);
     perSource[source] = count;
-    this.changes.set(totalKey(paneStart, source), String(count));
   }
 
   /** A source's progress; emits every window that closes because of it. */
@@ -204,20 +206,31 @@ export class MergeWindows {
       if (lastEndOfPane(paneStart, this.spec) > this.frontier) continue;
       const urls = this.paneCounts.get(paneStart);
       if (urls !== undefined) {
-        for (const [url, perSource] of urls) perSource.forEach((count, source) => count !== 0 && this.changes.set(countKey(paneStart, source, url), null));
+        for (const [url, perSource] of urls) perSource.forEach((count, source) => count !== 0 && this.remove(countKey(paneStart, source, url)));
         this.paneCounts.delete(paneStart);
       }
       const totals = this.paneTotals.get(paneStart);
       if (totals !== undefined) {
-        totals.forEach((count, source) => count !== 0 && this.changes.set(totalKey(paneStart, source), null));
+        totals.forEach((count, source) => count !== 0 && this.remove(totalKey(paneStart, source)));
         this.paneTotals.delete(paneStart);
       }
     }
   }
 
+  private put(key: string, value: string, created: boolean): void {
+    if (created && !this.changes.has(key)) this.unpersisted.add(key);
+    this.changes.set(key, value);
+  }
+
+  private remove(key: string): void {
+    if (this.unpersisted.delete(key)) this.changes.delete(key);
+    else this.changes.set(key, null);
+  }
+
   takeChanges(): StateChanges {
     const changes = this.changes;
     this.changes = new Map();
+    this.unpersisted = new Set();
     return changes;
   }
 

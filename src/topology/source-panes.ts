@@ -20,6 +20,8 @@ interface OpenPane {
   total: number;
   /** Urls whose count changed since the last checkpoint. */
   dirty: Set<string>;
+  /** Urls with a count in the store: only these need deleting when the pane closes. */
+  persisted: Set<string>;
 }
 
 const PANE = 'pane';
@@ -82,7 +84,7 @@ export class SourcePanes {
     if (pane === undefined || pane.start !== paneStart) {
       pane = this.panes.get(paneStart);
       if (pane === undefined) {
-        pane = { start: paneStart, counts: new Map(), total: 0, dirty: new Set() };
+        pane = { start: paneStart, counts: new Map(), total: 0, dirty: new Set(), persisted: new Set() };
         this.panes.set(paneStart, pane);
       }
       this.lastPane = pane;
@@ -119,15 +121,20 @@ export class SourcePanes {
   /** What changed since the last call, as store puts and deletes. */
   takeChanges(): StateChanges {
     const changes: StateChanges = new Map();
+    // A pane that opened and closed between two checkpoints never reached the store: nothing to delete.
     for (const pane of this.closedSinceCheckpoint) {
+      if (pane.persisted.size === 0) continue;
       const prefix = PANE + SEP + timeKey(pane.start) + SEP;
-      for (const url of pane.counts.keys()) changes.set(prefix + url, null);
+      for (const url of pane.persisted) changes.set(prefix + url, null);
     }
     this.closedSinceCheckpoint = [];
     for (const pane of this.panes.values()) {
       if (pane.dirty.size === 0) continue;
       const prefix = PANE + SEP + timeKey(pane.start) + SEP;
-      for (const url of pane.dirty) changes.set(prefix + url, String(pane.counts.get(url)));
+      for (const url of pane.dirty) {
+        changes.set(prefix + url, String(pane.counts.get(url)));
+        pane.persisted.add(url);
+      }
       pane.dirty.clear();
     }
     if (this.maxEventTimeDirty) {
@@ -160,11 +167,12 @@ export class SourcePanes {
       const url = key.slice(second + 1);
       let pane = panes.panes.get(start);
       if (pane === undefined) {
-        pane = { start, counts: new Map(), total: 0, dirty: new Set() };
+        pane = { start, counts: new Map(), total: 0, dirty: new Set(), persisted: new Set() };
         panes.panes.set(start, pane);
       }
       const count = Number(value);
       pane.counts.set(url, count);
+      pane.persisted.add(url);
       pane.total += count;
     }
     return panes;

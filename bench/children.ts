@@ -1,0 +1,78 @@
+// Child processes of the benchmark, one per measured process so each has its own RSS:
+//   node dist/bench/children.js raw <brokers> <topic> <partitions> <expected>
+//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir>
+// Each prints JSON lines on stdout: progress every 250 ms, and a final report.
+
+import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
+import { jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { topicNames, urlsCsvPath } from '../src/config.js';
+import { Worker } from '../src/runtime/worker.js';
+import { readUrlRows, toUrlTable } from '../src/table/urls.js';
+import { defaultWindows } from '../src/topology/windows.js';
+
+let peakRss = 0;
+const sampleRss = (): number => {
+  const rss = process.memoryUsage().rss;
+  if (rss > peakRss) peakRss = rss;
+  return rss;
+};
+setInterval(sampleRss, 100).unref();
+const emit = (line: object): void => {
+  process.stdout.write(JSON.stringify(line) + '\n');
+};
+
+async function raw(brokers: string, topic: string, partitions: number, expected: number): Promise<void> {
+  const consumer = new KafkaConsumer(
+    jobConsumerConfig(brokers, `bench-raw-${process.pid}-${Date.now()}`, 'bench-raw') as unknown as ConstructorParameters<typeof KafkaConsumer>[0],
+    jobConsumerTopicConfig,
+  );
+  await connectClient(consumer, brokers);
+  consumer.setDefaultConsumeTimeout(100);
+  consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
+  const startedAt = performance.now();
+  let firstAt = 0;
+  let count = 0;
+  let bytes = 0;
+  while (count < expected) {
+    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(10_000, (err, got) => (err ? reject(err) : resolve(got))));
+    if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
+    count += batch.length;
+    for (const message of batch) bytes += message.value?.length ?? 0; // touch each record, then discard
+  }
+  const endAt = performance.now();
+  sampleRss();
+  await disconnect(consumer);
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss });
+  process.exit(0);
+}
+
+async function worker(brokers: string, prefix: string, jobId: string, stateDir: string): Promise<void> {
+  const instance = new Worker({
+    brokers,
+    topics: topicNames(prefix),
+    jobId,
+    stateDir,
+    windows: defaultWindows,
+    maxOutOfOrdernessMs: 20_000,
+    idleTimeoutMs: 10_000,
+    checkpointIntervalMs: 2_000,
+    urlTable: toUrlTable(readUrlRows(urlsCsvPath)),
+    printMinuteTables: false,
+  });
+  await instance.start();
+  const progress = setInterval(() => {
+    emit({ kind: 'progress', clicks: instance.metrics.clicksIn, rss: sampleRss(), at: Date.now() });
+  }, 250);
+  process.once('SIGTERM', () => instance.requestStop());
+  await instance.run();
+  clearInterval(progress);
+  const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, bytes: c.bytes }));
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics });
+  process.exit(0);
+}
+
+const [mode, ...args] = process.argv.slice(2);
+if (mode === 'raw') await raw(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
+else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!);
+else throw new Error(`unknown mode ${mode}`);
