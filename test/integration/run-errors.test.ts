@@ -1,0 +1,41 @@
+// `clickstream run` refuses what it cannot do with one line and a non-zero exit, before touching
+// any state: missing topics, state built with another configuration, bad flags.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli } from '../support/cli.js';
+import { brokers, uniqueName } from '../support/kafka.js';
+import { createJob } from '../support/job.js';
+
+function assertOneLineError(result: { code: number | null; stderr: string }, message: RegExp): void {
+  assert.notEqual(result.code, 0);
+  const lines = result.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0]!, message);
+}
+
+test('run without the job topics names the missing ones', async () => {
+  const prefix = `${uniqueName('no-topics')}.`;
+  const result = await runCli(['run', '--topic-prefix', prefix, '--brokers', brokers, '--state-dir', mkdtempSync(path.join(tmpdir(), 'cs-'))]);
+  assertOneLineError(result, /topics missing at .*: .*clicks.*run "clickstream topics create" first/);
+});
+
+test('state built with another configuration is refused and left untouched', async () => {
+  const job = await createJob('run-shape');
+  const jobDir = path.join(job.stateDir, job.jobId);
+  mkdirSync(jobDir, { recursive: true });
+  const stored = { clicksPartitions: 8, mergePartitions: 8, paneMs: 5000, totalWindowMs: 10000, totalSlideMs: 5000, statsWindowMs: 60000, maxOutOfOrdernessMs: 20000 };
+  writeFileSync(path.join(jobDir, 'job.json'), JSON.stringify(stored));
+  const result = await runCli(['run', '--topic-prefix', job.prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers]);
+  assertOneLineError(result, /another configuration \(clicksPartitions: 8 in the state, 4 now\)/);
+  assert.deepEqual(JSON.parse(readFileSync(path.join(jobDir, 'job.json'), 'utf8')), stored);
+
+});
+
+test('bad flags of run are one-line usage errors', async () => {
+  assertOneLineError(await runCli(['run', '--idle-timeout', 'soon']), /option '--idle-timeout <time>' argument 'soon' is invalid/);
+  assertOneLineError(await runCli(['run', '--checkpoint-interval', '0']), /--checkpoint-interval must be positive/);
+});
