@@ -68,7 +68,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   await instance.run();
   clearInterval(progress);
   const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, bytes: c.bytes }));
-  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics });
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }
 

@@ -19,6 +19,7 @@ export function jobConsumerConfig(brokers: string, groupId: string, clientId: st
     // ~115k records/s, 4 MB reached ~210-260k/s. A 16 MB prefetch queue keeps memory in check.
     'max.partition.fetch.bytes': 4 * 1024 * 1024,
     'queued.max.messages.kbytes': 16_384,
+    ...(process.env.CS_QMIN ? { 'queued.min.messages': Number(process.env.CS_QMIN) } : {}),
   };
 }
 
