@@ -43,7 +43,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss });
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, memory: process.memoryUsage() });
   process.exit(0);
 }
 

@@ -89,9 +89,15 @@ export class Worker {
   /** Connects, checks topics and state, and joins the group. */
   async start(): Promise<void> {
     const { brokers, jobId, topics } = this.config;
-    // Outputs are few next to the input (pre-aggregated); a bounded queue keeps a backlog's
-    // partials from piling up in memory, and produce() waits when it is full.
-    this.producer = new Producer({ ...producerConfig(brokers, `${jobId}-worker-${process.pid}`), 'linger.ms': 5, 'queue.buffering.max.kbytes': 65_536 });
+    // Outputs are few next to the input (pre-aggregated) but spread over many partitions: small
+    // batches and a bounded queue keep their buffers from costing more memory than the input's.
+    this.producer = new Producer({
+      ...producerConfig(brokers, `${jobId}-worker-${process.pid}`),
+      'linger.ms': 5,
+      'batch.size': 262_144,
+      'batch.num.messages': 10_000,
+      'queue.buffering.max.kbytes': 16_384,
+    });
     const metadata = await connectClient(this.producer, brokers);
     const partitions = partitionCounts(metadata);
     const missing = Object.values(topics).filter((topic) => !partitions.has(topic));

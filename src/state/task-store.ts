@@ -28,7 +28,10 @@ export class TaskStore {
   ) {}
 
   static async open(location: string): Promise<TaskStore> {
-    const db = new Level<string, string>(location, { keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    // A worker holds a store per task: LevelDB's defaults (8 MB cache, 4 MB write buffer each)
+    // would cost ~100 MB for 8 tasks. Task state is small and written in batches; reads happen
+    // only on restore, so a small cache loses nothing.
+    const db = new Level<string, string>(location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 1 << 20, writeBufferSize: 2 << 20 });
     try {
       await db.open();
     } catch (err) {
