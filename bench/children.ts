@@ -67,7 +67,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   process.once('SIGTERM', () => instance.requestStop());
   await instance.run();
   clearInterval(progress);
-  const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, bytes: c.bytes }));
+  const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, flushMs: c.flushMs, bytes: c.bytes }));
   emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }

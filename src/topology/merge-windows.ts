@@ -5,7 +5,7 @@
 
 import { NO_WATERMARK } from './watermark.js';
 import { SEP, timeKey, type StateChanges } from './state-keys.js';
-import { alignDown, lastEndOfPane, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
+import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 
 export interface SourceProgress {
   watermarkMs: number;
@@ -46,6 +46,7 @@ export function emptyOutput(): MergeOutput {
 }
 
 const COUNT = 'count';
+const MINUTE = 'minute';
 const TOTAL = 'total';
 const SOURCE = 'source';
 const FRONTIER = `meta${SEP}frontier`;
@@ -53,8 +54,10 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 export class MergeWindows {
   private readonly sources = new Map<number, SourceProgress>();
-  /** pane start -> url -> count per source partition. */
+  /** pane start -> url -> count per source partition, until the pane's 5 s window is emitted. */
   private readonly paneCounts = new Map<number, Map<string, number[]>>();
+  /** minute start -> url -> clicks of the panes already emitted (final). */
+  private readonly minuteCounts = new Map<number, Map<string, number>>();
   /** pane start -> total per source partition. */
   private readonly paneTotals = new Map<number, number[]>();
   /** Every window ending at or before this has been emitted. */
@@ -76,10 +79,11 @@ export class MergeWindows {
     return this.sources;
   }
 
-  /** Number of (pane, url) entries held. */
+  /** Number of (window, url) entries held. */
   get openKeyCount(): number {
     let keys = 0;
     for (const urls of this.paneCounts.values()) keys += urls.size;
+    for (const urls of this.minuteCounts.values()) keys += urls.size;
     return keys;
   }
 
@@ -92,9 +96,10 @@ export class MergeWindows {
     let urls = this.paneCounts.get(paneStart);
     if (urls === undefined) this.paneCounts.set(paneStart, (urls = new Map()));
     let perSource = urls.get(url);
+    const created = perSource === undefined;
     if (perSource === undefined) urls.set(url, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
-    this.put(countKey(paneStart, source, url), String(count), perSource[source] === 0);
     perSource[source] = count;
+    this.put(countKey(paneStart, url), perSource.join(','), created);
   }
 
   addPaneTotal(source: number, paneStart: number, count: number, out: MergeOutput): void {
@@ -104,9 +109,10 @@ export class MergeWindows {
       return;
     }
     let perSource = this.paneTotals.get(paneStart);
+    const created = perSource === undefined;
     if (perSource === undefined) this.paneTotals.set(paneStart, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
-    this.put(totalKey(paneStart, source), String(count), perSource[source] === 0);
     perSource[source] = count;
+    this.put(totalKey(paneStart), perSource.join(','), created);
   }
 
   /** A source's progress; emits every window that closes because of it. */
@@ -152,21 +158,31 @@ export class MergeWindows {
     const note = (end: number): void => {
       if (end > lastEnd) lastEnd = end;
     };
+    const ascending = (a: number, b: number): number => a - b;
 
-    const paneStarts = [...new Set([...this.paneCounts.keys(), ...this.paneTotals.keys()])].sort((a, b) => a - b);
-
-    for (const paneStart of paneStarts) {
-      const urls = this.paneCounts.get(paneStart);
-      if (urls === undefined || !closes(paneStart + paneMs)) continue;
+    // 5 s counts: emit, then fold the now final pane into its minute.
+    for (const paneStart of [...this.paneCounts.keys()].sort(ascending)) {
+      if (!closes(paneStart + paneMs)) continue;
+      const urls = this.paneCounts.get(paneStart)!;
+      const minute = alignDown(paneStart, statsWindowMs);
+      let perUrl = this.minuteCounts.get(minute);
+      const minuteCreated = perUrl === undefined;
+      if (perUrl === undefined) this.minuteCounts.set(minute, (perUrl = new Map()));
       for (const url of [...urls.keys()].sort(compareText)) {
-        out.counts.push({ url, windowStart: paneStart, windowEnd: paneStart + paneMs, count: sum(urls.get(url)!) });
+        const count = sum(urls.get(url)!);
+        out.counts.push({ url, windowStart: paneStart, windowEnd: paneStart + paneMs, count });
+        const before = perUrl.get(url);
+        perUrl.set(url, (before ?? 0) + count);
+        this.put(minuteKey(minute, url), String((before ?? 0) + count), minuteCreated || before === undefined);
+        this.remove(countKey(paneStart, url));
       }
+      this.paneCounts.delete(paneStart);
       note(paneStart + paneMs);
     }
 
     const totalStarts = new Set<number>();
     for (const paneStart of this.paneTotals.keys()) for (const start of totalWindowStartsOfPane(paneStart, this.spec)) totalStarts.add(start);
-    for (const start of [...totalStarts].sort((a, b) => a - b)) {
+    for (const start of [...totalStarts].sort(ascending)) {
       if (!closes(start + totalWindowMs)) continue;
       let count = 0;
       for (let pane = start; pane < start + totalWindowMs; pane += paneMs) {
@@ -177,43 +193,25 @@ export class MergeWindows {
       note(start + totalWindowMs);
     }
 
-    const minutes = new Map<number, Map<string, number>>();
-    for (const paneStart of paneStarts) {
-      const urls = this.paneCounts.get(paneStart);
-      const minute = alignDown(paneStart, statsWindowMs);
-      if (urls === undefined || !closes(minute + statsWindowMs)) continue;
-      let perUrl = minutes.get(minute);
-      if (perUrl === undefined) minutes.set(minute, (perUrl = new Map()));
-      for (const [url, perSource] of urls) perUrl.set(url, (perUrl.get(url) ?? 0) + sum(perSource));
-    }
-    for (const minute of [...minutes.keys()].sort((a, b) => a - b)) {
-      const perUrl = minutes.get(minute)!;
+    for (const minute of [...this.minuteCounts.keys()].sort(ascending)) {
+      if (!closes(minute + statsWindowMs)) continue;
+      const perUrl = this.minuteCounts.get(minute)!;
       for (const url of [...perUrl.keys()].sort(compareText)) {
         out.stats.push({ url, windowStart: minute, windowEnd: minute + statsWindowMs, count: perUrl.get(url)! });
+        this.remove(minuteKey(minute, url));
       }
+      this.minuteCounts.delete(minute);
       note(minute + statsWindowMs);
     }
 
     // All idle: windows closed up to the last one holding data; later panes before it are late.
     this.frontier = Number.isFinite(target) ? target : lastEnd;
     this.changes.set(FRONTIER, String(this.frontier));
-    this.prune();
-  }
-
-  /** Drops panes all of whose windows have been emitted. */
-  private prune(): void {
-    for (const paneStart of [...new Set([...this.paneCounts.keys(), ...this.paneTotals.keys()])]) {
-      if (lastEndOfPane(paneStart, this.spec) > this.frontier) continue;
-      const urls = this.paneCounts.get(paneStart);
-      if (urls !== undefined) {
-        for (const [url, perSource] of urls) perSource.forEach((count, source) => count !== 0 && this.remove(countKey(paneStart, source, url)));
-        this.paneCounts.delete(paneStart);
-      }
-      const totals = this.paneTotals.get(paneStart);
-      if (totals !== undefined) {
-        totals.forEach((count, source) => count !== 0 && this.remove(totalKey(paneStart, source)));
-        this.paneTotals.delete(paneStart);
-      }
+    // Pane totals are needed until both total windows holding them have been emitted.
+    for (const paneStart of [...this.paneTotals.keys()]) {
+      if (alignDown(paneStart, this.spec.totalSlideMs) + totalWindowMs > this.frontier) continue;
+      this.paneTotals.delete(paneStart);
+      this.remove(totalKey(paneStart));
     }
   }
 
@@ -236,30 +234,36 @@ export class MergeWindows {
 
   static restore(spec: WindowSpec, sourcePartitions: number, entries: Iterable<[string, string]>): MergeWindows {
     const merge = new MergeWindows(spec, sourcePartitions);
+    const perSource = (value: string): number[] => {
+      const counts = value.split(',').map(Number);
+      if (counts.length !== sourcePartitions) throw new Error(`merge state holds ${counts.length} source partitions, the job has ${sourcePartitions}`);
+      return counts;
+    };
     for (const [key, value] of entries) {
-      const parts = key.split(SEP);
-      switch (parts[0]) {
+      const first = key.indexOf(SEP);
+      const kind = key.slice(0, first);
+      const second = key.indexOf(SEP, first + 1);
+      const time = Number(key.slice(first + 1, second < 0 ? undefined : second));
+      const url = second < 0 ? '' : key.slice(second + 1);
+      switch (kind) {
         case COUNT: {
-          const paneStart = Number(parts[1]);
-          const source = Number(parts[2]);
-          const url = parts.slice(3).join(SEP);
-          let urls = merge.paneCounts.get(paneStart);
-          if (urls === undefined) merge.paneCounts.set(paneStart, (urls = new Map()));
-          let perSource = urls.get(url);
-          if (perSource === undefined) urls.set(url, (perSource = new Array<number>(sourcePartitions).fill(0)));
-          perSource[source] = Number(value);
+          let urls = merge.paneCounts.get(time);
+          if (urls === undefined) merge.paneCounts.set(time, (urls = new Map()));
+          urls.set(url, perSource(value));
           break;
         }
-        case TOTAL: {
-          const paneStart = Number(parts[1]);
-          let perSource = merge.paneTotals.get(paneStart);
-          if (perSource === undefined) merge.paneTotals.set(paneStart, (perSource = new Array<number>(sourcePartitions).fill(0)));
-          perSource[Number(parts[2])] = Number(value);
+        case MINUTE: {
+          let urls = merge.minuteCounts.get(time);
+          if (urls === undefined) merge.minuteCounts.set(time, (urls = new Map()));
+          urls.set(url, Number(value));
           break;
         }
+        case TOTAL:
+          merge.paneTotals.set(time, perSource(value));
+          break;
         case SOURCE: {
           const [watermarkMs, idle] = value.split(',');
-          merge.sources.set(Number(parts[1]), { watermarkMs: Number(watermarkMs), idle: idle === '1' });
+          merge.sources.set(time, { watermarkMs: Number(watermarkMs), idle: idle === '1' });
           break;
         }
         default:
@@ -271,12 +275,16 @@ export class MergeWindows {
   }
 }
 
-function countKey(paneStart: number, source: number, url: string): string {
-  return COUNT + SEP + timeKey(paneStart) + SEP + source + SEP + url;
+function countKey(paneStart: number, url: string): string {
+  return COUNT + SEP + timeKey(paneStart) + SEP + url;
 }
 
-function totalKey(paneStart: number, source: number): string {
-  return TOTAL + SEP + timeKey(paneStart) + SEP + source;
+function minuteKey(minute: number, url: string): string {
+  return MINUTE + SEP + timeKey(minute) + SEP + url;
+}
+
+function totalKey(paneStart: number): string {
+  return TOTAL + SEP + timeKey(paneStart);
 }
 
 function sum(values: number[]): number {

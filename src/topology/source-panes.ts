@@ -2,6 +2,11 @@
 // event time, drops clicks whose pane has already closed on this partition (late), and hands
 // over each pane once the partition's watermark passes its end. A closed pane is final: late
 // clicks never change it, which is what lets the merge stage treat a replayed pane as a duplicate.
+//
+// Persisted layout: each pane's urls are spread over BUCKETS buckets by a hash of the url, and a
+// bucket is one store entry (`pane!<start>!<bucket>` -> JSON [[url, count], ...]). A checkpoint rewrites
+// only the buckets that changed: a few dozen puts per pane instead of one per url, and per click
+// the dirty mark is one bit, not a set insertion.
 
 import { alignDown } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
@@ -14,14 +19,33 @@ export interface ClosedPane {
   total: number;
 }
 
+/** One url's count in a pane, and the bucket its persisted form lives in. */
+interface UrlCount {
+  count: number;
+  bucket: number;
+}
+
 interface OpenPane {
   start: number;
-  counts: Map<string, number>;
+  counts: Map<string, UrlCount>;
   total: number;
-  /** Urls whose count changed since the last checkpoint. */
-  dirty: Set<string>;
-  /** Urls with a count in the store: only these need deleting when the pane closes. */
-  persisted: Set<string>;
+  /** Bit b set: bucket b changed since the last checkpoint. */
+  dirtyBuckets: number;
+  /** Bit b set: bucket b is in the store (so it must be deleted when the pane closes). */
+  persistedBuckets: number;
+}
+
+const BUCKETS = 32;
+
+/** FNV-1a over the url's UTF-16 code units, reduced to a bucket: stable across runs. */
+function bucketOf(url: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < url.length; i++) hash = Math.imul(hash ^ url.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % BUCKETS;
+}
+
+function newPane(start: number): OpenPane {
+  return { start, counts: new Map(), total: 0, dirtyBuckets: 0, persistedBuckets: 0 };
 }
 
 const PANE = 'pane';
@@ -84,14 +108,21 @@ export class SourcePanes {
     if (pane === undefined || pane.start !== paneStart) {
       pane = this.panes.get(paneStart);
       if (pane === undefined) {
-        pane = { start: paneStart, counts: new Map(), total: 0, dirty: new Set(), persisted: new Set() };
+        pane = newPane(paneStart);
         this.panes.set(paneStart, pane);
       }
       this.lastPane = pane;
     }
-    pane.counts.set(url, (pane.counts.get(url) ?? 0) + 1);
+    const entry = pane.counts.get(url);
+    if (entry !== undefined) {
+      entry.count++;
+      pane.dirtyBuckets |= 1 << entry.bucket;
+    } else {
+      const bucket = bucketOf(url);
+      pane.counts.set(url, { count: 1, bucket });
+      pane.dirtyBuckets |= 1 << bucket;
+    }
     pane.total++;
-    pane.dirty.add(url);
     if (eventTimeMs > this.watermark.maxEventTime) {
       this.watermark.observe(eventTimeMs);
       this.maxEventTimeDirty = true;
@@ -113,7 +144,7 @@ export class SourcePanes {
     this.lastPane = undefined;
     return closed.map((pane) => ({
       paneStart: pane.start,
-      counts: [...pane.counts].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+      counts: [...pane.counts].map(([url, entry]): [string, number] => [url, entry.count]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
       total: pane.total,
     }));
   }
@@ -123,19 +154,22 @@ export class SourcePanes {
     const changes: StateChanges = new Map();
     // A pane that opened and closed between two checkpoints never reached the store: nothing to delete.
     for (const pane of this.closedSinceCheckpoint) {
-      if (pane.persisted.size === 0) continue;
-      const prefix = PANE + SEP + timeKey(pane.start) + SEP;
-      for (const url of pane.persisted) changes.set(prefix + url, null);
+      for (let bucket = 0; bucket < BUCKETS; bucket++) if (pane.persistedBuckets & (1 << bucket)) changes.set(bucketKey(pane.start, bucket), null);
     }
     this.closedSinceCheckpoint = [];
     for (const pane of this.panes.values()) {
-      if (pane.dirty.size === 0) continue;
-      const prefix = PANE + SEP + timeKey(pane.start) + SEP;
-      for (const url of pane.dirty) {
-        changes.set(prefix + url, String(pane.counts.get(url)));
-        pane.persisted.add(url);
+      if (pane.dirtyBuckets === 0) continue;
+      const buckets: Array<Array<[string, number]>> = [];
+      for (const [url, entry] of pane.counts) {
+        if ((pane.dirtyBuckets & (1 << entry.bucket)) === 0) continue;
+        (buckets[entry.bucket] ??= []).push([url, entry.count]);
       }
-      pane.dirty.clear();
+      // JSON, because a url is any string a client sent (tabs and newlines included).
+      buckets.forEach((bucketCounts, bucket) => {
+        if (bucketCounts !== undefined) changes.set(bucketKey(pane.start, bucket), JSON.stringify(bucketCounts));
+      });
+      pane.persistedBuckets |= pane.dirtyBuckets;
+      pane.dirtyBuckets = 0;
     }
     if (this.maxEventTimeDirty) {
       changes.set(MAX_EVENT_TIME, String(this.watermark.maxEventTime));
@@ -160,20 +194,17 @@ export class SourcePanes {
         panes.closedUntil = Number(value);
         continue;
       }
-      const first = key.indexOf(SEP);
-      const second = key.indexOf(SEP, first + 1);
-      if (key.slice(0, first) !== PANE || second < 0) throw new Error(`unexpected source state key ${key}`);
-      const start = Number(key.slice(first + 1, second));
-      const url = key.slice(second + 1);
+      const [kind, startText, bucketText] = key.split(SEP);
+      if (kind !== PANE || bucketText === undefined) throw new Error(`unexpected source state key ${key}`);
+      const start = Number(startText);
+      const bucket = Number(bucketText);
       let pane = panes.panes.get(start);
-      if (pane === undefined) {
-        pane = { start, counts: new Map(), total: 0, dirty: new Set(), persisted: new Set() };
-        panes.panes.set(start, pane);
+      if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
+      pane.persistedBuckets |= 1 << bucket;
+      for (const [url, count] of JSON.parse(value) as Array<[string, number]>) {
+        pane.counts.set(url, { count, bucket });
+        pane.total += count;
       }
-      const count = Number(value);
-      pane.counts.set(url, count);
-      pane.persisted.add(url);
-      pane.total += count;
     }
     return panes;
   }
@@ -182,4 +213,8 @@ export class SourcePanes {
   get empty(): boolean {
     return this.watermark.maxEventTime === NO_WATERMARK;
   }
+}
+
+function bucketKey(paneStart: number, bucket: number): string {
+  return PANE + SEP + timeKey(paneStart) + SEP + String(bucket).padStart(2, '0');
 }

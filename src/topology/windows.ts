@@ -36,10 +36,3 @@ export function totalWindowStartsOfPane(paneStart: number, spec: WindowSpec): nu
   for (let start = last; start > paneStart - spec.totalWindowMs; start -= spec.totalSlideMs) starts.push(start);
   return starts.reverse();
 }
-
-/** Latest window end among all windows containing the pane: after it, the pane is no longer needed. */
-export function lastEndOfPane(paneStart: number, spec: WindowSpec): number {
-  const totalEnd = alignDown(paneStart, spec.totalSlideMs) + spec.totalWindowMs;
-  const statsEnd = alignDown(paneStart, spec.statsWindowMs) + spec.statsWindowMs;
-  return Math.max(paneStart + spec.paneMs, totalEnd, statsEnd);
-}

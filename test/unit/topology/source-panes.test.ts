@@ -53,3 +53,15 @@ test('state written by takeChanges restores the same panes and watermark', () =>
   panes.closeAllOpen();
   assert.deepEqual(restored.takeClosed(), panes.takeClosed());
 });
+
+test('urls with separators, tabs, newlines and quotes survive the store', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  const urls = ['/a!b', '/tab\there', '/line\nbreak', '/"quoted"', '/ünïcødé', '/a!b!c'];
+  urls.forEach((url, i) => {
+    for (let n = 0; n <= i; n++) panes.add(url, t0 + 100 * n);
+  });
+  const restored = SourcePanes.restore(5_000, 20_000, panes.takeChanges() as Map<string, string>);
+  restored.closeAllOpen();
+  panes.closeAllOpen();
+  assert.deepEqual(restored.takeClosed(), panes.takeClosed());
+});

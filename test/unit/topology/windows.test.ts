@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alignDown, defaultWindows, lastEndOfPane, totalWindowStartsOfPane, validateWindowSpec } from '../../../src/topology/windows.js';
+import { alignDown, defaultWindows, totalWindowStartsOfPane, validateWindowSpec } from '../../../src/topology/windows.js';
 
 test('a click belongs to the 5 s pane starting at its time floored to 5 s, negatives too', () => {
   assert.equal(alignDown(0, 5000), 0);
@@ -11,11 +11,6 @@ test('a click belongs to the 5 s pane starting at its time floored to 5 s, negat
 
 test('a pane is in two 10 s total windows: the one it starts and the one before', () => {
   assert.deepEqual(totalWindowStartsOfPane(10_000, defaultWindows), [5_000, 10_000]);
-});
-
-test('a pane is needed until its minute window and both total windows have closed', () => {
-  assert.equal(lastEndOfPane(0, defaultWindows), 60_000);
-  assert.equal(lastEndOfPane(55_000, defaultWindows), 65_000); // total [55 s, 65 s) outlives the minute
 });
 
 test('window sizes must be whole panes', () => {
