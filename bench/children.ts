@@ -4,7 +4,7 @@
 // Each prints JSON lines on stdout: progress every 250 ms, and a final report.
 
 import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
-import { jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
+import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { topicNames, urlsCsvPath } from '../src/config.js';
 import { Worker } from '../src/runtime/worker.js';
@@ -35,7 +35,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   let count = 0;
   let bytes = 0;
   while (count < expected) {
-    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(10_000, (err, got) => (err ? reject(err) : resolve(got))));
+    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(consumeBatchSize, (err, got) => (err ? reject(err) : resolve(got))));
     if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
     count += batch.length;
     for (const message of batch) bytes += message.value?.length ?? 0; // touch each record, then discard

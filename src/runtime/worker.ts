@@ -15,7 +15,7 @@ import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type P
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
 import { CODES, KafkaConsumer, Producer, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
 import { producerConfig } from '../producer/send.js';
-import { jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
+import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
 import { logger } from '../log.js';
 import { claimJobDir } from '../state/state-dir.js';
@@ -131,7 +131,7 @@ export class Worker {
 
   /** Runs until requestStop(); then takes a final checkpoint and leaves the group. */
   async run(): Promise<void> {
-    const batchSize = this.config.consumeBatchSize ?? 10_000;
+    const batchSize = this.config.consumeBatchSize ?? consumeBatchSize;
     try {
       while (!this.stopRequested) {
         const messages = await this.consumeBatch(batchSize);
