@@ -59,6 +59,23 @@ test('kill -9 of a worker mid-run, then a restart: output equals the oracle', as
   }
 });
 
+test('a worker stopped mid-run hands its partitions to the other: output equals the oracle', async () => {
+  const job = await createJob('job-stop');
+  try {
+    const leaving = startWorker(job);
+    startWorker(job);
+    await sleep(3_000);
+    const producing = produce(job, ['--rate', '15000', '--count', '75000', '--event-rate', '1000', '--seed', '25', '--key', 'url', '--late-share', '0.01']);
+    await sleep(2_000);
+    await stopWorker(leaving, 'SIGTERM');
+    assert.equal(leaving.exitCode, 0, 'a stopped worker exits cleanly after its final checkpoint');
+    const expected = oracleFor(await producing);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+  } finally {
+    await stopAll(job);
+  }
+});
+
 test('a quiet stream: a burst, then nothing; every window of the burst is still emitted', async () => {
   const job = await createJob('job-quiet');
   try {
