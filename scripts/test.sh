@@ -8,18 +8,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm run --silent build
 
 node --test --test-reporter=spec dist/test/unit/
-
-started_broker=0
-cleanup() {
-  if [ "$started_broker" = 1 ]; then bash scripts/kafka.sh stop; fi
-}
-trap cleanup EXIT
-if [ -z "${KAFKA_BROKERS:-}" ]; then
-  if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
-    bash scripts/kafka.sh start
-    started_broker=1
-  fi
-  export KAFKA_BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
-fi
-# One file at a time: the tests share the broker and its topics.
-node --test --test-concurrency=1 --test-reporter=spec dist/test/integration/
+# One file at a time: the tests share the broker.
+bash scripts/with-broker.sh node --test --test-concurrency=1 --test-reporter=spec dist/test/integration/
