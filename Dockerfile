@@ -17,4 +17,4 @@ RUN npm ci
 COPY . .
 RUN npm run build
 
-ENTRYPOINT ["node", "bin/clickstream"]
+ENTRYPOINT ["/app/bin/clickstream"]

@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [ -f dist/src/cli/main.js ] || { echo "demo: not set up yet; run: bash scripts/setup.sh" >&2; exit 1; }
 if [ -z "${KAFKA_BROKERS:-}" ]; then exec bash scripts/with-broker.sh bash "$0" "$@"; fi
-cs() { node bin/clickstream "$@"; }
+cs() { bin/clickstream "$@"; }
 
 pids=()
 stop_all() {

@@ -93,7 +93,8 @@ export class Worker {
     // batches and a bounded queue keep their buffers from costing more memory than the input's.
     this.producer = new Producer({
       ...producerConfig(brokers, `${jobId}-worker-${process.pid}`),
-      'linger.ms': 5,
+      // Checkpoints wait for these records' acknowledgements: send them almost at once.
+      'linger.ms': 1,
       'batch.size': 262_144,
       'batch.num.messages': 10_000,
       'queue.buffering.max.kbytes': 16_384,

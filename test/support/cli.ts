@@ -1,4 +1,5 @@
-// Runs the real clickstream CLI (bin/clickstream) as a child process, as a user would.
+// Runs the real clickstream CLI (bin/clickstream, with its shebang's node flags) as a child
+// process, as a user would.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -15,7 +16,7 @@ export interface CliResult {
 
 export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 120_000): Promise<CliResult> {
   const startedAt = Date.now();
-  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cliPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -32,5 +33,5 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 
 /** Starts the CLI without waiting for it; the caller stops it. */
 export function startCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(cliPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
