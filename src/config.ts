@@ -16,6 +16,10 @@ export interface TopicNames {
   deadLetter: string;
   /** Internal: closed per-partition pane partials and watermarks, from source tasks to merge tasks. */
   partials: string;
+  /** Internal: requests to the running workers (savepoints). */
+  control: string;
+  /** Internal: task snapshots the workers contribute to a savepoint. */
+  savepoints: string;
 }
 
 /** The job's topics; a prefix namespaces them, to run several jobs (or test runs) on one cluster. */
@@ -28,6 +32,8 @@ export function topicNames(prefix = ''): TopicNames {
     late: `${prefix}clicks-late`,
     deadLetter: `${prefix}clicks-dlq`,
     partials: `${prefix}clickstream-partials`,
+    control: `${prefix}clickstream-control`,
+    savepoints: `${prefix}clickstream-savepoints`,
   };
 }
 

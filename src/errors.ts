@@ -8,7 +8,9 @@ export type UserErrorCode =
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'
   | 'STATE_LOCKED'
-  | 'BAD_STATE';
+  | 'BAD_STATE'
+  | 'SAVEPOINT_INCOMPLETE'
+  | 'JOB_RUNNING';
 
 export class UserError extends Error {
   readonly code: UserErrorCode;

@@ -6,6 +6,8 @@ import { isUserError } from '../errors.js';
 import { consumeCommand } from './consume.js';
 import { produceCommand } from './produce.js';
 import { runCommand } from './run.js';
+import { restoreCommand } from './restore.js';
+import { savepointCommand } from './savepoint.js';
 import { topicsCommand } from './topics.js';
 
 export function buildProgram(): Command {
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
   program.addCommand(produceCommand());
   program.addCommand(consumeCommand());
   program.addCommand(runCommand());
+  program.addCommand(savepointCommand());
+  program.addCommand(restoreCommand());
   for (const command of program.commands) applyExitOverride(command);
   return program;
 }

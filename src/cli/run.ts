@@ -10,38 +10,50 @@ import { defaultWindows, validateWindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
 import { brokersOption, duration } from './options.js';
 
-interface RunFlags {
+export interface JobFlags {
   jobId: string;
   stateDir: string;
   maxOutOfOrderness: number;
-  idleTimeout: number;
-  checkpointInterval: number;
-  urls: string;
-  minuteTables: boolean;
   topicPrefix: string;
   brokers?: string;
 }
 
-export function runCommand(): Command {
-  return new Command('run')
-    .description('start one worker of the job (workers of one --job-id share the partitions)')
+export interface RunFlags extends JobFlags {
+  idleTimeout: number;
+  checkpointInterval: number;
+  urls: string;
+  minuteTables: boolean;
+}
+
+/** Flags that name a job and its state: shared by run, restore and savepoint. */
+export function addJobOptions(command: Command): Command {
+  return command
     .option('--job-id <id>', 'job name: the consumer group and the state sub-directory', defaults.jobId)
     .option('--state-dir <dir>', 'where task state lives (LevelDB stores)', path.join(packageRoot, 'state'))
     .option('--max-out-of-orderness <time>', 'watermark bound: how late an event may be', duration, defaults.maxOutOfOrdernessMs)
+    .option('--topic-prefix <prefix>', 'prefix of every topic name (several jobs on one cluster)', '')
+    .addOption(brokersOption());
+}
+
+/** Flags of a running worker: run and restore. */
+export function addWorkerOptions(command: Command): Command {
+  return addJobOptions(command)
     .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open', duration, defaults.idleTimeoutMs)
     .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
-    .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
-    .option('--topic-prefix <prefix>', 'prefix of every topic name (several jobs on one cluster)', '')
-    .addOption(brokersOption())
-    .action(async (flags: RunFlags) => {
-      await run(flags);
-    });
+    .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout');
 }
 
-async function run(flags: RunFlags): Promise<void> {
-  const windows = defaultWindows;
-  const problem = validateWindowSpec(windows);
+export function runCommand(): Command {
+  return addWorkerOptions(new Command('run').description('start one worker of the job (workers of one --job-id share the partitions)')).action(async (flags: RunFlags) => {
+    await runWorker(flags);
+  });
+}
+
+export const jobWindows = defaultWindows;
+
+export async function runWorker(flags: RunFlags): Promise<void> {
+  const problem = validateWindowSpec(jobWindows);
   if (problem !== undefined) throw new UserError('BAD_FLAG', problem);
   if (flags.checkpointInterval <= 0) throw new UserError('BAD_FLAG', '--checkpoint-interval must be positive');
   const worker = new Worker({
@@ -49,7 +61,7 @@ async function run(flags: RunFlags): Promise<void> {
     topics: topicNames(flags.topicPrefix),
     jobId: flags.jobId,
     stateDir: path.resolve(flags.stateDir),
-    windows,
+    windows: jobWindows,
     maxOutOfOrdernessMs: flags.maxOutOfOrderness,
     idleTimeoutMs: flags.idleTimeout,
     checkpointIntervalMs: flags.checkpointInterval,

@@ -28,6 +28,8 @@ export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPl
     { name: topics.late, partitions: clicksPartitions },
     { name: topics.deadLetter, partitions: 1 },
     { name: topics.partials, partitions: clicksPartitions },
+    { name: topics.control, partitions: 1 },
+    { name: topics.savepoints, partitions: 1 },
   ];
 }
 

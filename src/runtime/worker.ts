@@ -18,7 +18,7 @@ import { producerConfig } from '../producer/send.js';
 import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
 import { logger } from '../log.js';
-import { claimJobDir } from '../state/state-dir.js';
+import { claimJobDir, type JobShape } from '../state/state-dir.js';
 import { joinUrlStats } from '../topology/merge-stage.js';
 import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
 import type { RoutedPartial } from '../topology/source-stage.js';
@@ -26,6 +26,7 @@ import type { WindowSpec } from '../topology/windows.js';
 import type { UrlTable } from '../table/urls.js';
 import { checkpoint, type CheckpointRecord } from './checkpointer.js';
 import { formatMinuteTable } from './minute-table.js';
+import { SavepointParticipant } from './savepoint-participant.js';
 import { openMergeTask, openSourceTask, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 export interface WorkerConfig {
@@ -69,6 +70,8 @@ export class Worker {
   private readonly merges: Array<MergeTask | undefined> = [];
   private readonly pendingRebalances: Array<{ assign: boolean; partitions: TopicPartition[] }> = [];
   private stopRequested = false;
+  private shape!: JobShape;
+  private savepoints!: SavepointParticipant;
   private closing = false;
   private checkpointSeq = 0;
   private lastCheckpointAt = 0;
@@ -109,7 +112,8 @@ export class Worker {
     const clicksPartitions = partitions.get(this.topics.clicks)!;
     const mergePartitions = partitions.get(this.topics.partials)!;
     const { windows, maxOutOfOrdernessMs } = this.config;
-    claimJobDir(this.config.stateDir, jobId, { clicksPartitions, mergePartitions, ...windowShape(windows), maxOutOfOrdernessMs });
+    this.shape = { clicksPartitions, mergePartitions, ...windowShape(windows), maxOutOfOrdernessMs };
+    claimJobDir(this.config.stateDir, jobId, this.shape);
     this.settings = { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions };
 
     this.consumer = new KafkaConsumer(
@@ -122,6 +126,8 @@ export class Worker {
     await connectClient(this.consumer, brokers);
     this.consumer.setDefaultConsumeTimeout(100);
     this.consumer.subscribe([this.topics.clicks, this.topics.partials]);
+    this.savepoints = new SavepointParticipant(brokers, topics, jobId);
+    await this.savepoints.start();
     this.lastCheckpointAt = Date.now();
     log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir });
   }
@@ -140,7 +146,10 @@ export class Worker {
         if (this.pendingRebalances.length > 0) await this.handleRebalances();
         const now = Date.now();
         this.checkIdleness(now);
-        if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) await this.checkpointAll();
+        if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+          await this.checkpointAll();
+          await this.serveSavepointRequests();
+        }
       }
       await this.checkpointAll(this.tasks, true);
     } finally {
@@ -293,6 +302,22 @@ export class Worker {
     else log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
   }
 
+  // ---------------------------------------------------------------- savepoints
+
+  /** Contributes to requested savepoints right after a checkpoint; stops if asked to. */
+  private async serveSavepointRequests(): Promise<void> {
+    const requests = await this.savepoints.poll();
+    for (const request of requests) {
+      // Checkpoint first: the stores then hold exactly the state at each task's offset.
+      await this.checkpointAll(this.tasks, true);
+      await this.savepoints.contribute(request, this.tasks, (topic, partition, value, key) => this.produce(topic, partition, value, key), this.producer, this.shape, this.config.windows);
+      if (request.stop) {
+        log.info('stopping after savepoint', { savepointId: request.savepointId });
+        this.requestStop();
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- rebalancing
 
   private onRebalance(err: { code: number }, assignment: TopicPartition[]): void {
@@ -350,6 +375,7 @@ export class Worker {
     this.sources.length = 0;
     this.merges.length = 0;
     await disconnect(this.consumer);
+    await this.savepoints?.close();
     await disconnect(this.producer);
   }
 }

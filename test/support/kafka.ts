@@ -24,9 +24,11 @@ export async function createTopic(name: string, partitions: number): Promise<voi
 
 /**
  * Reads every partition of a topic from the beginning, in per-partition offset order, until no new
- * record came for `quietMs` (1 s once `expected` records are in, so extra records still show).
+ * record came for `quietMs` (1 s once `expected` records, or records satisfying it, are in, so
+ * extra records still show).
  */
-export async function readTopic(topic: string, partitions: number, expected: number, quietMs = 5_000): Promise<Message[]> {
+export async function readTopic(topic: string, partitions: number, expected: number | ((messages: Message[]) => boolean), quietMs = 5_000): Promise<Message[]> {
+  const enough = typeof expected === 'number' ? (messages: Message[]) => messages.length >= expected : expected;
   const consumer = new KafkaConsumer(
     { ...commonConfig(brokers, 'test-reader'), 'group.id': uniqueName('test-reader'), 'enable.auto.commit': false },
     { 'auto.offset.reset': 'earliest' },
@@ -35,10 +37,12 @@ export async function readTopic(topic: string, partitions: number, expected: num
   consumer.assign(Array.from({ length: partitions }, (_, partition) => ({ topic, partition, offset: 0 })));
   const messages: Message[] = [];
   let lastNewAt = Date.now();
-  while (Date.now() - lastNewAt < (messages.length >= expected ? 1_000 : quietMs)) {
+  let complete = false;
+  while (Date.now() - lastNewAt < (complete ? 1_000 : quietMs)) {
     const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(10_000, (err, got) => (err ? reject(err) : resolve(got))));
     if (batch.length > 0) lastNewAt = Date.now();
     for (const message of batch) messages.push(message);
+    if (batch.length > 0) complete = enough(messages);
   }
   await disconnect(consumer);
   return messages;

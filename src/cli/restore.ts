@@ -1,0 +1,36 @@
+// `clickstream restore --from DIR`: validates a savepoint, installs its state and offsets as the
+// job's starting point, then runs a worker (more join with plain `clickstream run`).
+
+import path from 'node:path';
+import { Command } from 'commander';
+import { resolveBrokers, topicNames } from '../config.js';
+import { restoreSavepoint } from '../savepoint/restore.js';
+import { addWorkerOptions, jobWindows, runWorker, type RunFlags } from './run.js';
+
+interface RestoreFlags extends RunFlags {
+  from: string;
+  force: boolean;
+}
+
+export function restoreCommand(): Command {
+  return addWorkerOptions(new Command('restore').description('start the job from a savepoint: install its state and offsets, then run a worker'))
+    .requiredOption('--from <dir>', 'savepoint directory')
+    .option('--force', 'restore even though workers of the job are running', false)
+    .option('--no-run', 'install the savepoint, then exit instead of running a worker')
+    .action(async (flags: RestoreFlags & { run: boolean }) => {
+      const { manifest, keys, elapsedMs } = await restoreSavepoint({
+        dir: flags.from,
+        brokers: resolveBrokers(flags.brokers),
+        topics: topicNames(flags.topicPrefix),
+        topicPrefix: flags.topicPrefix,
+        jobId: flags.jobId,
+        stateDir: path.resolve(flags.stateDir),
+        windows: jobWindows,
+        maxOutOfOrdernessMs: flags.maxOutOfOrderness,
+        force: flags.force,
+        onProgress: (line) => process.stderr.write(`${line}\n`),
+      });
+      process.stdout.write(`restored savepoint ${manifest.savepointId}: ${manifest.tasks.length} tasks, ${keys} keys in ${(elapsedMs / 1000).toFixed(2)} s\n`);
+      if (flags.run) await runWorker(flags);
+    });
+}

@@ -1,0 +1,97 @@
+// Installs a savepoint as a job's starting point. Everything that can refuse does so before any
+// existing state is touched: checksums, configuration, running workers. The new stores are built
+// beside the job's state dir and swapped in with renames, so a failure midway leaves the old state.
+
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { TopicNames } from '../config.js';
+import { UserError } from '../errors.js';
+import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
+import { commitGroupOffsets, groupMemberCount } from '../kafka/groups.js';
+import { jobDir, taskDir, type JobShape } from '../state/state-dir.js';
+import { TaskStore } from '../state/task-store.js';
+import type { WindowSpec } from '../topology/windows.js';
+import { configDifference, readSavepoint, type SavepointManifest } from './format.js';
+
+export interface RestoreOptions {
+  dir: string;
+  brokers: string;
+  topics: TopicNames;
+  topicPrefix: string;
+  jobId: string;
+  stateDir: string;
+  windows: WindowSpec;
+  maxOutOfOrdernessMs: number;
+  force: boolean;
+  onProgress?: (line: string) => void;
+}
+
+const batchEntries = 50_000;
+
+export async function restoreSavepoint(options: RestoreOptions): Promise<{ manifest: SavepointManifest; keys: number; elapsedMs: number }> {
+  const startedAt = Date.now();
+  const { manifest, load } = readSavepoint(options.dir);
+
+  const probe = new Producer(commonConfig(options.brokers, 'clickstream-restore'));
+  const metadata = await connectClient(probe, options.brokers);
+  await disconnect(probe);
+  const partitions = partitionCounts(metadata);
+  const { windows } = options;
+  const wanted: JobShape & { topicPrefix: string } = {
+    clicksPartitions: partitions.get(options.topics.clicks) ?? 0,
+    mergePartitions: partitions.get(options.topics.partials) ?? 0,
+    paneMs: windows.paneMs,
+    totalWindowMs: windows.totalWindowMs,
+    totalSlideMs: windows.totalSlideMs,
+    statsWindowMs: windows.statsWindowMs,
+    maxOutOfOrdernessMs: options.maxOutOfOrdernessMs,
+    topicPrefix: options.topicPrefix,
+  };
+  const difference = configDifference(manifest.config, wanted);
+  if (difference !== undefined) throw new UserError('BAD_STATE', `savepoint ${manifest.savepointId} is from another configuration (${difference}); nothing was changed`);
+
+  const members = await groupMemberCount(options.brokers, options.jobId);
+  if (members > 0 && !options.force) {
+    throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${members} running worker(s); stop them first or pass --force; nothing was changed`);
+  }
+
+  // Build the new state beside the old, then swap.
+  const target = jobDir(options.stateDir, options.jobId);
+  const staging = `${target}.restoring-${manifest.savepointId}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  let keys = 0;
+  try {
+    for (const task of manifest.tasks) {
+      const snapshot = load(task);
+      const store = await TaskStore.open(taskDir(path.dirname(staging), path.basename(staging), task.stage, task.partition));
+      try {
+        for (let i = 0; i < snapshot.entries.length || i === 0; i += batchEntries) {
+          const slice = snapshot.entries.slice(i, i + batchEntries);
+          const last = i + batchEntries >= snapshot.entries.length;
+          await store.checkpoint(new Map(slice), last ? (snapshot.nextOffset ?? undefined) : undefined, 0);
+        }
+      } finally {
+        await store.close();
+      }
+      keys += snapshot.entries.length;
+      options.onProgress?.(`restored ${task.stage}-${task.partition}: ${snapshot.entries.length} keys, next offset ${snapshot.nextOffset ?? '-'}`);
+    }
+    const { topicPrefix: _prefix, ...shape } = manifest.config;
+    writeFileSync(path.join(staging, 'job.json'), JSON.stringify(shape, null, 2) + '\n');
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  const replaced = `${target}.replaced-${Date.now()}`;
+  if (existsSync(target)) renameSync(target, replaced);
+  renameSync(staging, target);
+  rmSync(replaced, { recursive: true, force: true });
+
+  // The group's offsets agree with the stores, for any worker that starts without them.
+  const offsets = manifest.tasks
+    .filter((task) => task.nextOffset !== null)
+    .map((task) => ({ topic: task.stage === 'source' ? options.topics.clicks : options.topics.partials, partition: task.partition, offset: task.nextOffset! }));
+  await commitGroupOffsets(options.brokers, options.jobId, offsets);
+  return { manifest, keys, elapsedMs: Date.now() - startedAt };
+}

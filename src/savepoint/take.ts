@@ -1,0 +1,84 @@
+// Takes a savepoint of a running job: asks its workers over the control topic and collects what
+// every task contributes from the savepoints topic, then writes the directory. Returns only when
+// every partition of both stages is in; otherwise times out leaving no complete-looking directory.
+
+import type { Message } from '@confluentinc/kafka-javascript';
+import type { TopicNames } from '../config.js';
+import { UserError } from '../errors.js';
+import { KafkaConsumer, Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
+import { flush } from '../producer/send.js';
+import { shapeDifference, type Stage } from '../state/state-dir.js';
+import { newSavepointId, writeSavepoint, type SavepointManifest } from './format.js';
+import { SnapshotAssembler, type SavepointRecord, type SavepointRequest } from './protocol.js';
+
+export interface TakeOptions {
+  brokers: string;
+  topics: TopicNames;
+  topicPrefix: string;
+  jobId: string;
+  dir: string;
+  stop: boolean;
+  timeoutMs: number;
+  onProgress?: (collected: number, expected: number) => void;
+}
+
+export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: SavepointManifest; elapsedMs: number }> {
+  const startedAt = Date.now();
+  const { brokers, topics } = options;
+  const producer = new Producer(commonConfig(brokers, 'clickstream-savepoint'));
+  const metadata = await connectClient(producer, brokers);
+  const partitions = partitionCounts(metadata);
+  const missing = [topics.clicks, topics.partials, topics.control, topics.savepoints].filter((t) => !partitions.has(t));
+  if (missing.length > 0) {
+    await disconnect(producer);
+    throw new UserError('TOPIC_MISMATCH', `topics missing at ${brokers}: ${missing.join(', ')}; run "clickstream topics create" first`);
+  }
+  const expected: Array<[Stage, number]> = [
+    ...Array.from({ length: partitions.get(topics.clicks)! }, (_, p): [Stage, number] => ['source', p]),
+    ...Array.from({ length: partitions.get(topics.partials)! }, (_, p): [Stage, number] => ['merge', p]),
+  ];
+
+  const consumer = new KafkaConsumer({ ...commonConfig(brokers, 'clickstream-savepoint'), 'group.id': `clickstream-savepoint-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {});
+  await connectClient(consumer, brokers);
+  try {
+    // Read the savepoints topic from its current end: only this request's answers matter.
+    const end = await new Promise<number>((resolve, reject) =>
+      producer.queryWatermarkOffsets(topics.savepoints, 0, 5_000, (err, offsets) => (err ? reject(err) : resolve(offsets.highOffset))),
+    );
+    consumer.assign([{ topic: topics.savepoints, partition: 0, offset: end }]);
+    const savepointId = newSavepointId();
+    const request: SavepointRequest = { type: 'savepoint-request', savepointId, jobId: options.jobId, stop: options.stop };
+    producer.produce(topics.control, 0, Buffer.from(JSON.stringify(request)), options.jobId);
+    await flush(producer, 10_000);
+
+    const assembler = new SnapshotAssembler(savepointId);
+    const deadline = startedAt + options.timeoutMs;
+    while (assembler.size < expected.length) {
+      if (Date.now() > deadline) {
+        const absent = expected.filter(([stage, p]) => !assembler.has(stage, p)).map(([stage, p]) => `${stage}-${p}`);
+        throw new UserError(
+          'SAVEPOINT_INCOMPLETE',
+          `savepoint ${savepointId} incomplete after ${options.timeoutMs / 1000} s: no state from ${absent.join(', ')} (are workers of job ${options.jobId} running?); nothing was written`,
+        );
+      }
+      const messages = await new Promise<Message[]>((resolve, reject) => consumer.consume(100, (err, got) => (err ? reject(err) : resolve(got))));
+      for (const message of messages) assembler.add(JSON.parse(String(message.value)) as SavepointRecord);
+      options.onProgress?.(assembler.size, expected.length);
+    }
+    const contributions = assembler.snapshots();
+    const config = contributions[0]!.config;
+    for (const c of contributions) {
+      const difference = shapeDifference(config, c.config);
+      if (difference !== undefined) throw new UserError('BAD_STATE', `workers of job ${options.jobId} run with different configurations (${difference}); savepoint not written`);
+    }
+    const manifest = writeSavepoint(
+      options.dir,
+      { savepointId, createdAt: new Date().toISOString(), jobId: options.jobId, takenFrom: 'running-job', config: { ...config, topicPrefix: options.topicPrefix } },
+      contributions,
+    );
+    return { manifest, elapsedMs: Date.now() - startedAt };
+  } finally {
+    await disconnect(consumer);
+    await disconnect(producer);
+  }
+}

@@ -1,0 +1,151 @@
+// Savepoints against the real broker: taken from running workers over Kafka, restored into a
+// fresh state dir and consumer group; the union of outputs before and after equals the oracle.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expectedWindows } from '../support/oracle.js';
+import { runCli } from '../support/cli.js';
+import { brokers } from '../support/kafka.js';
+import { assertOutputEqualsOracle, createJob, produce, readClickLog, readOutput, startWorker, stopAll, type TestJob } from '../support/job.js';
+
+const t0 = Date.now() - 10 * 60_000;
+const batch = (seed: number, startMs: number): string[] => [
+  '--rate', '20000', '--count', '40000', '--event-rate', '1000', '--seed', String(seed), '--start-time', String(startMs), '--key', 'user', '--late-share', '0.01',
+];
+
+function waitExit(job: TestJob): Promise<void> {
+  return Promise.all(job.workers.map((w) => (w.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => w.once('exit', () => resolve()))))).then(() => undefined);
+}
+
+/** A second job over the same topics, restored from `dir` into its own state dir and group. */
+async function restoreInto(job: TestJob, dir: string, name: string): Promise<TestJob> {
+  const restored: TestJob = { ...job, jobId: `${job.jobId}-${name}`, stateDir: path.join(job.dir, `state-${name}`), workers: [] };
+  const result = await runCli(['restore', '--from', dir, '--no-run', '--topic-prefix', job.prefix, '--job-id', restored.jobId, '--state-dir', restored.stateDir, '--brokers', brokers]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /restored savepoint sp-\S+: 8 tasks/);
+  return restored;
+}
+
+function savepointArgs(job: TestJob, dir: string, extra: string[] = []): string[] {
+  return ['savepoint', '--path', dir, '--topic-prefix', job.prefix, '--job-id', job.jobId, '--brokers', brokers, ...extra];
+}
+
+test('stop-with-savepoint, then restore into a fresh job: the union of outputs equals the oracle', async () => {
+  const job = await createJob('sp-stop');
+  let restored: TestJob | undefined;
+  try {
+    startWorker(job, ['--idle-timeout', '60s']);
+    startWorker(job, ['--idle-timeout', '60s']);
+    await sleep(3_000);
+    const log1 = await produce(job, batch(41, t0), 'batch1.jsonl');
+    const dir = path.join(job.dir, 'sp-stop');
+    const result = await runCli(savepointArgs(job, dir, ['--stop']));
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /wrote savepoint sp-\S+ to .* in [\d.]+ s/);
+    assert.match(result.stdout, /job .* stopped/);
+    await waitExit(job);
+    assert.ok(job.workers.every((w) => w.exitCode === 0), 'workers stop cleanly after the savepoint');
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tasks: Array<{ stage: string; nextOffset: number | null }> };
+    assert.equal(manifest.tasks.length, 8, 'every partition of both stages is in the savepoint');
+    const sourceOffsets = manifest.tasks.filter((t) => t.stage === 'source').reduce((sum, t) => sum + (t.nextOffset ?? 0), 0);
+    assert.equal(sourceOffsets, 40_000, 'the stopped job had read the whole first batch');
+
+    restored = await restoreInto(job, dir, 'restored');
+    // An idle timeout longer than the pause before the next batch: idleness would close windows early.
+    startWorker(restored, ['--idle-timeout', '10s']);
+    startWorker(restored, ['--idle-timeout', '10s']);
+    await sleep(2_000);
+    const log2 = await produce(job, batch(42, t0 + 40_000), 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)]);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+  } finally {
+    await stopAll(job);
+    if (restored) await stopAll(restored);
+  }
+});
+
+test('a savepoint taken while producing, the job kept running then stopped; restore: union equals the oracle', async () => {
+  const job = await createJob('sp-live');
+  let restored: TestJob | undefined;
+  try {
+    startWorker(job, ['--idle-timeout', '60s']);
+    startWorker(job, ['--idle-timeout', '60s']);
+    await sleep(3_000);
+    const producing = produce(job, ['--rate', '15000', '--count', '60000', '--event-rate', '1000', '--seed', '43', '--start-time', String(t0), '--key', 'url', '--late-share', '0.01'], 'batch1.jsonl');
+    await sleep(1_500);
+    const dir = path.join(job.dir, 'sp-live');
+    const result = await runCli(savepointArgs(job, dir));
+    assert.equal(result.code, 0, result.stderr);
+    const log1 = await producing;
+    await sleep(3_000);
+    await stopAll(job);
+
+    const inspect = await runCli(['savepoint', 'inspect', dir]);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.match(inspect.stdout, /8 tasks/);
+    assert.match(inspect.stdout, /source-3\s+\d+\s+20\d\d-/);
+
+    restored = await restoreInto(job, dir, 'restored');
+    startWorker(restored, ['--idle-timeout', '10s']);
+    await sleep(2_000);
+    const log2 = await produce(job, batch(44, t0 + 60_000), 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)]);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+  } finally {
+    await stopAll(job);
+    if (restored) await stopAll(restored);
+  }
+});
+
+test('refusals: corrupt copy, other configuration, running workers, incomplete savepoint; state untouched', async () => {
+  const job = await createJob('sp-refuse');
+  try {
+    startWorker(job, ['--idle-timeout', '60s']);
+    await sleep(3_000);
+    await produce(job, batch(45, t0), 'batch1.jsonl');
+    const good = path.join(job.dir, 'good');
+    assert.equal((await runCli(savepointArgs(job, good))).code, 0);
+
+    const snapshotState = (dir: string): string => (existsSync(dir) ? JSON.stringify(readdirSync(dir, { recursive: true }).sort()) : 'absent');
+    const restoreArgs = (from: string, extra: string[] = []): string[] => ['restore', '--from', from, '--no-run', '--topic-prefix', job.prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers, ...extra];
+    const before = snapshotState(job.stateDir);
+    const oneLine = (r: { code: number | null; stderr: string }, message: RegExp): void => {
+      assert.notEqual(r.code, 0);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, message);
+    };
+
+    // running workers of the job
+    oneLine(await runCli(restoreArgs(good)), /job .* has 1 running worker\(s\); stop them first or pass --force/);
+    // another configuration
+    oneLine(await runCli(restoreArgs(good, ['--max-out-of-orderness', '30s'])), /another configuration \(maxOutOfOrdernessMs: 20000 in the savepoint, 30000 now\)/);
+    // a corrupt copy
+    const corrupt = path.join(job.dir, 'corrupt');
+    await runCli(savepointArgs(job, corrupt));
+    const taskFile = path.join(corrupt, 'tasks', 'source-0.json');
+    writeFileSync(taskFile, readFileSync(taskFile, 'utf8').replace(/\d(?=\D*$)/, (d) => String((Number(d) + 1) % 10)));
+    oneLine(await runCli(restoreArgs(corrupt, ['--force'])), /tasks\/source-0.json does not match its checksum/);
+    const manifestFile = path.join(corrupt, 'manifest.json');
+    writeFileSync(manifestFile, readFileSync(manifestFile, 'utf8').slice(0, 100));
+    oneLine(await runCli(restoreArgs(corrupt, ['--force'])), /manifest.json does not match its checksum/);
+    assert.equal(snapshotState(job.stateDir), before, 'no refusal touched the state dir');
+
+    // no workers: the savepoint times out and leaves nothing that looks complete
+    await stopAll(job);
+    const late = path.join(job.dir, 'late');
+    oneLine(await runCli(savepointArgs(job, late, ['--timeout', '3s'])), /incomplete after 3 s: no state from .*nothing was written/);
+    assert.equal(existsSync(late), false);
+    assert.deepEqual(readdirSync(job.dir).filter((name) => name.startsWith('late')), []);
+
+    // the stopped job's state dir makes a savepoint too
+    const offline = path.join(job.dir, 'offline');
+    const fromDisk = await runCli(['savepoint', '--from-state-dir', '--path', offline, '--job-id', job.jobId, '--state-dir', job.stateDir, '--topic-prefix', job.prefix]);
+    assert.equal(fromDisk.code, 0, fromDisk.stderr);
+    assert.match(fromDisk.stdout, /from the state dir of a stopped job/);
+  } finally {
+    await stopAll(job);
+  }
+});
