@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expectedWindows } from '../support/oracle.js';
 import { runCli } from '../support/cli.js';
-import { brokers } from '../support/kafka.js';
+import { brokers, readTopic } from '../support/kafka.js';
 import { assertOutputEqualsOracle, createJob, produce, readClickLog, readOutput, startWorker, stopAll, type TestJob } from '../support/job.js';
 
 const t0 = Date.now() - 10 * 60_000;
@@ -97,6 +97,64 @@ test('a savepoint taken while producing, the job kept running then stopped; rest
   } finally {
     await stopAll(job);
     if (restored) await stopAll(restored);
+  }
+});
+
+/** Every output record of the job's topics, keyed by topic/window/key, with its partition offset. */
+async function outputRecords(job: TestJob): Promise<Array<{ id: string; partition: string; offset: number; value: Buffer }>> {
+  const records: Array<{ id: string; partition: string; offset: number; value: Buffer }> = [];
+  for (const [topic, partitions] of [[job.topics.counts, 4], [job.topics.total, 1], [job.topics.urlStats, 4]] as const) {
+    for (const m of await readTopic(topic, partitions, Number.MAX_SAFE_INTEGER, 3_000)) {
+      records.push({ id: `${topic}|${String(m.key)}|${m.value!.subarray(0, 40).toString('hex')}`, partition: `${topic}-${m.partition}`, offset: m.offset, value: Buffer.from(m.value!) });
+    }
+  }
+  return records;
+}
+
+function endOffsets(records: Array<{ partition: string; offset: number }>): Map<string, number> {
+  const ends = new Map<string, number>();
+  for (const r of records) ends.set(r.partition, Math.max(ends.get(r.partition) ?? 0, r.offset + 1));
+  return ends;
+}
+
+/** Records written after `ends`, as a map of record identity -> bytes. */
+function writtenAfter(records: Array<{ id: string; partition: string; offset: number; value: Buffer }>, ends: Map<string, number>): Map<string, string> {
+  return new Map(records.filter((r) => r.offset >= (ends.get(r.partition) ?? 0)).map((r) => [r.id, r.value.toString('hex')]));
+}
+
+test('restoring the same savepoint twice gives byte-identical outputs', async () => {
+  const job = await createJob('sp-twice');
+  const restoredJobs: TestJob[] = [];
+  try {
+    startWorker(job, ['--idle-timeout', '60s']);
+    await sleep(3_000);
+    const log1 = await produce(job, batch(46, t0), 'batch1.jsonl');
+    const dir = path.join(job.dir, 'sp');
+    assert.equal((await runCli(savepointArgs(job, dir, ['--stop']))).code, 0);
+    await waitExit(job);
+    const log2 = await produce(job, batch(47, t0 + 40_000), 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)]);
+
+    const before = endOffsets(await outputRecords(job));
+    const first = await restoreInto(job, dir, 'first');
+    restoredJobs.push(first);
+    startWorker(first);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+    await stopAll(first);
+    const afterFirst = await outputRecords(job);
+    const emittedByFirst = writtenAfter(afterFirst, before);
+
+    const second = await restoreInto(job, dir, 'second');
+    restoredJobs.push(second);
+    startWorker(second);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+    await stopAll(second);
+    const emittedBySecond = writtenAfter(await outputRecords(job), endOffsets(afterFirst));
+    assert.ok(emittedByFirst.size > 100, `the restored job emitted windows (${emittedByFirst.size})`);
+    assert.deepEqual(emittedBySecond, emittedByFirst);
+  } finally {
+    await stopAll(job);
+    for (const restored of restoredJobs) await stopAll(restored);
   }
 });
 
