@@ -1,0 +1,57 @@
+// Savepoint and restore of a job holding about a million open window keys: a worker reads a
+// backlog of near-uniformly spread urls whose panes are all still open (within the 20 s bound),
+// then `clickstream savepoint` (running job) and `clickstream restore --no-run` are timed.
+// Figures only. Part of `npm run bench`.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { packageRoot, topicNames } from '../src/config.js';
+
+const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const clicks = Number(process.env.BENCH_SAVEPOINT_CLICKS ?? 1_150_000);
+const cli = path.join(packageRoot, 'bin', 'clickstream');
+const children = path.join(packageRoot, 'dist', 'bench', 'children.js');
+
+const prefix = `benchsp-${Date.now().toString(36)}.`;
+const topics = topicNames(prefix);
+const work = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-sp-'));
+execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--brokers', brokers], { stdio: 'ignore' });
+process.stderr.write(`bench: preloading ${clicks} clicks over ~1 M urls into ${topics.clicks}...\n`);
+execFileSync(cli, [
+  'produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '2', '--key', 'none',
+  '--unknown-urls', '1000000', '--unknown-share', '1', '--zipf', '0.0001', '--event-rate', String(clicks / 10), '--late-share', '0', '--brokers', brokers,
+]);
+
+const jobId = `${prefix}job`;
+const stateDir = path.join(work, 'state');
+const worker = spawn(process.execPath, ['--max-semi-space-size=8', children, 'worker', brokers, prefix, jobId, stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+await new Promise<void>((resolve) => {
+  createInterface({ input: worker.stdout! }).on('line', (line) => {
+    const report = JSON.parse(line) as { kind: string; clicks: number };
+    if (report.kind === 'progress' && report.clicks >= clicks) resolve();
+  });
+});
+await new Promise((resolve) => setTimeout(resolve, 2_500)); // one checkpoint after catching up
+
+const savepointDir = path.join(work, 'savepoint');
+let started = performance.now();
+const taken = execFileSync(cli, ['savepoint', '--path', savepointDir, '--topic-prefix', prefix, '--job-id', jobId, '--brokers', brokers, '--timeout', '120s']).toString();
+const savepointS = (performance.now() - started) / 1000;
+worker.kill('SIGTERM');
+await new Promise((resolve) => worker.once('exit', resolve));
+
+const keys = [...taken.matchAll(/^\S+-\d+\s+\d+\s+\S+\s+(\d+)\s+[\d.]+$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+const sizeKb = Number(/; ([\d.]+) KB/.exec(taken)?.[1]);
+
+started = performance.now();
+execFileSync(cli, ['restore', '--from', savepointDir, '--no-run', '--topic-prefix', prefix, '--job-id', `${jobId}-restored`, '--state-dir', path.join(work, 'restored'), '--brokers', brokers], { stdio: ['ignore', 'pipe', 'ignore'] });
+const restoreS = (performance.now() - started) / 1000;
+rmSync(work, { recursive: true, force: true });
+
+process.stdout.write(
+  `savepoint bench · ${keys} open window keys · savepoint ${savepointS.toFixed(2)} s (running job, includes waiting for a checkpoint) · ` +
+    `restore ${restoreS.toFixed(2)} s · size ${(sizeKb / 1024).toFixed(1)} MB\n`,
+);
