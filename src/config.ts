@@ -20,6 +20,8 @@ export interface TopicNames {
   control: string;
   /** Internal: task snapshots the workers contribute to a savepoint. */
   savepoints: string;
+  /** Internal, compacted: each worker's latest status (heartbeat at every checkpoint). */
+  status: string;
 }
 
 /** The job's topics; a prefix namespaces them, to run several jobs (or test runs) on one cluster. */
@@ -34,6 +36,7 @@ export function topicNames(prefix = ''): TopicNames {
     partials: `${prefix}clickstream-partials`,
     control: `${prefix}clickstream-control`,
     savepoints: `${prefix}clickstream-savepoints`,
+    status: `${prefix}clickstream-status`,
   };
 }
 

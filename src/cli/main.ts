@@ -8,6 +8,7 @@ import { produceCommand } from './produce.js';
 import { runCommand } from './run.js';
 import { restoreCommand } from './restore.js';
 import { savepointCommand } from './savepoint.js';
+import { dashboardCommand } from './dashboard.js';
 import { topicsCommand } from './topics.js';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(runCommand());
   program.addCommand(savepointCommand());
   program.addCommand(restoreCommand());
+  program.addCommand(dashboardCommand());
   for (const command of program.commands) applyExitOverride(command);
   return program;
 }

@@ -8,7 +8,9 @@ import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
 import { defaultWindows, validateWindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
-import { brokersOption, duration } from './options.js';
+import { brokersOption, duration, nonNegativeInt } from './options.js';
+import { Dashboard } from '../http/dashboard.js';
+import { serveMetrics, startMetricsServer, workerRegistry } from '../http/metrics.js';
 
 export interface JobFlags {
   jobId: string;
@@ -23,6 +25,10 @@ export interface RunFlags extends JobFlags {
   checkpointInterval: number;
   urls: string;
   minuteTables: boolean;
+  dashboard: boolean;
+  httpPort: number;
+  host: string;
+  metricsPort: number;
 }
 
 /** Flags that name a job and its state: shared by run, restore and savepoint. */
@@ -41,7 +47,11 @@ export function addWorkerOptions(command: Command): Command {
     .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open', duration, defaults.idleTimeoutMs)
     .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
-    .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout');
+    .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
+    .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
+    .option('--http-port <port>', 'dashboard port', nonNegativeInt, defaults.httpPort)
+    .option('--host <address>', 'address the HTTP servers listen on (0.0.0.0 in containers)', '127.0.0.1')
+    .option('--metrics-port <port>', 'port of this worker\'s Prometheus /metrics (0: any free port, shown on the dashboard)', nonNegativeInt, 0);
 }
 
 export function runCommand(): Command {
@@ -69,8 +79,26 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     printMinuteTables: flags.minuteTables,
   });
   await worker.start();
+  const registry = workerRegistry(worker);
+  const topics = topicNames(flags.topicPrefix);
+  let closeHttp: () => Promise<void>;
+  if (flags.dashboard) {
+    const dashboard = new Dashboard({ brokers: resolveBrokers(flags.brokers), topics, port: flags.httpPort, host: flags.host, extraRoutes: { '/metrics': (res) => serveMetrics(registry, res) } });
+    await dashboard.start();
+    worker.metricsUrl = `${dashboard.url}metrics`;
+    process.stderr.write(`dashboard: ${dashboard.url}\n`);
+    closeHttp = () => dashboard.stop();
+  } else {
+    const { server, url } = await startMetricsServer(registry, flags.metricsPort, flags.host);
+    worker.metricsUrl = url;
+    closeHttp = () => new Promise((resolve) => server.close(() => resolve()));
+  }
   const stop = (): void => worker.requestStop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await worker.run();
+  try {
+    await worker.run();
+  } finally {
+    await closeHttp();
+  }
 }

@@ -30,6 +30,8 @@ export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPl
     { name: topics.partials, partitions: clicksPartitions },
     { name: topics.control, partitions: 1 },
     { name: topics.savepoints, partitions: 1 },
+    // Compacted: a reader (the dashboard) finds every worker's latest status from the start.
+    { name: topics.status, partitions: 1, config: { 'cleanup.policy': 'compact', 'segment.ms': '600000' } },
   ];
 }
 

@@ -14,7 +14,7 @@ import type { TopicNames } from '../config.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
 import { CODES, KafkaConsumer, Producer, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
-import { producerConfig } from '../producer/send.js';
+import { flush, producerConfig } from '../producer/send.js';
 import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
 import { logger } from '../log.js';
@@ -27,6 +27,9 @@ import type { UrlTable } from '../table/urls.js';
 import { checkpoint, type CheckpointRecord } from './checkpointer.js';
 import { formatMinuteTable } from './minute-table.js';
 import { SavepointParticipant } from './savepoint-participant.js';
+import type { TaskStatus, WorkerStatus } from './status.js';
+import { hostname } from 'node:os';
+import { NO_WATERMARK } from '../topology/watermark.js';
 import { openMergeTask, openSourceTask, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 export interface WorkerConfig {
@@ -71,6 +74,16 @@ export class Worker {
   private readonly pendingRebalances: Array<{ assign: boolean; partitions: TopicPartition[] }> = [];
   private stopRequested = false;
   private shape!: JobShape;
+  readonly workerId = `${hostname()}/${process.pid}`;
+  private readonly startedAt = Date.now();
+  /** Checkpoints and savepoints not yet reported in a status, and the last report's counters. */
+  private unreportedCheckpoints: CheckpointRecord[] = [];
+  private unreportedSavepoints: WorkerStatus['savepoints'] = [];
+  private lastStatusAt = Date.now();
+  private readonly lastRecordsIn = new Map<string, number>();
+  /** Set by whoever serves this worker's /metrics, for the status to point at it. */
+  metricsUrl: string | null = null;
+  private readonly checkpointListeners: Array<(record: CheckpointRecord) => void> = [];
   private savepoints!: SavepointParticipant;
   private closing = false;
   private checkpointSeq = 0;
@@ -113,7 +126,12 @@ export class Worker {
     const mergePartitions = partitions.get(this.topics.partials)!;
     const { windows, maxOutOfOrdernessMs } = this.config;
     this.shape = { clicksPartitions, mergePartitions, ...windowShape(windows), maxOutOfOrdernessMs };
-    claimJobDir(this.config.stateDir, jobId, this.shape);
+    try {
+      claimJobDir(this.config.stateDir, jobId, this.shape);
+    } catch (err) {
+      await disconnect(this.producer);
+      throw err;
+    }
     this.settings = { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions };
 
     this.consumer = new KafkaConsumer(
@@ -149,9 +167,12 @@ export class Worker {
         if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpointAll();
           await this.serveSavepointRequests();
+          this.publishStatus('running');
         }
       }
       await this.checkpointAll(this.tasks, true);
+      this.publishStatus('stopped');
+      await flush(this.producer, 10_000).catch(() => undefined);
     } finally {
       await this.shutdown();
     }
@@ -298,8 +319,81 @@ export class Worker {
     const record = await checkpoint(++this.checkpointSeq, tasks, this.producer, this.consumer, flushTimeoutMs, final);
     this.checkpoints.push(record);
     if (this.checkpoints.length > 200) this.checkpoints.shift();
+    this.unreportedCheckpoints.push(record);
+    for (const listener of this.checkpointListeners) listener(record);
     if (record.status === 'skipped') log.warn('checkpoint skipped', { id: record.id, reason: record.reason });
     else log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
+  }
+
+  // ---------------------------------------------------------------- status
+
+  get jobId(): string {
+    return this.config.jobId;
+  }
+
+  onCheckpoint(listener: (record: CheckpointRecord) => void): void {
+    this.checkpointListeners.push(listener);
+  }
+
+  /** The current status without resetting the per-interval rates (for metrics scrapes). */
+  peekStatus(): WorkerStatus {
+    return this.buildStatus('running', false);
+  }
+
+  /** The worker's status now (also what the status topic carries). */
+  status(state: WorkerStatus['state']): WorkerStatus {
+    return this.buildStatus(state, true);
+  }
+
+  private buildStatus(state: WorkerStatus['state'], advance: boolean): WorkerStatus {
+    const now = Date.now();
+    const seconds = Math.max((now - this.lastStatusAt) / 1000, 0.001);
+    const tasks: TaskStatus[] = this.tasks.map((task) => {
+      const key = `${task.stage}-${task.partition}`;
+      const recordsPerSec = (task.recordsIn - (this.lastRecordsIn.get(key) ?? task.recordsIn)) / seconds;
+      if (advance) this.lastRecordsIn.set(key, task.recordsIn);
+      let highOffset: number | null = null;
+      try {
+        const high = this.consumer.getWatermarkOffsets(task.topic, task.partition).highOffset;
+        if (high >= 0) highOffset = high;
+      } catch {
+        // not fetched yet
+      }
+      const watermarkMs = task.stage === 'source' ? task.topology.panes.watermarkMs : task.topology.windows.frontierMs;
+      return {
+        stage: task.stage,
+        partition: task.partition,
+        nextOffset: task.nextOffset ?? null,
+        highOffset,
+        lag: highOffset !== null && task.nextOffset !== undefined ? Math.max(0, highOffset - task.nextOffset) : null,
+        watermarkMs: watermarkMs === NO_WATERMARK || !Number.isFinite(watermarkMs) ? null : watermarkMs,
+        idle: task.stage === 'source' ? task.topology.isIdle : false,
+        recordsIn: task.recordsIn,
+        recordsPerSec: Math.round(recordsPerSec),
+        openKeys: task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount,
+      };
+    });
+    if (advance) this.lastStatusAt = now;
+    return {
+      worker: this.workerId,
+      jobId: this.config.jobId,
+      state,
+      startedAt: this.startedAt,
+      updatedAt: now,
+      checkpointIntervalMs: this.config.checkpointIntervalMs,
+      metricsUrl: this.metricsUrl,
+      metrics: { ...this.metrics },
+      tasks,
+      checkpoints: this.unreportedCheckpoints,
+      savepoints: this.unreportedSavepoints,
+    };
+  }
+
+  private publishStatus(state: WorkerStatus['state']): void {
+    const status = this.status(state);
+    this.unreportedCheckpoints = [];
+    this.unreportedSavepoints = [];
+    this.produce(this.topics.status, 0, Buffer.from(JSON.stringify(status)), this.workerId);
   }
 
   // ---------------------------------------------------------------- savepoints
@@ -311,6 +405,7 @@ export class Worker {
       // Checkpoint first: the stores then hold exactly the state at each task's offset.
       await this.checkpointAll(this.tasks, true);
       await this.savepoints.contribute(request, this.tasks, (topic, partition, value, key) => this.produce(topic, partition, value, key), this.producer, this.shape, this.config.windows);
+      this.unreportedSavepoints.push({ savepointId: request.savepointId, atMs: Date.now(), stop: request.stop });
       if (request.stop) {
         log.info('stopping after savepoint', { savepointId: request.savepointId });
         this.requestStop();

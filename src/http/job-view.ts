@@ -1,0 +1,137 @@
+// The dashboard's model of the whole job, built from what Kafka carries: worker statuses (the
+// compacted status topic), and the `total` and `counts` output topics. Pure: time comes in as data.
+
+import type { WindowCount, WindowTotal } from '../codec/messages.js';
+import type { WorkerStatus } from '../runtime/status.js';
+
+export interface CheckpointRow {
+  worker: string;
+  id: number;
+  startedAtMs: number;
+  durationMs: number;
+  flushMs: number;
+  bytes: number;
+  status: 'completed' | 'skipped';
+  reason?: string;
+  tasks: Array<{ stage: string; partition: number; bytes: number; keys: number; nextOffset: number | undefined }>;
+}
+
+export interface WorkerRow {
+  worker: string;
+  jobId: string;
+  /** running: heartbeat fresh; dead: no heartbeat for 3 checkpoint intervals (min 10 s); stopped: said goodbye. */
+  state: 'running' | 'dead' | 'stopped';
+  lastSeenMsAgo: number;
+  startedAt: number;
+  metricsUrl: string | null;
+  metrics: WorkerStatus['metrics'];
+  tasks: WorkerStatus['tasks'];
+}
+
+export interface JobSnapshot {
+  nowMs: number;
+  jobIds: string[];
+  workers: WorkerRow[];
+  partitions: Array<WorkerStatus['tasks'][number] & { worker: string; eventTimeSkewMs: number | null }>;
+  topology: { sources: string[]; stages: string[]; sinks: string[] };
+  checkpoints: CheckpointRow[];
+  checkpointStats: { completed: number; skipped: number; lastDurationMs: number | null; p50DurationMs: number | null; p99DurationMs: number | null };
+  savepoints: Array<{ savepointId: string; atMs: number; workers: string[]; stop: boolean }>;
+  records: { clicksIn: number; late: number; lateAtMerge: number; deadLettered: number; countsOut: number; totalsOut: number; statsOut: number };
+  totals: WindowTotal[];
+  topUrls: { windowStart: number | null; windowEnd: number | null; rows: Array<{ url: string; count: number }> };
+}
+
+const historyLimit = 500;
+
+export class JobView {
+  private readonly workers = new Map<string, { status: WorkerStatus; seenAtMs: number }>();
+  private readonly checkpoints: CheckpointRow[] = [];
+  private readonly savepoints = new Map<string, { savepointId: string; atMs: number; workers: Set<string>; stop: boolean }>();
+  private readonly totals = new Map<number, WindowTotal>();
+  private readonly counts = new Map<number, Map<string, number>>();
+
+  applyStatus(status: WorkerStatus, nowMs: number): void {
+    this.workers.set(status.worker, { status, seenAtMs: nowMs });
+    for (const c of status.checkpoints) {
+      this.checkpoints.push({
+        worker: status.worker, id: c.id, startedAtMs: c.startedAtMs, durationMs: c.durationMs, flushMs: c.flushMs, bytes: c.bytes, status: c.status,
+        ...(c.reason !== undefined ? { reason: c.reason } : {}),
+        tasks: c.tasks.map((t) => ({ stage: t.stage, partition: t.partition, bytes: t.bytes, keys: t.keys, nextOffset: t.nextOffset })),
+      });
+    }
+    this.checkpoints.sort((a, b) => a.startedAtMs - b.startedAtMs);
+    if (this.checkpoints.length > historyLimit) this.checkpoints.splice(0, this.checkpoints.length - historyLimit);
+    for (const s of status.savepoints) {
+      const entry = this.savepoints.get(s.savepointId) ?? { savepointId: s.savepointId, atMs: s.atMs, workers: new Set<string>(), stop: s.stop };
+      entry.workers.add(status.worker);
+      this.savepoints.set(s.savepointId, entry);
+    }
+  }
+
+  applyTotal(total: WindowTotal): void {
+    this.totals.set(total.windowStart, { windowStart: total.windowStart, windowEnd: total.windowEnd, count: total.count });
+    if (this.totals.size > 120) this.totals.delete(Math.min(...this.totals.keys()));
+  }
+
+  applyCount(count: WindowCount): void {
+    let urls = this.counts.get(count.windowStart);
+    if (urls === undefined) this.counts.set(count.windowStart, (urls = new Map()));
+    urls.set(count.url, count.count);
+    if (this.counts.size > 4) this.counts.delete(Math.min(...this.counts.keys()));
+  }
+
+  snapshot(nowMs: number, topN = 10): JobSnapshot {
+    const workers: WorkerRow[] = [...this.workers.values()]
+      .map(({ status, seenAtMs }) => {
+        const deadAfterMs = Math.max(3 * status.checkpointIntervalMs, 10_000);
+        const state: WorkerRow['state'] = status.state === 'stopped' ? 'stopped' : nowMs - seenAtMs > deadAfterMs ? 'dead' : 'running';
+        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks };
+      })
+      .sort((a, b) => a.worker.localeCompare(b.worker));
+    const live = workers.filter((w) => w.state === 'running');
+    const partitions = live
+      .flatMap((w) => w.tasks.map((t) => ({ ...t, worker: w.worker, eventTimeSkewMs: t.watermarkMs === null ? null : nowMs - t.watermarkMs })))
+      .sort((a, b) => a.stage.localeCompare(b.stage) || a.partition - b.partition);
+    const completed = this.checkpoints.filter((c) => c.status === 'completed').map((c) => c.durationMs).sort((a, b) => a - b);
+    const quantile = (q: number): number | null => (completed.length === 0 ? null : completed[Math.min(completed.length - 1, Math.floor(q * completed.length))]!);
+    const sum = (pick: (m: WorkerStatus['metrics']) => number): number => workers.reduce((total, w) => total + pick(w.metrics), 0);
+    const latestWindow = this.counts.size === 0 ? null : Math.max(...this.counts.keys());
+    const latestCounts = latestWindow === null ? [] : [...this.counts.get(latestWindow)!].map(([url, count]) => ({ url, count }));
+    return {
+      nowMs,
+      jobIds: [...new Set(workers.map((w) => w.jobId))],
+      workers,
+      partitions,
+      topology: {
+        sources: ['clicks'],
+        stages: ['source tasks: 5 s panes per url, watermarks, late → clicks-late, malformed → clicks-dlq', 'clickstream-partials', 'merge tasks: windows closed on the minimum watermark'],
+        sinks: ['counts (5 s per url)', 'total (10 s sliding by 5 s)', 'url-stats + stdout (1 min per url, joined with urls.csv)'],
+      },
+      checkpoints: this.checkpoints.slice(-100).reverse(),
+      checkpointStats: {
+        completed: completed.length,
+        skipped: this.checkpoints.length - completed.length,
+        lastDurationMs: this.checkpoints.at(-1)?.durationMs ?? null,
+        p50DurationMs: quantile(0.5),
+        p99DurationMs: quantile(0.99),
+      },
+      savepoints: [...this.savepoints.values()].map((s) => ({ savepointId: s.savepointId, atMs: s.atMs, workers: [...s.workers], stop: s.stop })).sort((a, b) => b.atMs - a.atMs),
+      records: {
+        clicksIn: sum((m) => m.clicksIn),
+        late: sum((m) => m.late),
+        lateAtMerge: sum((m) => m.lateAtMerge),
+        deadLettered: sum((m) => m.deadLettered),
+        countsOut: sum((m) => m.countsOut),
+        totalsOut: sum((m) => m.totalsOut),
+        statsOut: sum((m) => m.statsOut),
+      },
+      totals: [...this.totals.values()].sort((a, b) => a.windowStart - b.windowStart).slice(-60),
+      topUrls: {
+        windowStart: latestWindow,
+        windowEnd: latestWindow === null ? null : latestWindow + 5_000,
+        rows: latestCounts.sort((a, b) => b.count - a.count || (a.url < b.url ? -1 : 1)).slice(0, topN),
+      },
+    };
+  }
+}

@@ -1,0 +1,77 @@
+// Prometheus metrics of one worker, in the exposition format of prom-client. Values are read
+// from the worker when scraped, so the hot path pays nothing for them.
+
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Worker } from '../runtime/worker.js';
+import { logger } from '../log.js';
+
+const log = logger('metrics');
+
+export function workerRegistry(worker: Worker): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ job_id: worker.jobId, worker: worker.workerId });
+  collectDefaultMetrics({ register: registry, prefix: 'clickstream_process_' });
+
+  const counter = (name: string, help: string, read: () => number): void => {
+    new Counter({
+      name, help, registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  };
+  counter('clickstream_clicks_in_total', 'Records read from the clicks topic', () => worker.metrics.clicksIn);
+  counter('clickstream_partials_in_total', 'Records read from the internal partials topic', () => worker.metrics.partialsIn);
+  counter('clickstream_late_total', 'Clicks not counted because their window had closed (source partition watermark)', () => worker.metrics.late);
+  counter('clickstream_late_at_merge_total', 'Clicks of partials that came after their window closed while their partition was idle', () => worker.metrics.lateAtMerge);
+  counter('clickstream_dead_lettered_total', 'Malformed records sent to the dead-letter topic', () => worker.metrics.deadLettered);
+  counter('clickstream_window_results_total', 'Window results written (counts, total, url-stats)', () => worker.metrics.countsOut + worker.metrics.totalsOut + worker.metrics.statsOut);
+
+  const perTask = (name: string, help: string, pick: (task: ReturnType<Worker['status']>['tasks'][number]) => number | null): void => {
+    new Gauge({
+      name, help, labelNames: ['stage', 'partition'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const task of worker.peekStatus().tasks) {
+          const value = pick(task);
+          if (value !== null) this.set({ stage: task.stage, partition: String(task.partition) }, value);
+        }
+      },
+    });
+  };
+  perTask('clickstream_consumer_lag', 'Records between the task\'s next offset and the end of its partition', (t) => t.lag);
+  perTask('clickstream_watermark_ms', 'Watermark of the task (ms since the epoch)', (t) => t.watermarkMs);
+  perTask('clickstream_state_keys', 'Open window keys the task holds', (t) => t.openKeys);
+  perTask('clickstream_next_offset', 'Next input offset of the task', (t) => t.nextOffset);
+
+  const durations = new Histogram({ name: 'clickstream_checkpoint_duration_seconds', help: 'Checkpoint duration, flush included', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
+  const sizes = new Histogram({ name: 'clickstream_checkpoint_bytes', help: 'Bytes written per checkpoint', buckets: [1e3, 1e4, 1e5, 1e6, 1e7, 1e8], registers: [registry] });
+  worker.onCheckpoint((record) => {
+    if (record.status !== 'completed') return;
+    durations.observe(record.durationMs / 1000);
+    sizes.observe(record.bytes);
+  });
+  return registry;
+}
+
+export async function serveMetrics(registry: Registry, res: ServerResponse): Promise<void> {
+  res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics());
+}
+
+/** A small server for /metrics alone (a worker without the dashboard). */
+export async function startMetricsServer(registry: Registry, port: number, host: string): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/metrics') serveMetrics(registry, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
+    else res.writeHead(404).end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${typeof address === 'object' && address !== null ? address.port : port}/metrics`;
+  log.info('metrics listening', { url });
+  return { server, url };
+}
