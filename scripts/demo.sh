@@ -20,12 +20,13 @@ trap stop_all EXIT INT TERM
 cs topics create --partitions 4
 cs produce --rate "${DEMO_RATE:-500}" --key url 2>/dev/null &
 pids+=($!)
-# Two workers of one job share the partitions and the default state dir (state/).
-cs run &
+# Two workers of one job share the partitions and the default state dir (state/); the first also
+# serves the dashboard on http://127.0.0.1:8081/.
+cs run --dashboard --http-port "${DEMO_HTTP_PORT:-8081}" &
 pids+=($!)
 cs run &
 pids+=($!)
-echo "demo: producing clicks; the reader prints counts and totals, the workers print 1 minute tables (Ctrl-C stops all)"
+echo "demo: producing clicks; dashboard on http://127.0.0.1:${DEMO_HTTP_PORT:-8081}/ ; the reader prints counts and totals, the workers print 1 minute tables (Ctrl-C stops all)"
 cs consume counts total &
 pids+=($!)
 wait

@@ -68,6 +68,16 @@ fi
 say "building"
 npm run --silent build
 
+# --- Chromium for the dashboard's browser test (Debian's package; nothing downloads a browser) ----
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if command -v dpkg >/dev/null 2>&1 && can_apt; then
+    say "installing Debian's chromium (for the dashboard browser test)"
+    apt_install chromium || die "apt-get could not install chromium"
+  else
+    say "note: no Chromium at ${CHROMIUM_PATH:-/usr/bin/chromium}; the dashboard browser test needs one (set CHROMIUM_PATH)"
+  fi
+fi
+
 # --- Kafka broker jars (Java 17 + Maven; installed with apt where we can) ---------------------
 bash scripts/kafka.sh install
 say "done"
