@@ -17,7 +17,7 @@ const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 test('the page shows workers, partitions, checkpoints and windows, and updates live', async () => {
   assert.ok(existsSync(chromiumPath), `no Chromium at ${chromiumPath}: bash scripts/setup.sh installs Debian's chromium, or set CHROMIUM_PATH`);
   const job = await createJob('dashboard-page');
-  const port = 19000 + Math.floor(Math.random() * 1000);
+  const port = 21000 + Math.floor(Math.random() * 1000);
   const browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],

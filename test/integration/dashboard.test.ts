@@ -27,7 +27,7 @@ async function waitFor<T>(url: string, accept: (body: T) => boolean, timeoutMs =
 
 test('the API reports workers, partitions, checkpoints and windows that match the input', async () => {
   const job = await createJob('dashboard-api');
-  const port = 18000 + Math.floor(Math.random() * 1000);
+  const port = 22000 + Math.floor(Math.random() * 1000);
   const api = `http://127.0.0.1:${port}/api`;
   try {
     startWorker(job, ['--dashboard', '--http-port', String(port)]);
