@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JobView } from '../../../src/http/job-view.js';
+import type { WorkerStatus } from '../../../src/runtime/status.js';
+
+const metrics = { clicksIn: 100, partialsIn: 10, late: 2, lateAtMerge: 1, deadLettered: 3, partialsOut: 10, countsOut: 5, totalsOut: 1, statsOut: 0 };
+const status = (worker: string, updatedAt: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus => ({
+  worker, jobId: 'job', state: 'running', startedAt: 0, updatedAt, checkpointIntervalMs: 2_000, metricsUrl: null, metrics,
+  tasks: [{ stage: 'source', partition: worker === 'a' ? 0 : 1, nextOffset: 50, highOffset: 60, lag: 10, watermarkMs: updatedAt - 25_000, idle: false, recordsIn: 50, recordsPerSec: 25, openKeys: 7 }],
+  checkpoints: [], savepoints: [], ...overrides,
+});
+
+test('a worker silent for 3 checkpoint intervals (at least 10 s) is dead; a goodbye marks it stopped', () => {
+  const view = new JobView();
+  view.applyStatus(status('a', 1_000), 1_000);
+  view.applyStatus(status('b', 1_000), 1_000);
+  view.applyStatus(status('b', 5_000), 5_000);
+  let snapshot = view.snapshot(10_999);
+  assert.deepEqual(snapshot.workers.map((w) => w.state), ['running', 'running']);
+  snapshot = view.snapshot(11_001);
+  assert.deepEqual(snapshot.workers.map((w) => [w.worker, w.state]), [['a', 'dead'], ['b', 'running']]);
+  assert.deepEqual(snapshot.partitions.map((p) => p.worker), ['b'], 'a dead worker holds no partitions');
+  assert.equal(snapshot.partitions[0]!.eventTimeSkewMs, 11_001 - (5_000 - 25_000));
+  view.applyStatus(status('b', 12_000, { state: 'stopped' }), 12_000);
+  assert.equal(view.snapshot(12_000).workers[1]!.state, 'stopped');
+  assert.equal(view.snapshot(12_000).records.clicksIn, 200, 'counters add up over every worker seen');
+});
+
+test('checkpoint history merges workers in time order; stats count skipped ones apart', () => {
+  const view = new JobView();
+  const checkpoint = (id: number, startedAtMs: number, durationMs: number, status: 'completed' | 'skipped') => ({ id, startedAtMs, durationMs, flushMs: 1, bytes: 100, tasks: [], status });
+  view.applyStatus(status('a', 3_000, { checkpoints: [checkpoint(1, 1_000, 10, 'completed'), checkpoint(2, 3_000, 30, 'completed')] }), 3_000);
+  view.applyStatus(status('b', 3_000, { checkpoints: [checkpoint(1, 2_000, 20, 'skipped')] }), 3_000);
+  const snapshot = view.snapshot(3_000);
+  assert.deepEqual(snapshot.checkpoints.map((c) => [c.worker, c.id]), [['a', 2], ['b', 1], ['a', 1]]);
+  assert.deepEqual(snapshot.checkpointStats, { completed: 2, skipped: 1, lastDurationMs: 30, p50DurationMs: 30, p99DurationMs: 30 });
+});
+
+test('windows: totals in order, top urls of the latest count window', () => {
+  const view = new JobView();
+  view.applyTotal({ windowStart: 10_000, windowEnd: 20_000, count: 5 });
+  view.applyTotal({ windowStart: 5_000, windowEnd: 15_000, count: 3 });
+  view.applyCount({ url: '/a', windowStart: 5_000, windowEnd: 10_000, count: 9 });
+  view.applyCount({ url: '/b', windowStart: 10_000, windowEnd: 15_000, count: 2 });
+  view.applyCount({ url: '/c', windowStart: 10_000, windowEnd: 15_000, count: 4 });
+  const snapshot = view.snapshot(0);
+  assert.deepEqual(snapshot.totals.map((t) => t.windowStart), [5_000, 10_000]);
+  assert.deepEqual(snapshot.topUrls, { windowStart: 10_000, windowEnd: 15_000, rows: [{ url: '/c', count: 4 }, { url: '/b', count: 2 }] });
+});
