@@ -84,6 +84,8 @@ export class Worker {
   /** Set by whoever serves this worker's /metrics, for the status to point at it. */
   metricsUrl: string | null = null;
   private readonly checkpointListeners: Array<(record: CheckpointRecord) => void> = [];
+  /** When each quiet source partition last asked the broker whether it is caught up. */
+  private readonly idleProbeAt = new Map<number, number>();
   private savepoints!: SavepointParticipant;
   private closing = false;
   private checkpointSeq = 0;
@@ -163,7 +165,7 @@ export class Worker {
         if (messages.length > 0) this.process(messages);
         if (this.pendingRebalances.length > 0) await this.handleRebalances();
         const now = Date.now();
-        this.checkIdleness(now);
+        await this.checkIdleness(now);
         if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpointAll();
           await this.serveSavepointRequests();
@@ -287,11 +289,15 @@ export class Worker {
 
   // ---------------------------------------------------------------- idleness
 
-  private checkIdleness(now: number): void {
+  private async checkIdleness(now: number): Promise<void> {
     const routed: RoutedPartial[] = [];
     for (const task of this.sources) {
-      if (task === undefined || task.idleness.isIdle) continue;
-      if (task.idleness.check(now, this.caughtUp(task))) {
+      if (task === undefined || !task.idleness.quietLongEnough(now)) continue;
+      if (now - (this.idleProbeAt.get(task.partition) ?? 0) < 1_000) continue; // one broker query a second
+      this.idleProbeAt.set(task.partition, now);
+      // Ask the broker, not a cached end offset: during a broker outage a stale "caught up" would
+      // close windows that the partition's unread records still belong to.
+      if (task.idleness.check(now, await this.caughtUp(task))) {
         log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.panes.watermarkMs });
         task.topology.setIdle(true, routed);
       }
@@ -299,14 +305,15 @@ export class Worker {
     this.sendPartials(routed);
   }
 
-  private caughtUp(task: SourceTask): boolean {
+  private async caughtUp(task: SourceTask): Promise<boolean> {
     let high: number;
     try {
-      high = this.consumer.getWatermarkOffsets(task.topic, task.partition).highOffset;
+      high = await new Promise<number>((resolve, reject) =>
+        this.consumer.queryWatermarkOffsets(task.topic, task.partition, 2_000, (err, offsets) => (err ? reject(err) : resolve(offsets.highOffset))),
+      );
     } catch {
-      return false;
+      return false; // the broker does not answer: assume there is more to read
     }
-    if (high < 0) return false; // not known yet: no fetch answered
     if (task.nextOffset !== undefined) return task.nextOffset >= high;
     return high === 0;
   }

@@ -53,6 +53,11 @@ export class IdlenessTracker {
     return true;
   }
 
+  /** Quiet for the whole timeout and not idle yet: worth asking whether it is caught up. */
+  quietLongEnough(nowMs: number): boolean {
+    return !this.idle && nowMs - this.lastActivityMs >= this.timeoutMs;
+  }
+
   /** Returns true if the partition becomes idle now. */
   check(nowMs: number, caughtUp: boolean): boolean {
     if (this.idle || !caughtUp || nowMs - this.lastActivityMs < this.timeoutMs) return false;

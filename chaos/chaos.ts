@@ -1,0 +1,178 @@
+// `npm run chaos -- --duration 2m --seed 1`: a seeded producer writes clicks (out-of-order, late,
+// keyed by url then unkeyed) while 2-3 workers run; at random moments the harness kill -9s a
+// worker and restarts it, stops one cleanly, adds one, restarts the broker (the local one), or
+// takes a stop-with-savepoint and restores it. Then it lets the job drain and compares the output
+// topics with the oracle computed from the producer's log. Exit 1 on any mismatch.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Command } from 'commander';
+import { packageRoot, topicNames } from '../src/config.js';
+import { Random } from '../src/producer/random.js';
+import { groupMemberCount } from '../src/kafka/groups.js';
+import { duration, nonNegativeInt } from '../src/cli/options.js';
+import { expectedWindows } from '../test/support/oracle.js';
+import { readClickLog, readOutput, assertOutputEqualsOracle, type TestJob } from '../test/support/job.js';
+
+const cli = path.join(packageRoot, 'bin', 'clickstream');
+const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const localBroker = process.env.CHAOS_LOCAL_BROKER === '1';
+
+type FaultKind = 'kill-9' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore';
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function shell(command: string): Promise<number | null> {
+  return new Promise((resolve) => spawn('bash', ['-c', command], { stdio: 'ignore', cwd: packageRoot }).on('close', resolve));
+}
+
+async function main(): Promise<void> {
+  const options = new Command('chaos')
+    .option('--duration <time>', 'how long faults are injected while clicks are produced', duration, 120_000)
+    .option('--seed <n>', 'seed of the clicks and of the fault schedule', nonNegativeInt, 1)
+    .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
+    .parse(process.argv)
+    .opts<{ duration: number; seed: number; rate: number }>();
+  const random = new Random(options.seed);
+  const prefix = `chaos-${Date.now().toString(36)}.`;
+  const dir = mkdtempSync(path.join(tmpdir(), 'clickstream-chaos-'));
+  const job: TestJob = { prefix, topics: topicNames(prefix), jobId: `${prefix}job`, stateDir: path.join(dir, 'state'), dir, workers: [] };
+  const say = (line: string): void => void process.stderr.write(`chaos: ${line}\n`);
+  if ((await run(['topics', 'create', '--topic-prefix', prefix, '--brokers', brokers])).code !== 0) throw new Error('topics create failed');
+
+  // Long idle timeout: no fault (a broker restart included) may look like a quiet stream.
+  const idleTimeout = '40s';
+  const workers = new Set<ChildProcess>();
+  const startWorker = (): ChildProcess => {
+    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers], { stdio: 'ignore' });
+    workers.add(child);
+    child.on('exit', () => workers.delete(child));
+    return child;
+  };
+  const stopWorker = (child: ChildProcess, signal: NodeJS.Signals): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  const pick = (): ChildProcess => [...workers][random.below(workers.size)]!;
+
+  startWorker();
+  startWorker();
+  await sleep(3_000);
+
+  // The producer: keyed by url for the first half, unkeyed for the second; event time continues.
+  const startMs = Date.now();
+  const half = Math.floor((options.rate * options.duration) / 2000);
+  const logs = [path.join(dir, 'clicks-1.jsonl'), path.join(dir, 'clicks-2.jsonl')];
+  const producing = (async () => {
+    for (const [i, key] of (['url', 'none'] as const).entries()) {
+      const result = await run([
+        'produce', '--topic', job.topics.clicks, '--rate', String(options.rate), '--count', String(half), '--seed', String(options.seed * 10 + i),
+        '--key', key, '--start-time', String(startMs + i * Math.floor((half / options.rate) * 1000)), '--late-share', '0.01', '--max-disorder', '5s', '--log', logs[i]!, '--brokers', brokers,
+      ]);
+      if (result.code !== 0) throw new Error(`producer failed: ${result.stderr}`);
+    }
+  })();
+
+  const faults: Array<{ kind: FaultKind; recoveryMs: number }> = [];
+  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore'];
+  const deadline = Date.now() + options.duration;
+  const waitForGroup = async (members: number): Promise<number> => {
+    const from = Date.now();
+    while (Date.now() - from < 60_000) {
+      try {
+        if ((await groupMemberCount(brokers, job.jobId)) === members) return Date.now() - from;
+      } catch {
+        // broker still coming back
+      }
+      await sleep(250);
+    }
+    throw new Error(`group did not reach ${members} members`);
+  };
+  while (Date.now() < deadline) {
+    await sleep(3_000 + random.below(5_000));
+    const kind = kinds[random.below(kinds.length)]!;
+    const startedAt = Date.now();
+    switch (kind) {
+      case 'kill-9': {
+        await stopWorker(pick(), 'SIGKILL');
+        await sleep(500 + random.below(2_000));
+        startWorker();
+        break;
+      }
+      case 'clean-stop': {
+        await stopWorker(pick(), 'SIGTERM');
+        startWorker();
+        break;
+      }
+      case 'add-worker': {
+        if (workers.size >= 3) await stopWorker(pick(), 'SIGTERM');
+        else startWorker();
+        break;
+      }
+      case 'broker-restart': {
+        await shell('bash scripts/kafka.sh stop >/dev/null && bash scripts/kafka.sh start >/dev/null');
+        break;
+      }
+      case 'savepoint-restore': {
+        const savepoint = path.join(dir, `savepoint-${faults.length}`);
+        const taken = await run(['savepoint', '--path', savepoint, '--stop', '--topic-prefix', prefix, '--job-id', job.jobId, '--brokers', brokers, '--timeout', '60s']);
+        if (taken.code !== 0) throw new Error(`savepoint failed: ${taken.stderr}`);
+        await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
+        const restored = await run(['restore', '--from', savepoint, '--no-run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers]);
+        if (restored.code !== 0) throw new Error(`restore failed: ${restored.stderr}`);
+        startWorker();
+        startWorker();
+        break;
+      }
+    }
+    const recoveryMs = (await waitForGroup(workers.size)) + (Date.now() - startedAt - 0);
+    faults.push({ kind, recoveryMs: recoveryMs });
+    say(`${kind}: back to ${workers.size} workers in ${(recoveryMs / 1000).toFixed(1)} s`);
+  }
+  await producing;
+  say('producer done; draining (idle timeout closes the last windows)');
+
+  const expected = expectedWindows([...readClickLog(logs[0]!), ...readClickLog(logs[1]!)]);
+  let mismatches = 0;
+  let output: Awaited<ReturnType<typeof readOutput>> | undefined;
+  try {
+    output = await readOutput(job, expected, 4, 90_000);
+    assertOutputEqualsOracle(output, expected);
+  } catch (err) {
+    mismatches++;
+    say(`MISMATCH: ${(err as Error).message.split('\n').slice(0, 12).join('\n')}`);
+  }
+  await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
+
+  const byKind = new Map<string, number>();
+  for (const f of faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  const recoveries = faults.map((f) => f.recoveryMs).sort((a, b) => a - b);
+  const windows = expected.counts.size + expected.totals.size + expected.stats.size;
+  process.stdout.write(
+    [
+      `chaos summary · seed ${options.seed} · ${(options.duration / 1000).toFixed(0)} s of faults`,
+      `faults injected: ${faults.length} (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
+      `clicks produced: ${2 * half} (late by the oracle: ${expected.late})`,
+      `windows checked: ${windows} (counts ${expected.counts.size}, total ${expected.totals.size}, url-stats ${expected.stats.size}); duplicates seen ${output?.duplicates ?? '-'} (all byte-identical)`,
+      `mismatches: ${mismatches}`,
+      `recovery after a fault: median ${((recoveries[Math.floor(recoveries.length / 2)] ?? 0) / 1000).toFixed(1)} s, max ${((recoveries.at(-1) ?? 0) / 1000).toFixed(1)} s`,
+    ].join('\n') + '\n',
+  );
+  process.exit(mismatches === 0 ? 0 : 1);
+}
+
+await main();
