@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { formatManifest, readSavepoint, type SavepointManifest } from '../savepoint/format.js';
 import { savepointFromStateDir } from '../savepoint/from-state-dir.js';
 import { takeSavepoint } from '../savepoint/take.js';
-import { groupMemberCount } from '../kafka/groups.js';
+import { GroupAdmin } from '../kafka/groups.js';
 import { addJobOptions, type JobFlags } from './run.js';
 import { duration } from './options.js';
 
@@ -66,9 +66,14 @@ async function savepoint(flags: SavepointFlags): Promise<void> {
   if (flags.stop) {
     // Workers stop by themselves after contributing; report once the group is empty.
     const deadline = Date.now() + flags.timeout;
-    while ((await groupMemberCount(brokers, flags.jobId)) > 0) {
-      if (Date.now() > deadline) throw new UserError('JOB_RUNNING', `savepoint written, but workers of job ${flags.jobId} are still running after ${flags.timeout / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+    const groups = GroupAdmin.open(brokers);
+    try {
+      while ((await groups.memberCount(flags.jobId)) > 0) {
+        if (Date.now() > deadline) throw new UserError('JOB_RUNNING', `savepoint written, but workers of job ${flags.jobId} are still running after ${flags.timeout / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    } finally {
+      groups.close();
     }
     process.stdout.write(`job ${flags.jobId} stopped\n`);
   }

@@ -1,17 +1,49 @@
-// Consumer group queries: how many members a job's group has (is the job running?), and setting
-// a group's committed offsets (a restored job's fallback offsets).
+// Consumer group queries: who is in a job's group (is the job running? has it recovered?), and
+// setting a group's committed offsets (a restored job's fallback offsets). One admin client is
+// kept open for repeated queries: creating one per query in a loop is wasteful and fragile.
 
-import { AdminClient, KafkaConsumer, commonConfig, connectClient, disconnect } from './clients.js';
+import { AdminClient, KafkaConsumer, commonConfig, connectClient, disconnect, type AdminClientHandle } from './clients.js';
+
+export interface GroupState {
+  /** librdkafka's ConsumerGroupStates: 3 is Stable. */
+  state: number;
+  clientIds: string[];
+}
+
+export const GROUP_STABLE = 3;
+
+export class GroupAdmin {
+  private constructor(private readonly admin: AdminClientHandle) {}
+
+  static open(brokers: string): GroupAdmin {
+    return new GroupAdmin(AdminClient.create(commonConfig(brokers, 'clickstream-groups')));
+  }
+
+  describe(groupId: string): Promise<GroupState> {
+    return new Promise((resolve, reject) =>
+      this.admin.describeGroups([groupId], { timeout: 10_000 }, (err, result) => {
+        if (err) return reject(err);
+        const group = result.groups[0];
+        resolve({ state: Number(group?.state ?? 0), clientIds: (group?.members ?? []).map((m) => String((m as { clientId?: string }).clientId ?? '')) });
+      }),
+    );
+  }
+
+  async memberCount(groupId: string): Promise<number> {
+    return (await this.describe(groupId)).clientIds.length;
+  }
+
+  close(): void {
+    this.admin.disconnect();
+  }
+}
 
 export async function groupMemberCount(brokers: string, groupId: string): Promise<number> {
-  const admin = AdminClient.create(commonConfig(brokers, 'clickstream-groups'));
+  const admin = GroupAdmin.open(brokers);
   try {
-    const result = await new Promise<{ groups: Array<{ members: unknown[] }> }>((resolve, reject) =>
-      admin.describeGroups([groupId], { timeout: 10_000 }, (err, descriptions) => (err ? reject(err) : resolve(descriptions))),
-    );
-    return result.groups[0]?.members.length ?? 0;
+    return await admin.memberCount(groupId);
   } finally {
-    admin.disconnect();
+    admin.close();
   }
 }
 
