@@ -51,9 +51,14 @@ export interface MergeTask extends TaskBase {
 
 export type Task = SourceTask | MergeTask;
 
+/** Opens a task's store and reads what its last checkpoint holds. */
+async function openStore(settings: TaskSettings, stage: Stage, partition: number): Promise<{ store: TaskStore; loaded: Awaited<ReturnType<TaskStore['load']>> }> {
+  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, stage, partition));
+  return { store, loaded: await store.load() };
+}
+
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number): Promise<SourceTask> {
-  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, 'source', partition));
-  const loaded = await store.load();
+  const { store, loaded } = await openStore(settings, 'source', partition);
   const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
@@ -74,8 +79,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
 }
 
 export async function openMergeTask(settings: TaskSettings, topic: string, partition: number): Promise<MergeTask> {
-  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, 'merge', partition));
-  const loaded = await store.load();
+  const { store, loaded } = await openStore(settings, 'merge', partition);
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
   return {
     stage: 'merge',

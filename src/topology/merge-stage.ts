@@ -3,7 +3,7 @@
 
 import type { Partial, UrlStats } from '../codec/messages.js';
 import type { UrlTable } from '../table/urls.js';
-import { MergeWindows, emptyOutput, type CountResult, type MergeOutput } from './merge-windows.js';
+import type { CountResult, MergeOutput, MergeWindows } from './merge-windows.js';
 
 export class MergeStage {
   constructor(
@@ -24,10 +24,6 @@ export class MergeStage {
     } else {
       throw new Error('empty partial');
     }
-  }
-
-  static output(): MergeOutput {
-    return emptyOutput();
   }
 }
 

@@ -64,11 +64,6 @@ export class SourceStage {
     this.sendMarker(this.alignedWatermark(), out);
   }
 
-  /** Sends the current state again (after a restart the merge stage may not have heard it). */
-  announce(out: RoutedPartial[]): void {
-    this.sendMarker(this.alignedWatermark(), out);
-  }
-
   private alignedWatermark(): number {
     const watermark = this.panes.watermarkMs;
     return watermark === NO_WATERMARK ? NO_WATERMARK : alignDown(watermark, this.paneMs);
