@@ -3,6 +3,8 @@
 // worker and restarts it, stops one cleanly, adds one, restarts the broker (the local one), or
 // takes a stop-with-savepoint and restores it. Then it lets the job drain and compares the output
 // topics with the oracle computed from the producer's log. Exit 1 on any mismatch.
+// `--exactly-once` runs the workers in that mode, reads the outputs read_committed, and counts any
+// duplicate record (even an identical one) as a mismatch.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -43,8 +45,10 @@ async function main(): Promise<void> {
     .option('--duration <time>', 'how long faults are injected while clicks are produced', duration, 120_000)
     .option('--seed <n>', 'seed of the clicks and of the fault schedule', nonNegativeInt, 1)
     .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
+    .option('--exactly-once', 'run the workers with --exactly-once and require zero duplicates', false)
     .parse(process.argv)
-    .opts<{ duration: number; seed: number; rate: number }>();
+    .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean }>();
+  const mode = options.exactlyOnce ? 'exactly-once' : 'at-least-once';
   const random = new Random(options.seed);
   const prefix = `chaos-${Date.now().toString(36)}.`;
   const dir = mkdtempSync(path.join(tmpdir(), 'clickstream-chaos-'));
@@ -56,7 +60,7 @@ async function main(): Promise<void> {
   const idleTimeout = '40s';
   const workers = new Set<ChildProcess>();
   const startWorker = (): ChildProcess => {
-    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers], { stdio: 'ignore' });
+    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], { stdio: 'ignore' });
     workers.add(child);
     child.on('exit', () => workers.delete(child));
     return child;
@@ -164,6 +168,7 @@ async function main(): Promise<void> {
   try {
     output = await readOutput(job, expected, 4, 90_000);
     assertOutputEqualsOracle(output, expected);
+    if (options.exactlyOnce && output.duplicates > 0) throw new Error(`${output.duplicates} duplicate output records in exactly-once mode`);
   } catch (err) {
     mismatches++;
     say(`MISMATCH: ${(err as Error).message.split('\n').slice(0, 12).join('\n')}`);
@@ -176,10 +181,10 @@ async function main(): Promise<void> {
   const windows = expected.counts.size + expected.totals.size + expected.stats.size;
   process.stdout.write(
     [
-      `chaos summary · seed ${options.seed} · ${(options.duration / 1000).toFixed(0)} s of faults`,
+      `chaos summary · ${mode} · seed ${options.seed} · ${(options.duration / 1000).toFixed(0)} s of faults`,
       `faults injected: ${faults.length} (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
       `clicks produced: ${2 * half} (late by the oracle: ${expected.late})`,
-      `windows checked: ${windows} (counts ${expected.counts.size}, total ${expected.totals.size}, url-stats ${expected.stats.size}); duplicates seen ${output?.duplicates ?? '-'} (all byte-identical)`,
+      `windows checked: ${windows} (counts ${expected.counts.size}, total ${expected.totals.size}, url-stats ${expected.stats.size}); duplicates seen ${output?.duplicates ?? '-'}${options.exactlyOnce ? ' (read_committed)' : ' (all byte-identical)'}`,
       `mismatches: ${mismatches}`,
       `recovery after a fault: median ${((recoveries[Math.floor(recoveries.length / 2)] ?? 0) / 1000).toFixed(1)} s, max ${((recoveries.at(-1) ?? 0) / 1000).toFixed(1)} s`,
       // The plain closing line test-result readers look for: the run is one check against the oracle.

@@ -8,6 +8,8 @@ export type UserErrorCode =
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'
   | 'STATE_LOCKED'
+  | 'STATE_CORRUPT'
+  | 'STATE_PERMISSION'
   | 'BAD_STATE'
   | 'SAVEPOINT_INCOMPLETE'
   | 'JOB_RUNNING';

@@ -29,6 +29,7 @@ export interface RunFlags extends JobFlags {
   httpPort: number;
   host: string;
   metricsPort: number;
+  exactlyOnce: boolean;
 }
 
 /** Flags that name a job and its state: shared by run, restore and savepoint. */
@@ -48,6 +49,7 @@ export function addWorkerOptions(command: Command): Command {
     .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
     .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
+    .option('--exactly-once', 'commit outputs and input offsets in one Kafka transaction per checkpoint (read outputs with isolation.level=read_committed)', false)
     .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
     .option('--http-port <port>', 'dashboard port', nonNegativeInt, defaults.httpPort)
     .option('--host <address>', 'address the HTTP servers listen on (0.0.0.0 in containers)', '127.0.0.1')
@@ -77,6 +79,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     checkpointIntervalMs: flags.checkpointInterval,
     urlTable: toUrlTable(readUrlRows(flags.urls)),
     printMinuteTables: flags.minuteTables,
+    exactlyOnce: flags.exactlyOnce,
   });
   await worker.start();
   const registry = workerRegistry(worker);

@@ -11,7 +11,7 @@ export interface CheckpointRow {
   durationMs: number;
   flushMs: number;
   bytes: number;
-  status: 'completed' | 'skipped';
+  status: 'completed' | 'skipped' | 'aborted';
   reason?: string;
   tasks: Array<{ stage: string; partition: number; bytes: number; keys: number; nextOffset: number | undefined }>;
 }

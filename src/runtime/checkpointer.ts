@@ -6,9 +6,22 @@
 // between 2 and 3 is harmless because a task resumes from its store's offset, not the group's.
 // A failed flush skips the checkpoint (state stays in memory, retried next time); a failed store
 // write is fatal: the store still holds its previous checkpoint intact, and the worker restarts.
+//
+// Exactly-once mode (checkpointInTransaction): every output since the previous checkpoint is in
+// one open Kafka transaction. Then:
+//   1. per task, one LevelDB batch stages the state changes and next offset, tagged with a token;
+//   2. the input offsets, with the token as their metadata, join the transaction; it commits;
+//   3. per task, one LevelDB batch promotes the staged checkpoint.
+// A crash before the commit leaves an open transaction (aborted when the worker's transactional
+// id is registered again, or at its timeout) and a staged checkpoint that is then discarded: the
+// task replays from the previous checkpoint and read_committed readers never saw the outputs. A
+// crash after the commit leaves a staged checkpoint whose token the group's offset carries: it is
+// promoted on open, and the task resumes exactly after the committed input.
 
 import type { ConsumerClient, ProducerClient } from '../kafka/clients.js';
 import { flush } from '../producer/send.js';
+import type { CommitOutcome, OffsetWithMetadata, Transactions } from '../kafka/transactions.js';
+import { crashPoint } from './crash-points.js';
 import type { Task } from './tasks.js';
 
 export interface TaskCheckpoint {
@@ -27,7 +40,7 @@ export interface CheckpointRecord {
   flushMs: number;
   bytes: number;
   tasks: TaskCheckpoint[];
-  status: 'completed' | 'skipped';
+  status: 'completed' | 'skipped' | 'aborted';
   reason?: string;
 }
 
@@ -50,12 +63,14 @@ export async function checkpoint(
   const startedAtMs = Date.now();
   const started = performance.now();
   const taskList = [...tasks];
+  const progressed = hasNewInput(taskList);
   try {
     await flush(producer, flushTimeoutMs);
   } catch (err) {
     return { id, startedAtMs, durationMs: performance.now() - started, flushMs: performance.now() - started, bytes: 0, tasks: [], status: 'skipped', reason: (err as Error).message };
   }
   const flushMs = performance.now() - started;
+  crashPoint('after-flush', progressed);
 
   const written = await Promise.all(
     taskList.map(async (task): Promise<TaskCheckpoint> => {
@@ -63,12 +78,14 @@ export async function checkpoint(
       try {
         const write = await task.store.checkpoint(changes, task.nextOffset, id);
         task.checkpointId = id;
+        task.checkpointedOffset = task.nextOffset;
         return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
       } catch (err) {
         throw new StoreWriteError(task.store.location, err);
       }
     }),
   );
+  crashPoint('after-state-batch', progressed);
 
   const offsets = taskList
     .filter((task) => task.nextOffset !== undefined)
@@ -81,6 +98,69 @@ export async function checkpoint(
       // Only a fallback: tasks resume from their stores. The next checkpoint commits again.
     }
   }
+  crashPoint('after-offset-commit', progressed);
   const bytes = written.reduce((sum, t) => sum + t.bytes, 0);
   return { id, startedAtMs, durationMs: performance.now() - started, flushMs, bytes, tasks: written, status: 'completed' };
+}
+
+function hasNewInput(tasks: Task[]): boolean {
+  return tasks.some((task) => task.nextOffset !== task.checkpointedOffset);
+}
+
+/**
+ * An exactly-once checkpoint of every task of the worker (they share the one open transaction).
+ * Returns 'aborted' when the transaction did not commit: the caller aborts it and reopens the
+ * tasks from their stores (the in-memory state has moved past what Kafka holds).
+ */
+export async function checkpointInTransaction(
+  id: number,
+  token: string,
+  tasks: Iterable<Task>,
+  transactions: Transactions,
+  consumer: ConsumerClient,
+  timeoutMs: number,
+): Promise<CheckpointRecord> {
+  const startedAtMs = Date.now();
+  const started = performance.now();
+  const taskList = [...tasks];
+  const progressed = hasNewInput(taskList);
+  crashPoint('eos-before-stage', progressed);
+
+  const staged = await Promise.all(
+    taskList.map(async (task): Promise<TaskCheckpoint> => {
+      try {
+        const write = await task.store.stage(task.takeChanges(), task.nextOffset, id, token);
+        return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
+      } catch (err) {
+        throw new StoreWriteError(task.store.location, err);
+      }
+    }),
+  );
+  crashPoint('eos-after-stage', progressed);
+
+  const offsets: OffsetWithMetadata[] = taskList
+    .filter((task) => task.nextOffset !== undefined)
+    .map((task) => ({ topic: task.topic, partition: task.partition, offset: task.nextOffset!, metadata: token }));
+  const commitStarted = performance.now();
+  const outcome: CommitOutcome = await transactions.commit(offsets, consumer, timeoutMs, () => crashPoint('eos-after-send-offsets', progressed));
+  const commitMs = performance.now() - commitStarted;
+  const bytes = staged.reduce((sum, t) => sum + t.bytes, 0);
+  if (!outcome.committed) {
+    return { id, startedAtMs, durationMs: performance.now() - started, flushMs: commitMs, bytes: 0, tasks: [], status: 'aborted', reason: outcome.reason };
+  }
+  crashPoint('eos-after-commit', progressed);
+
+  await Promise.all(
+    taskList.map(async (task) => {
+      try {
+        await task.store.promote();
+      } catch (err) {
+        throw new StoreWriteError(task.store.location, err);
+      }
+      task.checkpointId = id;
+      task.checkpointedOffset = task.nextOffset;
+    }),
+  );
+  crashPoint('eos-after-promote', progressed);
+  return { id, startedAtMs, durationMs: performance.now() - started, flushMs: commitMs, bytes, tasks: staged, status: 'completed' };
 }

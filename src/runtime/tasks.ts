@@ -31,6 +31,10 @@ interface TaskBase {
   nextOffset: number | undefined;
   /** Offset the task resumed from (undefined: the group's committed offset). */
   readonly restoredOffset: number | undefined;
+  /** Offset of the task's last completed checkpoint (whether a checkpoint covers new input). */
+  checkpointedOffset: number | undefined;
+  /** What became of a checkpoint a crash left staged (exactly-once mode). */
+  readonly pendingResolution: 'none' | 'promoted' | 'discarded';
   checkpointId: number;
   recordsIn: number;
   takeChanges(): StateChanges;
@@ -51,14 +55,26 @@ export interface MergeTask extends TaskBase {
 
 export type Task = SourceTask | MergeTask;
 
-/** Opens a task's store and reads what its last checkpoint holds. */
-async function openStore(settings: TaskSettings, stage: Stage, partition: number): Promise<{ store: TaskStore; loaded: Awaited<ReturnType<TaskStore['load']>> }> {
+/** The metadata of the group's committed offset of a task's partition, asked only when needed. */
+export type CommittedToken = () => Promise<string | undefined>;
+
+/**
+ * Opens a task's store and reads what its last checkpoint holds, after settling a checkpoint a
+ * crash left staged (exactly-once mode): kept if the group's committed offset carries its token.
+ */
+async function openStore(settings: TaskSettings, stage: Stage, partition: number, committedToken: CommittedToken) {
   const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, stage, partition));
-  return { store, loaded: await store.load() };
+  try {
+    const pendingResolution = await store.resolvePending(committedToken);
+    return { store, loaded: await store.load(), pendingResolution };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }
 
-export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number): Promise<SourceTask> {
-  const { store, loaded } = await openStore(settings, 'source', partition);
+export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken): Promise<SourceTask> {
+  const { store, loaded, pendingResolution } = await openStore(settings, 'source', partition, committedToken);
   const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
@@ -68,6 +84,8 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     store,
     nextOffset: loaded.nextOffset,
     restoredOffset: loaded.nextOffset,
+    checkpointedOffset: loaded.nextOffset,
+    pendingResolution,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology,
@@ -78,8 +96,8 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
   };
 }
 
-export async function openMergeTask(settings: TaskSettings, topic: string, partition: number): Promise<MergeTask> {
-  const { store, loaded } = await openStore(settings, 'merge', partition);
+export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken): Promise<MergeTask> {
+  const { store, loaded, pendingResolution } = await openStore(settings, 'merge', partition, committedToken);
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
   return {
     stage: 'merge',
@@ -88,6 +106,8 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     store,
     nextOffset: loaded.nextOffset,
     restoredOffset: loaded.nextOffset,
+    checkpointedOffset: loaded.nextOffset,
+    pendingResolution,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology: new MergeStage(partition, windows),

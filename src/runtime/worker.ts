@@ -24,13 +24,15 @@ import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
 import type { RoutedPartial } from '../topology/source-stage.js';
 import type { WindowSpec } from '../topology/windows.js';
 import type { UrlTable } from '../table/urls.js';
-import { checkpoint, type CheckpointRecord } from './checkpointer.js';
+import { checkpoint, checkpointInTransaction, type CheckpointRecord } from './checkpointer.js';
+import { FencedError, Transactions } from '../kafka/transactions.js';
+import { claimWorkerSlot, type WorkerSlot } from '../state/worker-slot.js';
 import { formatMinuteTable } from './minute-table.js';
 import { SavepointParticipant } from './savepoint-participant.js';
 import type { TaskStatus, WorkerStatus } from './status.js';
 import { hostname } from 'node:os';
 import { NO_WATERMARK } from '../topology/watermark.js';
-import { openMergeTask, openSourceTask, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+import { openMergeTask, openSourceTask, type CommittedToken, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 export interface WorkerConfig {
   brokers: string;
@@ -44,6 +46,8 @@ export interface WorkerConfig {
   urlTable: UrlTable;
   /** Print each closed minute as a table on stdout. */
   printMinuteTables: boolean;
+  /** Outputs, internal records and input offsets committed in one Kafka transaction per checkpoint. */
+  exactlyOnce?: boolean;
   consumeBatchSize?: number;
 }
 
@@ -62,7 +66,17 @@ export interface WorkerMetrics {
 }
 
 const log = logger('worker');
-const flushTimeoutMs = 30_000;
+/** A periodic checkpoint gives up (and retries at the next) rather than stall the loop. */
+const flushTimeoutMs = 10_000;
+/** A final or revocation checkpoint waits longer: otherwise the next owner replays. */
+const finalFlushTimeoutMs = 20_000;
+/** How long the loop hands queued outputs to a full producer queue before it polls again. */
+const drainBudgetMs = 100;
+
+/** An output waiting for room in librdkafka's queue: topic, partition, value, key, headers. */
+type QueuedRecord = [string, number | null, Buffer | null, string | Buffer | null, Array<Record<string, string>> | undefined];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Worker {
   private consumer!: ConsumerClient;
@@ -91,6 +105,19 @@ export class Worker {
   private checkpointSeq = 0;
   private lastCheckpointAt = 0;
   private readonly click: ClickFields = { url: '', timestampMs: 0 };
+  /**
+   * Outputs produced while librdkafka's queue was full, in order. Once one waits, every later
+   * output queues behind it (a watermark must never overtake the panes it covers), and the
+   * consumer pauses until they are handed over: backpressure without blocking the event loop.
+   */
+  private overflow: QueuedRecord[] = [];
+  private overflowHead = 0;
+  private paused = false;
+  /** Exactly-once mode: the open transaction, and whether the tasks must be reopened after an abort. */
+  private transactions: Transactions | undefined;
+  private slot: WorkerSlot | undefined;
+  private transactionalId = '';
+  private recoveryNeeded = false;
   readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
 
@@ -107,6 +134,20 @@ export class Worker {
   /** Connects, checks topics and state, and joins the group. */
   async start(): Promise<void> {
     const { brokers, jobId, topics } = this.config;
+    const exactlyOnce = this.config.exactlyOnce === true;
+    let transactional: Record<string, string | number> = {};
+    if (exactlyOnce) {
+      this.slot = claimWorkerSlot(this.config.stateDir, jobId);
+      this.transactionalId = `${jobId}-${hostname()}-${this.slot.slot}`;
+      transactional = {
+        'transactional.id': this.transactionalId,
+        // Longer than a checkpoint interval plus its commit; a dead worker's open transaction
+        // holds read_committed readers back this long unless its slot is taken over first.
+        'transaction.timeout.ms': Math.max(20_000, this.config.checkpointIntervalMs * 3 + flushTimeoutMs),
+        // librdkafka requires records to time out within a transaction.
+        'message.timeout.ms': Math.max(20_000, this.config.checkpointIntervalMs * 3 + flushTimeoutMs),
+      };
+    }
     // Outputs are few next to the input (pre-aggregated) but spread over many partitions: small
     // batches and a bounded queue keep their buffers from costing more memory than the input's.
     this.producer = new Producer({
@@ -116,6 +157,7 @@ export class Worker {
       'batch.size': 262_144,
       'batch.num.messages': 10_000,
       'queue.buffering.max.kbytes': 16_384,
+      ...transactional,
     });
     const metadata = await connectClient(this.producer, brokers);
     const partitions = partitionCounts(metadata);
@@ -148,8 +190,14 @@ export class Worker {
     this.consumer.subscribe([this.topics.clicks, this.topics.partials]);
     this.savepoints = new SavepointParticipant(brokers, topics, jobId);
     await this.savepoints.start();
+    if (exactlyOnce) {
+      this.transactions = new Transactions(this.producer);
+      // Registering the id aborts what a previous holder of this slot left open (kill -9).
+      await this.transactions.init(60_000);
+      await this.transactions.begin();
+    }
     this.lastCheckpointAt = Date.now();
-    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir });
+    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, transactionalId: this.transactionalId || undefined });
   }
 
   requestStop(): void {
@@ -161,8 +209,14 @@ export class Worker {
     const batchSize = this.config.consumeBatchSize ?? consumeBatchSize;
     try {
       while (!this.stopRequested) {
+        if (this.recoveryNeeded) {
+          await this.recover();
+          continue;
+        }
         const messages = await this.consumeBatch(batchSize);
         if (messages.length > 0) this.process(messages);
+        if (this.hasOverflow()) this.setPaused(!(await this.drainOverflow(drainBudgetMs)));
+        else if (this.paused) this.setPaused(false);
         if (this.pendingRebalances.length > 0) await this.handleRebalances();
         const now = Date.now();
         await this.checkIdleness(now);
@@ -172,9 +226,15 @@ export class Worker {
           this.publishStatus('running');
         }
       }
-      await this.checkpointAll(this.tasks, true);
+      if (!this.recoveryNeeded) await this.checkpointAll(this.tasks, true);
       this.publishStatus('stopped');
-      await flush(this.producer, 10_000).catch(() => undefined);
+      if (this.transactions !== undefined) {
+        await this.drainOverflow(10_000);
+        await this.transactions.commit([], this.consumer, 10_000, () => undefined).catch(() => undefined);
+      } else {
+        await this.drainOverflow(10_000);
+        await flush(this.producer, 10_000).catch(() => undefined);
+      }
     } finally {
       await this.shutdown();
     }
@@ -273,35 +333,77 @@ export class Worker {
     if (this.config.printMinuteTables && joined.length > 0) process.stdout.write(formatMinuteTable(joined, task.partition));
   }
 
-  /** Produces one record; when librdkafka's queue is full, waits for it to drain (backpressure). */
+  /** Produces one record, or queues it behind earlier ones while librdkafka's queue is full. */
   private produce(topic: string, partition: number | null, value: Buffer | null, key: string | Buffer | null, headers?: Array<Record<string, string>>): void {
-    for (let attempt = 0; ; attempt++) {
+    if (!this.hasOverflow()) {
       try {
         this.producer.produce(topic, partition, value, key, null, undefined, headers);
         return;
       } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL || attempt > 10_000) throw err;
-        this.producer.poll();
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // let librdkafka's threads send
+        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw err;
       }
     }
+    this.overflow.push([topic, partition, value, key, headers]);
+  }
+
+  private hasOverflow(): boolean {
+    return this.overflowHead < this.overflow.length;
+  }
+
+  /** Hands queued outputs to librdkafka as its queue frees up, for at most `budgetMs`; true when all went. */
+  private async drainOverflow(budgetMs: number): Promise<boolean> {
+    const deadline = Date.now() + budgetMs;
+    while (this.hasOverflow()) {
+      const [topic, partition, value, key, headers] = this.overflow[this.overflowHead]!;
+      try {
+        this.producer.produce(topic, partition, value, key, null, undefined, headers);
+        this.overflowHead++;
+      } catch (err) {
+        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw err;
+        if (Date.now() >= deadline) return false;
+        this.producer.poll();
+        await sleep(5); // librdkafka's threads send meanwhile; the event loop stays free
+      }
+    }
+    this.overflow = [];
+    this.overflowHead = 0;
+    return true;
+  }
+
+  /** Stops fetching while outputs wait (rebalances are still served by consume()). */
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused) return;
+    const partitions = this.consumer.assignments();
+    if (partitions.length > 0) {
+      if (paused) this.consumer.pause(partitions);
+      else this.consumer.resume(partitions);
+    }
+    this.paused = paused;
   }
 
   // ---------------------------------------------------------------- idleness
 
   private async checkIdleness(now: number): Promise<void> {
-    const routed: RoutedPartial[] = [];
+    const due: SourceTask[] = [];
     for (const task of this.sources) {
       if (task === undefined || !task.idleness.quietLongEnough(now)) continue;
       if (now - (this.idleProbeAt.get(task.partition) ?? 0) < 1_000) continue; // one broker query a second
       this.idleProbeAt.set(task.partition, now);
-      // Ask the broker, not a cached end offset: during a broker outage a stale "caught up" would
-      // close windows that the partition's unread records still belong to.
-      if (task.idleness.check(now, await this.caughtUp(task))) {
+      due.push(task);
+    }
+    if (due.length === 0) return;
+    // Ask the broker, not a cached end offset: during a broker outage a stale "caught up" would
+    // close windows that the partition's unread records still belong to. All at once: during an
+    // outage each query takes its full timeout, and the loop must keep serving rebalances.
+    const caughtUp = await Promise.all(due.map((task) => this.caughtUp(task)));
+    const routed: RoutedPartial[] = [];
+    due.forEach((task, i) => {
+      if (this.sources[task.partition] !== task) return; // revoked meanwhile
+      if (task.idleness.check(now, caughtUp[i]!)) {
         log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.panes.watermarkMs });
         task.topology.setIdle(true, routed);
       }
-    }
+    });
     this.sendPartials(routed);
   }
 
@@ -322,14 +424,66 @@ export class Worker {
 
   private async checkpointAll(tasks: Task[] = this.tasks, final = false): Promise<void> {
     this.lastCheckpointAt = Date.now();
-    if (tasks.length === 0) return;
-    const record = await checkpoint(++this.checkpointSeq, tasks, this.producer, this.consumer, flushTimeoutMs, final);
+    const timeoutMs = final ? finalFlushTimeoutMs : flushTimeoutMs;
+    const id = ++this.checkpointSeq;
+    let record: CheckpointRecord;
+    if (this.transactions !== undefined) {
+      // One transaction holds every task's outputs: a checkpoint always covers all of them.
+      if (!(await this.drainOverflow(timeoutMs))) {
+        record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: 'producer queue did not drain' };
+      } else {
+        const token = `${this.transactionalId}:${this.startedAt}:${id}`;
+        record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs);
+      }
+      if (record.status === 'completed') await this.transactions.begin();
+      else this.recoveryNeeded = true;
+    } else {
+      if (tasks.length === 0) return;
+      if (!(await this.drainOverflow(timeoutMs))) {
+        record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'skipped', reason: 'producer queue did not drain' };
+      } else {
+        record = await checkpoint(id, tasks, this.producer, this.consumer, timeoutMs, final);
+      }
+    }
     this.checkpoints.push(record);
     if (this.checkpoints.length > 200) this.checkpoints.shift();
     this.unreportedCheckpoints.push(record);
     for (const listener of this.checkpointListeners) listener(record);
-    if (record.status === 'skipped') log.warn('checkpoint skipped', { id: record.id, reason: record.reason });
+    if (record.status !== 'completed') log.warn(`checkpoint ${record.status}`, { id: record.id, reason: record.reason });
     else log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
+  }
+
+  /**
+   * Exactly-once mode after a transaction did not commit: the in-memory state is ahead of what
+   * Kafka holds. Abort, reopen every task from its store (settling the staged checkpoint by the
+   * group's committed offset) and read again from there.
+   */
+  private async recover(): Promise<void> {
+    const transactions = this.transactions!;
+    this.overflow = [];
+    this.overflowHead = 0;
+    try {
+      await transactions.abort(10_000);
+    } catch (err) {
+      if (err instanceof FencedError) throw err;
+      log.warn('cannot abort the transaction yet; retrying', { reason: (err as Error).message });
+      await sleep(1_000);
+      return; // recoveryNeeded stays set: the loop calls again
+    }
+    const partitions = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
+    await this.closeTasks(this.tasks);
+    await this.assign(partitions);
+    await transactions.begin();
+    this.recoveryNeeded = false;
+    log.warn('transaction aborted; tasks resumed from their last checkpoint', { partitions: partitions.length });
+  }
+
+  private async closeTasks(tasks: Task[]): Promise<void> {
+    for (const task of tasks) {
+      await task.store.close();
+      if (task.stage === 'source') this.sources[task.partition] = undefined;
+      else this.merges[task.partition] = undefined;
+    }
   }
 
   // ---------------------------------------------------------------- status
@@ -412,6 +566,8 @@ export class Worker {
       // Checkpoint first: the stores then hold exactly the state at each task's offset.
       await this.checkpointAll(this.tasks, true);
       await this.savepoints.contribute(request, this.tasks, (topic, partition, value, key) => this.produce(topic, partition, value, key), this.producer, this.shape, this.config.windows);
+      // Exactly-once: the chunks are part of the open transaction; commit them for the collector.
+      if (this.transactions !== undefined) await this.checkpointAll(this.tasks, true);
       this.unreportedSavepoints.push({ savepointId: request.savepointId, atMs: Date.now(), stop: request.stop });
       if (request.stop) {
         log.info('stopping after savepoint', { savepointId: request.savepointId });
@@ -445,14 +601,38 @@ export class Worker {
     const now = Date.now();
     const assignment: Array<{ topic: string; partition: number; offset?: number }> = [];
     for (const { topic, partition } of partitions) {
-      const task = topic === this.topics.clicks ? await openSourceTask(this.settings, topic, partition, now) : await openMergeTask(this.settings, topic, partition);
+      const committed = this.committedToken(topic, partition);
+      const task = topic === this.topics.clicks ? await openSourceTask(this.settings, topic, partition, now, committed) : await openMergeTask(this.settings, topic, partition, committed);
+      if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: `${task.stage}-${partition}`, nextOffset: task.restoredOffset });
       if (task.stage === 'source') this.sources[partition] = task;
       else this.merges[partition] = task;
       // The store's offset wins; without one, the group's committed offset (or the earliest).
       assignment.push(task.restoredOffset !== undefined ? { topic, partition, offset: task.restoredOffset } : { topic, partition });
     }
     this.consumer.assign(assignment);
+    this.paused = false; // a new assignment starts fetching
     log.info('assigned', { partitions: assignment });
+  }
+
+  /**
+   * The metadata of the group's committed offset of a partition (the token of the transaction
+   * that committed it). Asked with the transactional offsets settled: librdkafka's read_committed
+   * consumer waits for pending transactional commits (KIP-447). Retries while the broker is away.
+   */
+  private committedToken(topic: string, partition: number): CommittedToken {
+    return async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const [committed] = await new Promise<Array<{ metadata?: string | null }>>((resolve, reject) =>
+            this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+          );
+          return committed?.metadata ?? undefined;
+        } catch (err) {
+          if (attempt === 1) log.warn('cannot read the committed offset yet; retrying', { topic, partition, reason: (err as Error).message });
+          await sleep(1_000);
+        }
+      }
+    };
   }
 
   private async revoke(partitions: TopicPartition[]): Promise<void> {
@@ -462,10 +642,19 @@ export class Worker {
       if (task !== undefined) revoked.push(task);
     }
     await this.checkpointAll(revoked, true);
-    for (const task of revoked) {
-      await task.store.close();
-      if (task.stage === 'source') this.sources[task.partition] = undefined;
-      else this.merges[task.partition] = undefined;
+    if (this.recoveryNeeded) {
+      // The transaction did not commit: the next owners replay from the last checkpoint.
+      await this.transactions!.abort(10_000).catch((err: Error) => log.warn('abort after a failed revocation checkpoint failed', { reason: err.message }));
+      this.overflow = [];
+      this.overflowHead = 0;
+    }
+    await this.closeTasks(revoked);
+    if (this.recoveryNeeded) {
+      const kept = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
+      await this.closeTasks(this.tasks);
+      if (kept.length > 0) await this.assign(kept);
+      await this.transactions!.begin();
+      this.recoveryNeeded = false;
     }
     this.consumer.unassign();
     log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
@@ -479,6 +668,7 @@ export class Worker {
     await disconnect(this.consumer);
     await this.savepoints?.close();
     await disconnect(this.producer);
+    this.slot?.release();
   }
 }
 

@@ -1,18 +1,44 @@
 // One task's LevelDB store. A checkpoint is one atomic write batch holding the state changes,
 // the watermark-bearing metadata and the next input offset, so state and offset never disagree.
 // Keys: the topology's own state keys as they are, plus `checkpoint!*` for the store's metadata.
+//
+// Exactly-once mode commits in two phases, because the Kafka transaction and the LevelDB batch
+// cannot be one atomic write: `stage` writes the checkpoint beside the committed state under
+// `pending!*` (one batch, tagged with the transaction's token), the transaction commits with the
+// same token as its offsets' metadata, then `promote` applies it (one batch). A crash between the
+// two leaves a pending checkpoint that `resolvePending` promotes only if the group's committed
+// offset carries its token, i.e. only if Kafka holds the outputs it covers.
 
 import { Level } from 'level';
-import { UserError } from '../errors.js';
+import { checkAfterOpen, checkBeforeOpen, openFailure } from './store-faults.js';
 
 const NEXT_OFFSET = 'checkpoint!nextOffset';
 const CHECKPOINT_ID = 'checkpoint!id';
+const CHECKPOINT_TOKEN = 'checkpoint!token';
 const CHECKPOINT_META = 'checkpoint!';
+const PENDING = 'pending!';
+const PENDING_META = 'pending!!meta';
+/** Value prefixes of staged changes: a put keeps its value after the mark, a deletion is the mark alone. */
+const PUT = '+';
+const DEL = '-';
+
+interface PendingMeta {
+  token: string;
+  nextOffset: number | null;
+  checkpointId: number;
+}
+
+export interface PendingCheckpoint extends PendingMeta {
+  /** The staged changes, by state key (null: deletion). */
+  changes: Map<string, string | null>;
+}
 
 export interface LoadedState {
   entries: Array<[string, string]>;
   nextOffset: number | undefined;
   checkpointId: number;
+  /** Token of the transaction the last checkpoint committed with (exactly-once mode). */
+  token: string | undefined;
 }
 
 export interface CheckpointWrite {
@@ -22,6 +48,9 @@ export interface CheckpointWrite {
 }
 
 export class TaskStore {
+  /** The checkpoint staged by this process and not yet promoted (saves reading it back). */
+  private staged: PendingCheckpoint | undefined;
+
   private constructor(
     readonly location: string,
     private readonly db: Level<string, string>,
@@ -31,15 +60,20 @@ export class TaskStore {
     // A worker holds a store per task: LevelDB's defaults (8 MB cache, 4 MB write buffer each)
     // would cost ~100 MB for 8 tasks. Task state is small and written in batches; reads happen
     // only on restore, so a small cache loses nothing.
+    // Failures become one line naming the store (locked by whom, corrupt, permission denied);
+    // what LevelDB would open anyway (damage, a second open here) is refused around it (store-faults.ts).
+    checkBeforeOpen(location);
     const db = new Level<string, string>(location, { keyEncoding: 'utf8', valueEncoding: 'utf8', cacheSize: 1 << 20, writeBufferSize: 2 << 20 });
     try {
       await db.open();
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') {
-        throw new UserError('STATE_LOCKED', `state store ${location} is in use by another process`);
-      }
-      throw new UserError('BAD_STATE', `cannot open state store ${location}: ${cause?.message ?? (err as Error).message}`);
+      throw openFailure(location, err);
+    }
+    try {
+      checkAfterOpen(location);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      throw err;
     }
     return new TaskStore(location, db);
   }
@@ -48,12 +82,86 @@ export class TaskStore {
     const entries: Array<[string, string]> = [];
     let nextOffset: number | undefined;
     let checkpointId = 0;
+    let token: string | undefined;
     for await (const [key, value] of this.db.iterator()) {
       if (key === NEXT_OFFSET) nextOffset = Number(value);
       else if (key === CHECKPOINT_ID) checkpointId = Number(value);
-      else if (!key.startsWith(CHECKPOINT_META)) entries.push([key, value]);
+      else if (key === CHECKPOINT_TOKEN) token = value;
+      else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
     }
-    return { entries, nextOffset, checkpointId };
+    return { entries, nextOffset, checkpointId, token };
+  }
+
+  /** Phase one of an exactly-once checkpoint: the changes beside the committed state, one batch. */
+  async stage(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, token: string): Promise<CheckpointWrite> {
+    const batch = this.db.batch();
+    let bytes = 0;
+    for (const [key, value] of changes) {
+      batch.put(PENDING + key, value === null ? DEL : PUT + value);
+      bytes += key.length + (value?.length ?? 0);
+    }
+    const meta: PendingMeta = { token, nextOffset: nextOffset ?? null, checkpointId };
+    batch.put(PENDING_META, JSON.stringify(meta));
+    await batch.write();
+    this.staged = { ...meta, changes };
+    return { bytes, keys: changes.size };
+  }
+
+  /** The staged checkpoint a crash left behind, if any. */
+  async pending(): Promise<PendingCheckpoint | undefined> {
+    const metaText = await this.db.get(PENDING_META);
+    if (metaText === undefined) return undefined;
+    const meta = JSON.parse(metaText) as PendingMeta;
+    const changes = new Map<string, string | null>();
+    for await (const [key, value] of this.db.iterator({ gt: PENDING, lt: PENDING + '\uffff' })) {
+      if (key === PENDING_META) continue;
+      changes.set(key.slice(PENDING.length), value === DEL ? null : value.slice(PUT.length));
+    }
+    return { ...meta, changes };
+  }
+
+  /** Phase two: the staged checkpoint becomes the committed one, one batch. */
+  async promote(staged?: PendingCheckpoint): Promise<void> {
+    const pending = staged ?? this.staged ?? (await this.pending());
+    this.staged = undefined;
+    if (pending === undefined) return;
+    const batch = this.db.batch();
+    for (const [key, value] of pending.changes) {
+      if (value === null) batch.del(key);
+      else batch.put(key, value);
+      batch.del(PENDING + key);
+    }
+    batch.del(PENDING_META);
+    if (pending.nextOffset !== null) batch.put(NEXT_OFFSET, String(pending.nextOffset));
+    batch.put(CHECKPOINT_ID, String(pending.checkpointId));
+    batch.put(CHECKPOINT_TOKEN, pending.token);
+    await batch.write();
+  }
+
+  /** Forgets a staged checkpoint whose transaction did not commit. */
+  async discardPending(): Promise<void> {
+    const pending = await this.pending();
+    this.staged = undefined;
+    if (pending === undefined) return;
+    const batch = this.db.batch();
+    for (const key of pending.changes.keys()) batch.del(PENDING + key);
+    batch.del(PENDING_META);
+    await batch.write();
+  }
+
+  /**
+   * After a crash: keeps a staged checkpoint if its transaction committed (the group's committed
+   * offset metadata is its token), else drops it. Returns what happened, for the log.
+   */
+  async resolvePending(committedToken: () => Promise<string | undefined>): Promise<'none' | 'promoted' | 'discarded'> {
+    const pending = await this.pending();
+    if (pending === undefined) return 'none';
+    if ((await committedToken()) === pending.token) {
+      await this.promote(pending);
+      return 'promoted';
+    }
+    await this.discardPending();
+    return 'discarded';
   }
 
   /** Writes the state changes and the next offset in one atomic batch. */

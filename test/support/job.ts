@@ -31,11 +31,11 @@ export async function createJob(name: string, partitions = 4): Promise<TestJob> 
   return { prefix, topics: topicNames(prefix), jobId: `${prefix}job`, stateDir: path.join(dir, 'state'), dir, workers: [] };
 }
 
-export function startWorker(job: TestJob, extra: string[] = []): ChildProcess {
+export function startWorker(job: TestJob, extra: string[] = [], env: Record<string, string> = {}): ChildProcess {
   const child = startCli([
     'run', '--topic-prefix', job.prefix, '--job-id', job.jobId, '--state-dir', job.stateDir,
     '--idle-timeout', '3s', '--no-minute-tables', '--brokers', brokers, ...extra,
-  ]);
+  ], env);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout!.resume();
@@ -51,6 +51,18 @@ export function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTER
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill(signal);
+  });
+}
+
+/** Resolves with the signal that ended the process (null: it exited by itself), or rejects after `timeoutMs`. */
+export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<NodeJS.Signals | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.signalCode);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`process ${child.pid} still running after ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal);
+    });
   });
 }
 

@@ -30,7 +30,8 @@ export async function createTopic(name: string, partitions: number): Promise<voi
 export async function readTopic(topic: string, partitions: number, expected: number | ((messages: Message[]) => boolean), quietMs = 5_000): Promise<Message[]> {
   const enough = typeof expected === 'number' ? (messages: Message[]) => messages.length >= expected : expected;
   const consumer = new KafkaConsumer(
-    { ...commonConfig(brokers, 'test-reader'), 'group.id': uniqueName('test-reader'), 'enable.auto.commit': false },
+    // read_committed (librdkafka's default, said out loud): exactly-once outputs count once committed.
+    { ...commonConfig(brokers, 'test-reader'), 'group.id': uniqueName('test-reader'), 'enable.auto.commit': false, 'isolation.level': 'read_committed' },
     { 'auto.offset.reset': 'earliest' },
   );
   await connectClient(consumer, brokers);
