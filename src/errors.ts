@@ -1,4 +1,4 @@
-// Errors a user can cause (bad flag, unreachable broker, malformed file). They carry a stable
+// Errors a user can cause or must fix (bad flag, unreachable broker, malformed file, full disk). They carry a stable
 // `code` so callers and tests match on codes; the CLI edge prints them as one line, no stack.
 
 export type UserErrorCode =
@@ -10,6 +10,8 @@ export type UserErrorCode =
   | 'STATE_LOCKED'
   | 'STATE_CORRUPT'
   | 'STATE_PERMISSION'
+  | 'STATE_WRITE_FAILED'
+  | 'FENCED'
   | 'BAD_STATE'
   | 'SAVEPOINT_INCOMPLETE'
   | 'JOB_RUNNING';

@@ -2,6 +2,7 @@
 // the three outcomes a checkpoint must tell apart: committed, aborted (nothing of the transaction
 // is visible), and fenced (another process took this transactional id: this one is a zombie).
 
+import { UserError } from '../errors.js';
 import type { ConsumerClient, ProducerClient } from './clients.js';
 
 interface TxnError {
@@ -12,10 +13,10 @@ interface TxnError {
   isTxnRequiresAbort?: boolean;
 }
 
-export class FencedError extends Error {
+/** Another process registered this transactional id: this worker is a zombie and must stop. */
+export class FencedError extends UserError {
   constructor(message: string) {
-    super(message);
-    this.name = 'FencedError';
+    super('FENCED', `${message} (another worker took over this worker's transactional id; stopping)`);
   }
 }
 
@@ -62,7 +63,8 @@ export class Transactions {
 
   /**
    * Adds the input offsets to the transaction and commits it. Retriable failures are retried
-   * until the deadline; then, or on an abortable failure, the transaction is aborted.
+   * until the deadline; then, or on an abortable failure, it reports not committed and the caller
+   * aborts (the outcome may be unknown: the store's staged checkpoint is settled on reopen).
    */
   async commit(offsets: OffsetWithMetadata[], consumer: ConsumerClient, timeoutMs: number, afterOffsets: () => void): Promise<CommitOutcome> {
     const deadline = Date.now() + timeoutMs;

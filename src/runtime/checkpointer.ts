@@ -19,6 +19,7 @@
 // promoted on open, and the task resumes exactly after the committed input.
 
 import type { ConsumerClient, ProducerClient } from '../kafka/clients.js';
+import { UserError } from '../errors.js';
 import { flush } from '../producer/send.js';
 import type { CommitOutcome, OffsetWithMetadata, Transactions } from '../kafka/transactions.js';
 import { crashPoint } from './crash-points.js';
@@ -44,11 +45,10 @@ export interface CheckpointRecord {
   reason?: string;
 }
 
-export class StoreWriteError extends Error {
-  constructor(readonly location: string, cause: unknown) {
-    super(`checkpoint write to ${location} failed: ${(cause as Error).message}`);
-    this.name = 'StoreWriteError';
-  }
+/** A checkpoint that cannot be written (full disk, I/O error) stops the worker: one line, no stack. */
+function storeWriteError(location: string, cause: unknown): UserError {
+  const detail = String((cause as Error).message ?? cause).split('\n')[0];
+  return new UserError('STATE_WRITE_FAILED', `checkpoint write to state store ${location} failed (${detail}); its previous checkpoint is intact: fix the disk and restart the worker`);
 }
 
 export async function checkpoint(
@@ -81,7 +81,7 @@ export async function checkpoint(
         task.checkpointedOffset = task.nextOffset;
         return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
       } catch (err) {
-        throw new StoreWriteError(task.store.location, err);
+        throw storeWriteError(task.store.location, err);
       }
     }),
   );
@@ -132,7 +132,7 @@ export async function checkpointInTransaction(
         const write = await task.store.stage(task.takeChanges(), task.nextOffset, id, token);
         return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
       } catch (err) {
-        throw new StoreWriteError(task.store.location, err);
+        throw storeWriteError(task.store.location, err);
       }
     }),
   );
@@ -155,7 +155,7 @@ export async function checkpointInTransaction(
       try {
         await task.store.promote();
       } catch (err) {
-        throw new StoreWriteError(task.store.location, err);
+        throw storeWriteError(task.store.location, err);
       }
       task.checkpointId = id;
       task.checkpointedOffset = task.nextOffset;
