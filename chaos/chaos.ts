@@ -7,7 +7,7 @@
 // duplicate record (even an identical one) as a mismatch.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,8 +46,10 @@ async function main(): Promise<void> {
     .option('--seed <n>', 'seed of the clicks and of the fault schedule', nonNegativeInt, 1)
     .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
     .option('--exactly-once', 'run the workers with --exactly-once and require zero duplicates', false)
+    .option('--min-faults <n>', 'keep injecting faults after the producer ends until this many', nonNegativeInt, 10)
+    .option('--log-dir <dir>', 'keep each worker\'s log (info level) in this directory')
     .parse(process.argv)
-    .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean }>();
+    .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean; minFaults: number; logDir?: string }>();
   const mode = options.exactlyOnce ? 'exactly-once' : 'at-least-once';
   const random = new Random(options.seed);
   const prefix = `chaos-${Date.now().toString(36)}.`;
@@ -59,8 +61,14 @@ async function main(): Promise<void> {
   // Long idle timeout: no fault (a broker restart included) may look like a quiet stream.
   const idleTimeout = '40s';
   const workers = new Set<ChildProcess>();
+  if (options.logDir !== undefined) mkdirSync(options.logDir, { recursive: true });
+  let started = 0;
   const startWorker = (): ChildProcess => {
-    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], { stdio: 'ignore' });
+    const logFile = options.logDir !== undefined ? openSync(path.join(options.logDir, `worker-${++started}.log`), 'a') : 'ignore';
+    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
+      stdio: ['ignore', 'ignore', logFile],
+      env: options.logDir !== undefined ? { ...process.env, CLICKSTREAM_LOG: 'info' } : process.env,
+    });
     workers.add(child);
     child.on('exit', () => workers.delete(child));
     return child;
@@ -116,7 +124,10 @@ async function main(): Promise<void> {
     }
     throw new Error('the job did not recover within 90 s');
   };
-  while (Date.now() < deadline) {
+  // Faults continue after the producer ends (the job is still draining) until there are enough.
+  // A job that does not recover fails the run, after the workers are stopped and the summary printed.
+  let stuck: string | undefined;
+  faulting: while (Date.now() < deadline || faults.length < options.minFaults) {
     await sleep(3_000 + random.below(5_000));
     const kind = kinds[random.below(kinds.length)]!;
     const startedAt = Date.now();
@@ -154,7 +165,13 @@ async function main(): Promise<void> {
         break;
       }
     }
-    await waitForRecovery();
+    try {
+      await waitForRecovery();
+    } catch (err) {
+      stuck = `${kind}: ${(err as Error).message}`;
+      say(`FAILED: ${stuck}`);
+      break faulting;
+    }
     const recoveryMs = Date.now() - startedAt;
     faults.push({ kind, recoveryMs });
     say(`${kind}: group stable with ${workers.size} live workers ${(recoveryMs / 1000).toFixed(1)} s after the fault began`);
@@ -163,9 +180,9 @@ async function main(): Promise<void> {
   say('producer done; draining (idle timeout closes the last windows)');
 
   const expected = expectedWindows([...readClickLog(logs[0]!), ...readClickLog(logs[1]!)]);
-  let mismatches = 0;
+  let mismatches = stuck !== undefined ? 1 : 0;
   let output: Awaited<ReturnType<typeof readOutput>> | undefined;
-  try {
+  if (stuck === undefined) try {
     output = await readOutput(job, expected, 4, 90_000);
     assertOutputEqualsOracle(output, expected);
     if (options.exactlyOnce && output.duplicates > 0) throw new Error(`${output.duplicates} duplicate output records in exactly-once mode`);
@@ -185,7 +202,7 @@ async function main(): Promise<void> {
       `faults injected: ${faults.length} (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
       `clicks produced: ${2 * half} (late by the oracle: ${expected.late})`,
       `windows checked: ${windows} (counts ${expected.counts.size}, total ${expected.totals.size}, url-stats ${expected.stats.size}); duplicates seen ${output?.duplicates ?? '-'}${options.exactlyOnce ? ' (read_committed)' : ' (all byte-identical)'}`,
-      `mismatches: ${mismatches}`,
+      `mismatches: ${mismatches}${stuck !== undefined ? ` (the job did not recover from ${stuck})` : ''}`,
       `recovery after a fault: median ${((recoveries[Math.floor(recoveries.length / 2)] ?? 0) / 1000).toFixed(1)} s, max ${((recoveries.at(-1) ?? 0) / 1000).toFixed(1)} s`,
       // The plain closing line test-result readers look for: the run is one check against the oracle.
       `chaos: ${mismatches === 0 ? 1 : 0} passed, ${mismatches === 0 ? 0 : 1} failed`,

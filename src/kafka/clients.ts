@@ -28,6 +28,8 @@ export function commonConfig(brokers: string, clientId: string): Config {
     'log_level': 4,
     // Fail fast on a wrong address instead of retrying a name lookup forever.
     'socket.connection.setup.timeout.ms': connectTimeoutMs,
+    // Reconnect within a second of a broker's return (librdkafka backs off up to 10 s by default).
+    'reconnect.backoff.max.ms': 1_000,
   };
 }
 

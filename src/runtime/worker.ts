@@ -27,6 +27,7 @@ import type { UrlTable } from '../table/urls.js';
 import { checkpoint, checkpointInTransaction, type CheckpointRecord } from './checkpointer.js';
 import { FencedError, Transactions } from '../kafka/transactions.js';
 import { claimWorkerSlot, type WorkerSlot } from '../state/worker-slot.js';
+import { OutageTracker } from './outage.js';
 import { formatMinuteTable } from './minute-table.js';
 import { SavepointParticipant } from './savepoint-participant.js';
 import type { TaskStatus, WorkerStatus } from './status.js';
@@ -118,6 +119,7 @@ export class Worker {
   private slot: WorkerSlot | undefined;
   private transactionalId = '';
   private recoveryNeeded = false;
+  private readonly outage = new OutageTracker();
   readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
 
@@ -160,6 +162,7 @@ export class Worker {
       ...transactional,
     });
     const metadata = await connectClient(this.producer, brokers);
+    this.producer.on('event.error', (err) => this.onClientError(err));
     const partitions = partitionCounts(metadata);
     const missing = Object.values(topics).filter((topic) => !partitions.has(topic));
     if (missing.length > 0) {
@@ -186,6 +189,7 @@ export class Worker {
       jobConsumerTopicConfig,
     );
     await connectClient(this.consumer, brokers);
+    this.consumer.on('event.error', (err) => this.onClientError(err));
     this.consumer.setDefaultConsumeTimeout(100);
     this.consumer.subscribe([this.topics.clicks, this.topics.partials]);
     this.savepoints = new SavepointParticipant(brokers, topics, jobId);
@@ -413,9 +417,11 @@ export class Worker {
       high = await new Promise<number>((resolve, reject) =>
         this.consumer.queryWatermarkOffsets(task.topic, task.partition, 2_000, (err, offsets) => (err ? reject(err) : resolve(offsets.highOffset))),
       );
-    } catch {
+    } catch (err) {
+      this.brokerFailed((err as Error).message);
       return false; // the broker does not answer: assume there is more to read
     }
+    this.brokerAnswered();
     if (task.nextOffset !== undefined) return task.nextOffset >= high;
     return high === 0;
   }
@@ -449,8 +455,12 @@ export class Worker {
     if (this.checkpoints.length > 200) this.checkpoints.shift();
     this.unreportedCheckpoints.push(record);
     for (const listener of this.checkpointListeners) listener(record);
-    if (record.status !== 'completed') log.warn(`checkpoint ${record.status}`, { id: record.id, reason: record.reason });
-    else log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
+    if (record.status !== 'completed') {
+      // A checkpoint fails when the broker does not answer: part of an outage, reported once.
+      this.brokerFailed(`checkpoint ${record.status}: ${record.reason}`);
+      log.debug(`checkpoint ${record.status}`, { id: record.id, reason: record.reason });
+    } else this.brokerAnswered();
+    if (record.status === 'completed') log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
   }
 
   /**
@@ -466,7 +476,7 @@ export class Worker {
       await transactions.abort(10_000);
     } catch (err) {
       if (err instanceof FencedError) throw err;
-      log.warn('cannot abort the transaction yet; retrying', { reason: (err as Error).message });
+      this.brokerFailed(`cannot abort the transaction yet: ${(err as Error).message}`);
       await sleep(1_000);
       return; // recoveryNeeded stays set: the loop calls again
     }
@@ -484,6 +494,29 @@ export class Worker {
       if (task.stage === 'source') this.sources[task.partition] = undefined;
       else this.merges[task.partition] = undefined;
     }
+  }
+
+  // ---------------------------------------------------------------- broker outages
+
+  private onClientError(err: { code?: number; message: string }): void {
+    if (err.code === CODES.ERRORS.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERRORS.ERR__TRANSPORT) this.brokerFailed(err.message);
+    else log.debug('kafka client error', { code: err.code, reason: err.message });
+  }
+
+  /** A broker call failed: the first failure of an outage is reported, retries are not. */
+  private brokerFailed(reason: string): void {
+    if (this.outage.failed(Date.now())) {
+      log.warn('broker unreachable: keeping state in memory and retrying until it returns', { brokers: this.config.brokers, reason });
+    }
+  }
+
+  private brokerAnswered(): void {
+    const now = Date.now();
+    const end = this.outage.succeeded(now);
+    if (end === undefined) return;
+    log.warn('broker reachable again', { outageMs: end.durationMs, failedCalls: end.failures });
+    // Quiet time during the outage does not count: producers may still be sending what they hold.
+    for (const task of this.sources) task?.idleness.postpone(now);
   }
 
   // ---------------------------------------------------------------- status
@@ -628,7 +661,7 @@ export class Worker {
           );
           return committed?.metadata ?? undefined;
         } catch (err) {
-          if (attempt === 1) log.warn('cannot read the committed offset yet; retrying', { topic, partition, reason: (err as Error).message });
+          this.brokerFailed(`cannot read the committed offset of ${topic}-${partition} (attempt ${attempt}): ${(err as Error).message}`);
           await sleep(1_000);
         }
       }

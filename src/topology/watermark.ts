@@ -54,6 +54,14 @@ export class IdlenessTracker {
   }
 
   /** Quiet for the whole timeout and not idle yet: worth asking whether it is caught up. */
+  /**
+   * Restarts the quiet timer of a partition that is not idle: after a broker outage, time
+   * without records says nothing about the stream, and records may still be on their way.
+   */
+  postpone(nowMs: number): void {
+    if (!this.idle) this.lastActivityMs = Math.max(this.lastActivityMs, nowMs);
+  }
+
   quietLongEnough(nowMs: number): boolean {
     return !this.idle && nowMs - this.lastActivityMs >= this.timeoutMs;
   }
