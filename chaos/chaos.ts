@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
     .option('--exactly-once', 'run the workers with --exactly-once and require zero duplicates', false)
     .option('--min-faults <n>', 'keep injecting faults after the producer ends until this many', nonNegativeInt, 10)
-    .option('--log-dir <dir>', 'keep each worker\'s log (info level) in this directory')
+    .option('--log-dir <dir>', 'keep each worker\'s log (debug level) in this directory')
     .parse(process.argv)
     .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean; minFaults: number; logDir?: string }>();
   const mode = options.exactlyOnce ? 'exactly-once' : 'at-least-once';
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     const logFile = options.logDir !== undefined ? openSync(path.join(options.logDir, `worker-${++started}.log`), 'a') : 'ignore';
     const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
       stdio: ['ignore', 'ignore', logFile],
-      env: options.logDir !== undefined ? { ...process.env, CLICKSTREAM_LOG: 'info' } : process.env,
+      env: options.logDir !== undefined ? { ...process.env, CLICKSTREAM_LOG: 'debug' } : process.env,
     });
     workers.add(child);
     child.on('exit', () => workers.delete(child));
@@ -125,50 +125,51 @@ async function main(): Promise<void> {
     throw new Error('the job did not recover within 90 s');
   };
   // Faults continue after the producer ends (the job is still draining) until there are enough.
-  // A job that does not recover fails the run, after the workers are stopped and the summary printed.
+  // A fault that fails, or a job that does not recover, fails the run after the workers are stopped
+  // and the summary printed.
   let stuck: string | undefined;
   faulting: while (Date.now() < deadline || faults.length < options.minFaults) {
     await sleep(3_000 + random.below(5_000));
     const kind = kinds[random.below(kinds.length)]!;
     const startedAt = Date.now();
     say(`injecting ${kind}`);
-    switch (kind) {
-      case 'kill-9': {
-        await stopWorker(pick(), 'SIGKILL');
-        await sleep(500 + random.below(2_000));
-        startWorker();
-        break;
-      }
-      case 'clean-stop': {
-        await stopWorker(pick(), 'SIGTERM');
-        startWorker();
-        break;
-      }
-      case 'add-worker': {
-        if (workers.size >= 3) await stopWorker(pick(), 'SIGTERM');
-        else startWorker();
-        break;
-      }
-      case 'broker-restart': {
-        await shell('bash scripts/kafka.sh stop >/dev/null && bash scripts/kafka.sh start >/dev/null');
-        break;
-      }
-      case 'savepoint-restore': {
-        const savepoint = path.join(dir, `savepoint-${faults.length}`);
-        const taken = await run(['savepoint', '--path', savepoint, '--stop', '--topic-prefix', prefix, '--job-id', job.jobId, '--brokers', brokers, '--timeout', '60s']);
-        if (taken.code !== 0) throw new Error(`savepoint failed: ${taken.stderr}`);
-        await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
-        const restored = await run(['restore', '--from', savepoint, '--no-run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers]);
-        if (restored.code !== 0) throw new Error(`restore failed: ${restored.stderr}`);
-        startWorker();
-        startWorker();
-        break;
-      }
-    }
     try {
-      await waitForRecovery();
+      switch (kind) {
+        case 'kill-9': {
+          await stopWorker(pick(), 'SIGKILL');
+          await sleep(500 + random.below(2_000));
+          startWorker();
+          break;
+        }
+        case 'clean-stop': {
+          await stopWorker(pick(), 'SIGTERM');
+          startWorker();
+          break;
+        }
+        case 'add-worker': {
+          if (workers.size >= 3) await stopWorker(pick(), 'SIGTERM');
+          else startWorker();
+          break;
+        }
+        case 'broker-restart': {
+          await shell('bash scripts/kafka.sh stop >/dev/null && bash scripts/kafka.sh start >/dev/null');
+          break;
+        }
+        case 'savepoint-restore': {
+          const savepoint = path.join(dir, `savepoint-${faults.length}`);
+          const taken = await run(['savepoint', '--path', savepoint, '--stop', '--topic-prefix', prefix, '--job-id', job.jobId, '--brokers', brokers, '--timeout', '60s']);
+          if (taken.code !== 0) throw new Error(`savepoint failed: ${taken.stderr}`);
+          await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
+          const restored = await run(['restore', '--from', savepoint, '--no-run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers]);
+          if (restored.code !== 0) throw new Error(`restore failed: ${restored.stderr}`);
+          startWorker();
+          startWorker();
+          break;
+        }
+      }
+        await waitForRecovery();
     } catch (err) {
-      stuck = `${kind}: ${(err as Error).message}`;
+      stuck = `${kind}: ${(err as Error).message.split('\n')[0]}`;
       say(`FAILED: ${stuck}`);
       break faulting;
     }

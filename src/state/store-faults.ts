@@ -4,16 +4,13 @@
 // CURRENT file is gone opens as a new, empty store (and deletes the old tables), and a damaged
 // write-ahead log is replayed with the damaged checkpoints silently dropped and later ones applied.
 
-import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 
 /** Left in a store found damaged, so that a second open refuses it too (LevelDB ignores the name). */
 export const CORRUPT_MARKER = 'CORRUPT';
 
-/** Every sstable ends with this 8-byte magic number (LevelDB's table/format.h, little-endian). */
-const TABLE_MAGIC = Buffer.from([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb]);
-const TABLE_FOOTER_BYTES = 48;
 const DATA_FILE = /^\d+\.(ldb|sst|log)$/;
 
 function corrupt(location: string, detail: string): UserError {
@@ -58,8 +55,7 @@ export function checkBeforeOpen(location: string): void {
 
 /**
  * Checks an opened store for damage LevelDB opens anyway: log records it dropped while replaying
- * the write-ahead log (it only says so in its LOG file), and truncated tables (found otherwise
- * only when a read reaches them).
+ * the write-ahead log (it only says so in its LOG file).
  */
 export function checkAfterOpen(location: string): void {
   let infoLog = '';
@@ -80,29 +76,16 @@ export function checkAfterOpen(location: string): void {
     }
     throw corrupt(location, reason);
   }
-  for (const file of listStore(location)) {
-    if (!/^\d+\.(ldb|sst)$/.test(file)) continue;
-    const problem = tableProblem(path.join(location, file));
-    if (problem !== undefined) throw corrupt(location, `table ${file} ${problem}`);
-  }
 }
 
-function tableProblem(file: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return undefined; // deleted by a compaction meanwhile, or unreadable: a read will say so
-  }
-  try {
-    const size = statSync(file).size;
-    if (size < TABLE_FOOTER_BYTES) return `is truncated (${size} bytes)`;
-    const tail = Buffer.alloc(TABLE_MAGIC.length);
-    readSync(fd, tail, 0, tail.length, size - tail.length);
-    return tail.equals(TABLE_MAGIC) ? undefined : 'is truncated or overwritten (no table footer)';
-  } finally {
-    closeSync(fd);
-  }
+/**
+ * A store whose state cannot be read back is corrupt (a damaged or truncated table). Tables are
+ * not checked at open: right after a crash, or while LevelDB compacts after opening, the
+ * directory legitimately holds partly written table files that no version refers to.
+ */
+export function readFailure(location: string, err: unknown): UserError {
+  const cause = (err as { cause?: Error }).cause ?? (err as Error);
+  return corrupt(location, `reading its state failed (${String(cause.message ?? cause).split('\n')[0]})`);
 }
 
 /** The process holding LevelDB's fcntl lock on `lockFile`, from /proc/locks (Linux), if visible. */

@@ -10,7 +10,7 @@
 // offset carries its token, i.e. only if Kafka holds the outputs it covers.
 
 import { Level } from 'level';
-import { checkAfterOpen, checkBeforeOpen, openFailure } from './store-faults.js';
+import { checkAfterOpen, checkBeforeOpen, openFailure, readFailure } from './store-faults.js';
 
 const NEXT_OFFSET = 'checkpoint!nextOffset';
 const CHECKPOINT_ID = 'checkpoint!id';
@@ -83,11 +83,15 @@ export class TaskStore {
     let nextOffset: number | undefined;
     let checkpointId = 0;
     let token: string | undefined;
-    for await (const [key, value] of this.db.iterator()) {
-      if (key === NEXT_OFFSET) nextOffset = Number(value);
-      else if (key === CHECKPOINT_ID) checkpointId = Number(value);
-      else if (key === CHECKPOINT_TOKEN) token = value;
-      else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
+    try {
+      for await (const [key, value] of this.db.iterator()) {
+        if (key === NEXT_OFFSET) nextOffset = Number(value);
+        else if (key === CHECKPOINT_ID) checkpointId = Number(value);
+        else if (key === CHECKPOINT_TOKEN) token = value;
+        else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
+      }
+    } catch (err) {
+      throw readFailure(this.location, err);
     }
     return { entries, nextOffset, checkpointId, token };
   }

@@ -5,7 +5,12 @@ import { randomBytes } from 'node:crypto';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { AdminClient, KafkaConsumer, commonConfig, connectClient, disconnect } from '../../src/kafka/clients.js';
 
-export const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+export let brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+
+/** Points this test file's helpers at another broker (a test that owns one, to stop it). */
+export function useBrokers(address: string): void {
+  brokers = address;
+}
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;

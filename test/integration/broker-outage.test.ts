@@ -1,0 +1,68 @@
+// The broker goes away for 30 s while two jobs run (one per delivery mode) and producers keep
+// sending: the workers keep their state in memory, say once that the broker is unreachable and
+// once that it is back (no line per retry), and both jobs' outputs equal the oracle, the
+// exactly-once one without a single duplicate. The test runs a broker of its own to stop it.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChildProcess } from 'node:child_process';
+import { OwnBroker } from '../support/own-broker.js';
+import { useBrokers } from '../support/kafka.js';
+import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, type TestJob } from '../support/job.js';
+
+let broker: OwnBroker;
+
+before(async () => {
+  broker = await OwnBroker.create('outage');
+  useBrokers(broker.brokers);
+});
+
+after(async () => {
+  await broker?.destroy();
+});
+
+function captureLog(worker: ChildProcess): () => string[] {
+  let text = '';
+  worker.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return () => text.split('\n').filter((line) => line.trim() !== '');
+}
+
+test('a 30 s broker outage: state kept, reported once each way, output equals the oracle in both modes', async () => {
+  const modes = [{ name: 'at-least-once', flags: [] as string[] }, { name: 'exactly-once', flags: ['--exactly-once'] }];
+  const jobs: TestJob[] = [];
+  try {
+    const runs = await Promise.all(
+      modes.map(async (mode) => {
+        const job = await createJob(`outage-${mode.name}`);
+        jobs.push(job);
+        // A long idle timeout: the partitions are never quiet by the stream, only by the outage.
+        const worker = startWorker(job, [...mode.flags, '--idle-timeout', '10s']);
+        return { mode, job, worker, log: captureLog(worker) };
+      }),
+    );
+    await sleep(3_000);
+    // Producers keep sending through the outage (librdkafka holds the clicks until the broker returns).
+    const producing = runs.map((run, i) =>
+      produce(run.job, ['--rate', '800', '--count', '48000', '--event-rate', '800', '--seed', String(41 + i), '--key', 'user', '--late-share', '0.01']),
+    );
+    await sleep(15_000);
+    await broker.stop();
+    await sleep(30_000);
+    await broker.start();
+    const expected = await Promise.all(producing.map(async (p) => oracleFor(await p)));
+    for (const [i, run] of runs.entries()) {
+      const output = await readOutput(run.job, expected[i]!);
+      assertOutputEqualsOracle(output, expected[i]!);
+      if (run.mode.name === 'exactly-once') assert.equal(output.duplicates, 0, 'exactly-once: no duplicates after the outage');
+      assert.equal(run.worker.exitCode, null, `${run.mode.name}: the worker rode out the outage`);
+      const lines = run.log();
+      const count = (text: string) => lines.filter((line) => line.includes(text)).length;
+      assert.equal(count('broker unreachable'), 1, `${run.mode.name}: the outage is reported once:\n${lines.join('\n')}`);
+      assert.equal(count('broker reachable again'), 1, `${run.mode.name}: the return is reported once`);
+      assert.ok(lines.length <= 4, `${run.mode.name}: no line per retry (${lines.length} lines):\n${lines.join('\n')}`);
+    }
+  } finally {
+    for (const job of jobs) await stopAll(job);
+  }
+});
