@@ -1,6 +1,7 @@
 // `npm run bench`: preloads a backlog of clicks and measures, in one run, a raw consume-and-
 // discard baseline with the job's own consumer settings, the job with 1 worker and with 2
-// workers: clicks/s, peak RSS, checkpoint duration (median, p99) and checkpoint size.
+// workers, and with 1 worker in exactly-once mode: clicks/s, peak RSS, checkpoint duration
+// (median, p99) and checkpoint size.
 // Figures only; nothing here passes or fails. Keep the output format stable across versions.
 
 import { spawn } from 'node:child_process';
@@ -68,11 +69,11 @@ interface Row {
   flushP99Ms?: number;
 }
 
-async function runJob(prefix: string, workers: number): Promise<Row> {
-  const jobId = `${prefix}job-${workers}`;
+async function runJob(prefix: string, workers: number, exactlyOnce = false): Promise<Row> {
+  const jobId = `${prefix}job-${workers}${exactlyOnce ? '-eos' : ''}`;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
   const startedAt = performance.now();
-  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, prefix, jobId, stateDir]));
+  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, prefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once']));
   const latest = runs.map(() => 0);
   let firstAt = 0;
   const doneAt = await new Promise<number>((resolve) => {
@@ -92,7 +93,7 @@ async function runJob(prefix: string, workers: number): Promise<Row> {
   const durations = checkpoints.map((c) => c.durationMs);
   const wallS = (doneAt - startedAt) / 1000;
   return {
-    name: `job-${workers}-worker${workers > 1 ? 's' : ''}`,
+    name: `job-${workers}-worker${workers > 1 ? 's' : ''}${exactlyOnce ? '-eos' : ''}`,
     clicksPerSec: clicks / ((doneAt - firstAt) / 1000),
     wallS,
     peakRssMb: Math.max(...finals.map((f) => f.peakRss as number)) / 2 ** 20,
@@ -123,17 +124,20 @@ async function main(): Promise<void> {
   rows.push(await runJob(prefix, 1));
   process.stderr.write(`bench: 1 worker done\n`);
   rows.push(await runJob(prefix, 2));
+  process.stderr.write(`bench: 2 workers done\n`);
+  rows.push(await runJob(prefix, 1, true));
 
   const fmt = (value: number | undefined, digits = 0): string => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
   const out = [
     `clickstream bench · ${new Date().toISOString().slice(0, 10)} · ${clicks} clicks, ${partitions} partitions, ${urls} urls, broker ${brokers}`,
-    `${'case'.padEnd(16)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}`,
+    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}`,
     ...rows.map((r) =>
-      `${r.name.padEnd(16)}${fmt(r.clicksPerSec).padStart(10)}${(fmt((100 * r.clicksPerSec) / rows[0]!.clicksPerSec) + '%').padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
+      `${r.name.padEnd(20)}${fmt(r.clicksPerSec).padStart(10)}${(fmt((100 * r.clicksPerSec) / rows[0]!.clicksPerSec) + '%').padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
       `${fmt(r.ckptP50Ms, 1).padStart(13)}${fmt(r.ckptP99Ms, 1).padStart(13)}${fmt(r.ckptKbP50, 1).padStart(13)}${fmt(r.ckptCount).padStart(7)}${fmt(r.flushP99Ms, 1).padStart(11)}`,
     ),
     'clicks/s counts from the first record read to the last (wall s includes start-up and group join).',
-    'A checkpoint\'s duration includes waiting for the producer\'s acknowledgements (flush p99).',
+    'A checkpoint\'s duration includes waiting for the producer\'s acknowledgements (flush p99;',
+    'in exactly-once mode: sending the offsets and committing the transaction).',
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -66,7 +66,7 @@ function render(job) {
   $('stat-clicks').textContent = fmt.format(job.records.clicksIn);
   $('stat-late').textContent = fmt.format(job.records.late + job.records.lateAtMerge);
   $('stat-dlq').textContent = fmt.format(job.records.deadLettered);
-  $('stat-checkpoints').textContent = `${fmt.format(job.checkpointStats.completed)}${job.checkpointStats.skipped ? ` (+${job.checkpointStats.skipped} skipped)` : ''}`;
+  $('stat-checkpoints').textContent = `${fmt.format(job.checkpointStats.completed)}${job.checkpointStats.skipped ? ` (+${job.checkpointStats.skipped} not completed)` : ''}`;
   $('stat-p99').textContent = duration(job.checkpointStats.p99DurationMs);
   drawTopology(job.topology);
   drawChart(job.totals);
@@ -100,7 +100,7 @@ function render(job) {
     cell(duration(c.durationMs), 'num'),
     cell(bytes(c.bytes), 'num'),
     cell(c.tasks.map((t) => `${t.stage}-${t.partition}`).join(' ')),
-    cell(c.status === 'completed' ? 'completed' : `skipped: ${c.reason || ''}`, `status-${c.status}`),
+    cell(c.status === 'completed' ? 'completed' : `${c.status}: ${c.reason || ''}`, `status-${c.status}`),
   ]);
   fill('savepoints', job.savepoints, (s) => [cell(s.savepointId), cell(time(s.atMs)), cell(s.workers.join(' ')), cell(s.stop ? 'stop' : '')]);
 }

@@ -9,6 +9,10 @@ import { SourceStage } from '../topology/source-stage.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
+import { isUserError } from '../errors.js';
+import { logger } from '../log.js';
+
+const log = logger('tasks');
 import { taskDir, type Stage } from '../state/state-dir.js';
 import type { StateChanges } from '../topology/state-keys.js';
 
@@ -55,6 +59,27 @@ export interface MergeTask extends TaskBase {
 
 export type Task = SourceTask | MergeTask;
 
+/** How long a new owner waits for the previous owner (another worker here) to close a store. */
+const releaseWaitMs = 60_000;
+
+/**
+ * Opens a store, waiting while another process holds it: in a rebalance the previous owner may
+ * still be closing it (or finishing a checkpoint it cannot complete while the broker is away).
+ */
+async function openWhenReleased(location: string): Promise<TaskStore> {
+  const deadline = Date.now() + releaseWaitMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TaskStore.open(location);
+    } catch (err) {
+      const lockedElsewhere = isUserError(err) && err.code === 'STATE_LOCKED' && !err.message.includes('in this process');
+      if (!lockedElsewhere || Date.now() >= deadline) throw err;
+      if (attempt === 1) log.info('waiting for the previous owner to release the state store', { location });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /** The metadata of the group's committed offset of a task's partition, asked only when needed. */
 export type CommittedToken = () => Promise<string | undefined>;
 
@@ -63,7 +88,7 @@ export type CommittedToken = () => Promise<string | undefined>;
  * crash left staged (exactly-once mode): kept if the group's committed offset carries its token.
  */
 async function openStore(settings: TaskSettings, stage: Stage, partition: number, committedToken: CommittedToken) {
-  const store = await TaskStore.open(taskDir(settings.stateDir, settings.jobId, stage, partition));
+  const store = await openWhenReleased(taskDir(settings.stateDir, settings.jobId, stage, partition));
   try {
     const pendingResolution = await store.resolvePending(committedToken);
     return { store, loaded: await store.load(), pendingResolution };

@@ -119,6 +119,10 @@ export class Worker {
   private slot: WorkerSlot | undefined;
   private transactionalId = '';
   private recoveryNeeded = false;
+  /** The transactional producer failed fatally (fenced): recovery replaces it. */
+  private producerBroken = false;
+  private producerSettings: Record<string, string | number | boolean> = {};
+  private abortFailures = 0;
   private readonly outage = new OutageTracker();
   readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
@@ -152,7 +156,7 @@ export class Worker {
     }
     // Outputs are few next to the input (pre-aggregated) but spread over many partitions: small
     // batches and a bounded queue keep their buffers from costing more memory than the input's.
-    this.producer = new Producer({
+    this.producerSettings = {
       ...producerConfig(brokers, `${jobId}-worker-${process.pid}`),
       // Checkpoints wait for these records' acknowledgements: send them almost at once.
       'linger.ms': 1,
@@ -160,7 +164,8 @@ export class Worker {
       'batch.num.messages': 10_000,
       'queue.buffering.max.kbytes': 16_384,
       ...transactional,
-    });
+    };
+    this.producer = new Producer(this.producerSettings);
     const metadata = await connectClient(this.producer, brokers);
     this.producer.on('event.error', (err) => this.onClientError(err));
     const partitions = partitionCounts(metadata);
@@ -213,15 +218,20 @@ export class Worker {
     const batchSize = this.config.consumeBatchSize ?? consumeBatchSize;
     try {
       while (!this.stopRequested) {
+        // Exactly-once after a failed transaction: one bounded recovery attempt per round, with
+        // fetching paused, so that rebalances are still served while the broker is away.
+        if (this.recoveryNeeded) await this.recover();
+        const messages = await this.consumeBatch(batchSize);
         if (this.recoveryNeeded) {
-          await this.recover();
+          // Read before the pause took effect: the tasks will reread it from their checkpoints.
+          if (this.pendingRebalances.length > 0) await this.handleRebalances();
           continue;
         }
-        const messages = await this.consumeBatch(batchSize);
         if (messages.length > 0) this.process(messages);
         if (this.hasOverflow()) this.setPaused(!(await this.drainOverflow(drainBudgetMs)));
         else if (this.paused) this.setPaused(false);
         if (this.pendingRebalances.length > 0) await this.handleRebalances();
+        if (this.recoveryNeeded) continue;
         const now = Date.now();
         await this.checkIdleness(now);
         if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
@@ -433,15 +443,22 @@ export class Worker {
     const timeoutMs = final ? finalFlushTimeoutMs : flushTimeoutMs;
     const id = ++this.checkpointSeq;
     let record: CheckpointRecord;
+    if (this.recoveryNeeded) return; // the open transaction is being aborted: nothing to commit
     if (this.transactions !== undefined) {
       // One transaction holds every task's outputs: a checkpoint always covers all of them.
       if (!(await this.drainOverflow(timeoutMs))) {
         record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: 'producer queue did not drain' };
       } else {
         const token = `${this.transactionalId}:${this.startedAt}:${id}`;
-        record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs);
+        try {
+          record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs);
+        } catch (err) {
+          if (!(err instanceof FencedError)) throw err;
+          this.producerBroken = true;
+          record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: err.message };
+        }
       }
-      if (record.status === 'completed') await this.transactions.begin();
+      if (record.status === 'completed') await this.beginTransaction();
       else this.recoveryNeeded = true;
     } else {
       if (tasks.length === 0) return;
@@ -469,23 +486,72 @@ export class Worker {
    * group's committed offset) and read again from there.
    */
   private async recover(): Promise<void> {
-    const transactions = this.transactions!;
     this.overflow = [];
     this.overflowHead = 0;
-    try {
-      await transactions.abort(10_000);
-    } catch (err) {
-      if (err instanceof FencedError) throw err;
-      this.brokerFailed(`cannot abort the transaction yet: ${(err as Error).message}`);
-      await sleep(1_000);
-      return; // recoveryNeeded stays set: the loop calls again
+    this.setPaused(true);
+    if (!this.producerBroken) {
+      try {
+        await this.transactions!.abort(5_000);
+        this.abortFailures = 0;
+      } catch (err) {
+        if (err instanceof FencedError) this.producerBroken = true;
+        else {
+          this.brokerFailed(`cannot abort the transaction yet: ${(err as Error).message}`);
+          // librdkafka's coordinator connection can stay stuck after a broker restart: a new
+          // producer registering the same id aborts the transaction on the coordinator instead.
+          if (++this.abortFailures < 3) return; // recoveryNeeded stays set: the loop calls again
+          this.producerBroken = true;
+        }
+      }
+    }
+    if (this.producerBroken) {
+      try {
+        await this.replaceProducer();
+      } catch (err) {
+        if (err instanceof FencedError) throw err; // another live process holds the id
+        this.brokerFailed(`cannot start a new transactional producer yet: ${(err as Error).message}`);
+        await sleep(1_000);
+        return;
+      }
     }
     const partitions = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
-    await this.closeTasks(this.tasks);
-    await this.assign(partitions);
-    await transactions.begin();
+    if (partitions.length > 0) {
+      await this.closeTasks(this.tasks);
+      await this.assign(partitions); // back to each store's offset; fetching resumes
+    } else this.setPaused(false);
+    await this.beginTransaction();
+    if (this.producerBroken) return; // begin failed: the next round starts over
     this.recoveryNeeded = false;
+    this.abortFailures = 0;
     log.warn('transaction aborted; tasks resumed from their last checkpoint', { partitions: partitions.length });
+  }
+
+  private async beginTransaction(): Promise<void> {
+    try {
+      await this.transactions!.begin();
+    } catch (err) {
+      if (!(err instanceof FencedError)) throw err;
+      this.producerBroken = true;
+      this.recoveryNeeded = true;
+    }
+  }
+
+  /**
+   * A fatal transactional error does not always mean a zombie: the coordinator also bumps the
+   * producer's epoch when it aborts a transaction that outlived its timeout (a broker outage).
+   * A new producer registers the same id (aborting whatever is open) and carries on; if another
+   * live process really holds the id, registering fails and the worker stops.
+   */
+  private async replaceProducer(): Promise<void> {
+    log.warn('transactional producer fenced; replacing it', { transactionalId: this.transactionalId });
+    const old = this.producer;
+    await Promise.race([disconnect(old), sleep(5_000)]);
+    this.producer = new Producer(this.producerSettings);
+    this.producer.on('event.error', (err) => this.onClientError(err));
+    await connectClient(this.producer, this.config.brokers);
+    this.transactions = new Transactions(this.producer);
+    await this.transactions.init(30_000);
+    this.producerBroken = false;
   }
 
   private async closeTasks(tasks: Task[]): Promise<void> {
@@ -499,7 +565,9 @@ export class Worker {
   // ---------------------------------------------------------------- broker outages
 
   private onClientError(err: { code?: number; message: string }): void {
-    if (err.code === CODES.ERRORS.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERRORS.ERR__TRANSPORT) this.brokerFailed(err.message);
+    // The binding does not always carry librdkafka's code (-1): the message tells too.
+    const down = err.code === CODES.ERRORS.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERRORS.ERR__TRANSPORT || /all broker connections are down|transport failure/i.test(err.message);
+    if (down) this.brokerFailed(err.message);
     else log.debug('kafka client error', { code: err.code, reason: err.message });
   }
 
@@ -644,6 +712,7 @@ export class Worker {
     }
     this.consumer.assign(assignment);
     this.paused = false; // a new assignment starts fetching
+    if (this.recoveryNeeded) this.setPaused(true);
     log.info('assigned', { partitions: assignment });
   }
 
@@ -674,21 +743,10 @@ export class Worker {
       const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
     }
+    // Exactly-once: if this checkpoint's transaction fails, the next owners replay from the last
+    // one; the loop then aborts it (recover) before anything else is produced.
     await this.checkpointAll(revoked, true);
-    if (this.recoveryNeeded) {
-      // The transaction did not commit: the next owners replay from the last checkpoint.
-      await this.transactions!.abort(10_000).catch((err: Error) => log.warn('abort after a failed revocation checkpoint failed', { reason: err.message }));
-      this.overflow = [];
-      this.overflowHead = 0;
-    }
     await this.closeTasks(revoked);
-    if (this.recoveryNeeded) {
-      const kept = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
-      await this.closeTasks(this.tasks);
-      if (kept.length > 0) await this.assign(kept);
-      await this.transactions!.begin();
-      this.recoveryNeeded = false;
-    }
     this.consumer.unassign();
     log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
   }
