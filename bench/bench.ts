@@ -1,7 +1,7 @@
 // `npm run bench`: preloads a backlog of clicks and measures, in one run, a raw consume-and-
 // discard baseline with the job's own consumer settings, the job with 1 worker and with 2
-// workers, and with 1 worker in exactly-once mode: clicks/s, peak RSS, checkpoint duration
-// (median, p99) and checkpoint size.
+// workers, with 1 worker in exactly-once mode and with 1 worker without the changelog: clicks/s,
+// peak RSS, checkpoint duration (median, p99) and checkpoint size.
 // Figures only; nothing here passes or fails. Keep the output format stable across versions.
 
 import { spawn } from 'node:child_process';
@@ -69,11 +69,12 @@ interface Row {
   flushP99Ms?: number;
 }
 
-async function runJob(prefix: string, workers: number, exactlyOnce = false): Promise<Row> {
-  const jobId = `${prefix}job-${workers}${exactlyOnce ? '-eos' : ''}`;
+async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true): Promise<Row> {
+  const variant = `${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}`;
+  const jobId = `${prefix}job-${workers}${variant}`;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
   const startedAt = performance.now();
-  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, prefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once']));
+  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, prefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog']));
   const latest = runs.map(() => 0);
   let firstAt = 0;
   const doneAt = await new Promise<number>((resolve) => {
@@ -93,7 +94,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false): Pro
   const durations = checkpoints.map((c) => c.durationMs);
   const wallS = (doneAt - startedAt) / 1000;
   return {
-    name: `job-${workers}-worker${workers > 1 ? 's' : ''}${exactlyOnce ? '-eos' : ''}`,
+    name: `job-${workers}-worker${workers > 1 ? 's' : ''}${variant}`,
     clicksPerSec: clicks / ((doneAt - firstAt) / 1000),
     wallS,
     peakRssMb: Math.max(...finals.map((f) => f.peakRss as number)) / 2 ** 20,
@@ -126,6 +127,8 @@ async function main(): Promise<void> {
   rows.push(await runJob(prefix, 2));
   process.stderr.write(`bench: 2 workers done\n`);
   rows.push(await runJob(prefix, 1, true));
+  process.stderr.write(`bench: exactly-once done\n`);
+  rows.push(await runJob(prefix, 1, false, false));
 
   const fmt = (value: number | undefined, digits = 0): string => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
   const out = [
@@ -137,7 +140,8 @@ async function main(): Promise<void> {
     ),
     'clicks/s counts from the first record read to the last (wall s includes start-up and group join).',
     'A checkpoint\'s duration includes waiting for the producer\'s acknowledgements (flush p99;',
-    'in exactly-once mode: sending the offsets and committing the transaction).',
+    'in exactly-once mode: sending the offsets and committing the transaction). -eos: exactly-once;',
+    '-nocl: without the changelog topics (the others write every checkpoint\'s changes to them).',
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

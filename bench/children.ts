@@ -1,6 +1,6 @@
 // Child processes of the benchmark, one per measured process so each has its own RSS:
 //   node dist/bench/children.js raw <brokers> <topic> <partitions> <expected>
-//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> [exactly-once]
+//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> <at-least-once|exactly-once> [no-changelog]
 // Each prints JSON lines on stdout: progress every 250 ms, and a final report.
 
 import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
@@ -47,7 +47,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   process.exit(0);
 }
 
-async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean): Promise<void> {
+async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean): Promise<void> {
   const instance = new Worker({
     brokers,
     topics: topicNames(prefix),
@@ -60,6 +60,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
     urlTable: toUrlTable(readUrlRows(urlsCsvPath)),
     printMinuteTables: false,
     exactlyOnce,
+    changelog,
   });
   await instance.start();
   const progress = setInterval(() => {
@@ -75,5 +76,5 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'raw') await raw(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
-else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once');
+else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog');
 else throw new Error(`unknown mode ${mode}`);

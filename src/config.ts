@@ -16,6 +16,10 @@ export interface TopicNames {
   deadLetter: string;
   /** Internal: closed per-partition pane partials and watermarks, from source tasks to merge tasks. */
   partials: string;
+  /** Internal, compacted: each source task's state changes and checkpoint markers (one partition per task). */
+  changelogSource: string;
+  /** Internal, compacted: each merge task's state changes and checkpoint markers. */
+  changelogMerge: string;
   /** Internal: requests to the running workers (savepoints). */
   control: string;
   /** Internal: task snapshots the workers contribute to a savepoint. */
@@ -37,6 +41,8 @@ export function topicNames(prefix = ''): TopicNames {
     control: `${prefix}clickstream-control`,
     savepoints: `${prefix}clickstream-savepoints`,
     status: `${prefix}clickstream-status`,
+    changelogSource: `${prefix}clickstream-changelog-source`,
+    changelogMerge: `${prefix}clickstream-changelog-merge`,
   };
 }
 

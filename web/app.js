@@ -76,7 +76,10 @@ function render(job) {
     cell(w.worker),
     cell(w.state, `state-${w.state}`),
     cell(`${duration(w.lastSeenMsAgo)} ago`),
-    cell(w.tasks.map((t) => `${t.stage}-${t.partition}`).join(' ')),
+    cell([
+      w.tasks.map((t) => `${t.stage}-${t.partition}`).join(' '),
+      ...(w.restoring || []).map((r) => `restoring ${r.task} from the changelog: ${r.percent} % (${fmt.format(r.records)} records, ${fmt.format(r.recordsPerSec)}/s)`),
+    ].filter(Boolean).join(' · ')),
     cell(fmt.format(w.metrics.clicksIn), 'num'),
     cell(fmt.format(w.metrics.late + w.metrics.lateAtMerge), 'num'),
     cell(fmt.format(w.metrics.deadLettered), 'num'),

@@ -30,6 +30,7 @@ export interface RunFlags extends JobFlags {
   host: string;
   metricsPort: number;
   exactlyOnce: boolean;
+  changelog: boolean;
 }
 
 /** Flags that name a job and its state: shared by run, restore and savepoint. */
@@ -49,6 +50,7 @@ export function addWorkerOptions(command: Command): Command {
     .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
     .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
+    .option('--no-changelog', 'do not write state changes to the changelog topics (tasks can then only resume on the machine holding their store)')
     .option('--exactly-once', 'commit outputs and input offsets in one Kafka transaction per checkpoint (read outputs with isolation.level=read_committed)', false)
     .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
     .option('--http-port <port>', 'dashboard port', nonNegativeInt, defaults.httpPort)
@@ -80,6 +82,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     urlTable: toUrlTable(readUrlRows(flags.urls)),
     printMinuteTables: flags.minuteTables,
     exactlyOnce: flags.exactlyOnce,
+    changelog: flags.changelog,
   });
   await worker.start();
   const registry = workerRegistry(worker);

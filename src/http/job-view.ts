@@ -26,6 +26,7 @@ export interface WorkerRow {
   metricsUrl: string | null;
   metrics: WorkerStatus['metrics'];
   tasks: WorkerStatus['tasks'];
+  restoring: NonNullable<WorkerStatus['restoring']>;
 }
 
 export interface JobSnapshot {
@@ -86,7 +87,7 @@ export class JobView {
       .map(({ status, seenAtMs }) => {
         const deadAfterMs = Math.max(3 * status.checkpointIntervalMs, 10_000);
         const state: WorkerRow['state'] = status.state === 'stopped' ? 'stopped' : nowMs - seenAtMs > deadAfterMs ? 'dead' : 'running';
-        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks };
+        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks, restoring: state === 'running' ? (status.restoring ?? []) : [] };
       })
       .sort((a, b) => a.worker.localeCompare(b.worker));
     const live = workers.filter((w) => w.state === 'running');

@@ -64,3 +64,16 @@ export function disconnect(client: { disconnect(cb: () => void): unknown }): Pro
     client.disconnect(() => resolve());
   });
 }
+
+/** librdkafka's logical offset for "the partition's first record". */
+export const OFFSET_BEGINNING = -2;
+
+/** Cooperative rebalancing calls the binding has but its type declarations lack. */
+export interface IncrementalAssignment {
+  incrementalAssign(partitions: Array<{ topic: string; partition: number; offset?: number }>): void;
+  incrementalUnassign(partitions: Array<{ topic: string; partition: number }>): void;
+}
+
+export function incremental(consumer: ConsumerClient): IncrementalAssignment {
+  return consumer as unknown as IncrementalAssignment;
+}

@@ -10,7 +10,9 @@ export function jobConsumerConfig(brokers: string, groupId: string, clientId: st
     // Offsets are the checkpoint's business: stored with the state, committed after it.
     'enable.auto.commit': false,
     'enable.auto.offset.store': false,
-    'partition.assignment.strategy': 'range',
+    // Cooperative: a rebalance moves only the partitions that change owner; the others keep
+    // running (no stop-the-world revocation of every task).
+    'partition.assignment.strategy': 'cooperative-sticky',
     // A dead worker's partitions move after 10 s instead of librdkafka's default 45 s.
     'session.timeout.ms': 10_000,
     'heartbeat.interval.ms': 1_000,

@@ -18,6 +18,8 @@ export interface TopicReport {
   wantedPartitions?: number;
 }
 
+const changelogConfig = { 'cleanup.policy': 'compact', 'segment.bytes': String(64 * 1024 * 1024) };
+
 /** Every topic the job reads or writes; the internal partials topic matches `clicks` partitions. */
 export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPlan[] {
   return [
@@ -32,6 +34,10 @@ export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPl
     { name: topics.savepoints, partitions: 1 },
     // Compacted: a reader (the dashboard) finds every worker's latest status from the start.
     { name: topics.status, partitions: 1, config: { 'cleanup.policy': 'compact', 'segment.ms': '600000' } },
+    // Compacted: the latest value of every state key survives, so a task's state can be rebuilt
+    // on any machine (state/changelog.ts). Smaller segments let the cleaner reach them sooner.
+    { name: topics.changelogSource, partitions: clicksPartitions, config: changelogConfig },
+    { name: topics.changelogMerge, partitions: clicksPartitions, config: changelogConfig },
   ];
 }
 

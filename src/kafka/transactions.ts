@@ -66,11 +66,11 @@ export class Transactions {
    * until the deadline; then, or on an abortable failure, it reports not committed and the caller
    * aborts (the outcome may be unknown: the store's staged checkpoint is settled on reopen).
    */
-  async commit(offsets: OffsetWithMetadata[], consumer: ConsumerClient, timeoutMs: number, afterOffsets: () => void): Promise<CommitOutcome> {
+  async commit(offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number, afterOffsets: () => void = () => undefined): Promise<CommitOutcome> {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(1_000, deadline - Date.now());
     try {
-      if (offsets.length > 0) {
+      if (offsets.length > 0 && consumer !== undefined) {
         await this.retrying(deadline, () => call((cb) => this.producer.sendOffsetsToTransaction(offsets, consumer, left(), cb)));
       }
       afterOffsets();

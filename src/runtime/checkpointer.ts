@@ -24,6 +24,44 @@ import { flush } from '../producer/send.js';
 import type { CommitOutcome, OffsetWithMetadata, Transactions } from '../kafka/transactions.js';
 import { crashPoint } from './crash-points.js';
 import type { Task } from './tasks.js';
+import { checkpointRecords, type CheckpointStamp } from '../state/changelog.js';
+import type { ChangelogBatch } from './changelog-writer.js';
+
+/** Where a checkpoint's changelog records go: the topic of a task, and a writer of batches. */
+export interface ChangelogSink {
+  /** Who writes: stamped on every checkpoint (tells two histories of a task apart). */
+  writer: string;
+  topicOf(task: Task): string;
+  /** Writes the batches (in at-least-once mode in a transaction of their own); false if not. */
+  write(batches: ChangelogBatch[]): Promise<boolean>;
+}
+
+/** One task's share of a checkpoint: its changes (taken once), and the stamp if it has a changelog. */
+interface TaskWork {
+  task: Task;
+  changes: Map<string, string | null>;
+  /** What the changelog must receive: changes it missed before, then these. */
+  changelogChanges: Map<string, string | null>;
+  stamp: CheckpointStamp | undefined;
+}
+
+function prepare(task: Task, writer: string | undefined): TaskWork {
+  const changes = task.takeChanges();
+  let changelogChanges = changes;
+  if (task.changelogBacklog !== undefined) {
+    changelogChanges = new Map(task.changelogBacklog);
+    for (const [key, value] of changes) changelogChanges.set(key, value);
+  }
+  const progressed = changes.size > 0 || task.nextOffset !== task.checkpointedOffset || task.changelogBacklog !== undefined;
+  const stamp = writer !== undefined && progressed ? { seq: task.seq + 1, writer, nextOffset: task.nextOffset ?? null } : undefined;
+  return { task, changes, changelogChanges, stamp };
+}
+
+function changelogBatches(work: TaskWork[], sink: ChangelogSink): ChangelogBatch[] {
+  return work
+    .filter((w) => w.stamp !== undefined)
+    .map((w) => ({ topic: sink.topicOf(w.task), partition: w.task.partition, records: checkpointRecords(w.changelogChanges, w.stamp!) }));
+}
 
 export interface TaskCheckpoint {
   stage: Task['stage'];
@@ -59,6 +97,7 @@ export async function checkpoint(
   flushTimeoutMs: number,
   /** Wait for the group commit (a final checkpoint or a revocation: the next owner reads it). */
   commitSync = false,
+  changelog?: ChangelogSink,
 ): Promise<CheckpointRecord> {
   const startedAtMs = Date.now();
   const started = performance.now();
@@ -72,11 +111,28 @@ export async function checkpoint(
   const flushMs = performance.now() - started;
   crashPoint('after-flush', progressed);
 
+  // The changelog first: a store is never ahead of it (a task moving elsewhere may start from it).
+  const work = taskList.map((task) => prepare(task, changelog?.writer));
+  if (changelog !== undefined) {
+    const batches = changelogBatches(work, changelog);
+    const committed = batches.length === 0 || (await changelog.write(batches));
+    for (const w of work) {
+      if (w.stamp === undefined) continue;
+      if (committed) {
+        w.task.seq = w.stamp.seq;
+        w.task.changelogBacklog = undefined;
+      } else {
+        // The store moves on without a new stamp; the changelog gets these changes next time.
+        w.task.changelogBacklog = w.changelogChanges;
+        w.stamp = undefined;
+      }
+    }
+  }
+
   const written = await Promise.all(
-    taskList.map(async (task): Promise<TaskCheckpoint> => {
-      const changes = task.takeChanges();
+    work.map(async ({ task, changes, stamp }): Promise<TaskCheckpoint> => {
       try {
-        const write = await task.store.checkpoint(changes, task.nextOffset, id);
+        const write = await task.store.checkpoint(changes, task.nextOffset, id, stamp);
         task.checkpointId = id;
         task.checkpointedOffset = task.nextOffset;
         return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
@@ -119,6 +175,8 @@ export async function checkpointInTransaction(
   transactions: Transactions,
   consumer: ConsumerClient,
   timeoutMs: number,
+  /** In this mode `write` puts the records into the open transaction (and waits until they are handed over). */
+  changelog?: ChangelogSink,
 ): Promise<CheckpointRecord> {
   const startedAtMs = Date.now();
   const started = performance.now();
@@ -126,10 +184,14 @@ export async function checkpointInTransaction(
   const progressed = hasNewInput(taskList);
   crashPoint('eos-before-stage', progressed);
 
+  const work = taskList.map((task) => prepare(task, changelog?.writer));
+  if (changelog !== undefined && !(await changelog.write(changelogBatches(work, changelog)))) {
+    return { id, startedAtMs, durationMs: performance.now() - started, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: 'changelog records could not be queued' };
+  }
   const staged = await Promise.all(
-    taskList.map(async (task): Promise<TaskCheckpoint> => {
+    work.map(async ({ task, changes, stamp }): Promise<TaskCheckpoint> => {
       try {
-        const write = await task.store.stage(task.takeChanges(), task.nextOffset, id, token);
+        const write = await task.store.stage(changes, task.nextOffset, id, token, stamp);
         return { stage: task.stage, partition: task.partition, nextOffset: task.nextOffset, bytes: write.bytes, keys: write.keys };
       } catch (err) {
         throw storeWriteError(task.store.location, err);
@@ -151,7 +213,7 @@ export async function checkpointInTransaction(
   crashPoint('eos-after-commit', progressed);
 
   await Promise.all(
-    taskList.map(async (task) => {
+    work.map(async ({ task, stamp }) => {
       try {
         await task.store.promote();
       } catch (err) {
@@ -159,6 +221,10 @@ export async function checkpointInTransaction(
       }
       task.checkpointId = id;
       task.checkpointedOffset = task.nextOffset;
+      if (stamp !== undefined) {
+        task.seq = stamp.seq;
+        task.changelogBacklog = undefined;
+      }
     }),
   );
   crashPoint('eos-after-promote', progressed);

@@ -32,6 +32,8 @@ export interface WorkerStatus {
   tasks: TaskStatus[];
   /** Checkpoints completed (or skipped) since the previous status. */
   checkpoints: CheckpointRecord[];
+  /** Tasks being rebuilt from the changelog right now (absent in statuses of older versions). */
+  restoring?: Array<{ task: string; records: number; percent: number; recordsPerSec: number }>;
   /** Savepoints this worker contributed to since the previous status. */
   savepoints: Array<{ savepointId: string; atMs: number; stop: boolean }>;
 }

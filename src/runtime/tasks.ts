@@ -9,6 +9,8 @@ import { SourceStage } from '../topology/source-stage.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
+import { chooseSource, type StoreSource } from '../state/changelog.js';
+import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { isUserError } from '../errors.js';
 import { logger } from '../log.js';
 
@@ -39,6 +41,12 @@ interface TaskBase {
   checkpointedOffset: number | undefined;
   /** What became of a checkpoint a crash left staged (exactly-once mode). */
   readonly pendingResolution: 'none' | 'promoted' | 'discarded';
+  /** Where the state came from when the task opened (the changelog decides; see state/changelog.ts). */
+  readonly source: StoreSource;
+  /** The task's checkpoint sequence number (its changelog's last marker once written). */
+  seq: number;
+  /** Changes the changelog still lacks: the whole state when seeding it, or a failed write's. */
+  changelogBacklog: Map<string, string | null> | undefined;
   checkpointId: number;
   recordsIn: number;
   takeChanges(): StateChanges;
@@ -83,23 +91,46 @@ async function openWhenReleased(location: string): Promise<TaskStore> {
 /** The metadata of the group's committed offset of a task's partition, asked only when needed. */
 export type CommittedToken = () => Promise<string | undefined>;
 
+/** How a task reaches its changelog, when the job keeps one. */
+export interface ChangelogAccess {
+  reader: ChangelogReader;
+  topic: string;
+  onProgress: (stage: Stage, partition: number, progress: RestoreProgress) => void;
+}
+
 /**
  * Opens a task's store and reads what its last checkpoint holds, after settling a checkpoint a
  * crash left staged (exactly-once mode): kept if the group's committed offset carries its token.
+ * With a changelog, a store that is not at the changelog's last checkpoint is rebuilt from it.
  */
-async function openStore(settings: TaskSettings, stage: Stage, partition: number, committedToken: CommittedToken) {
-  const store = await openWhenReleased(taskDir(settings.stateDir, settings.jobId, stage, partition));
+async function openStore(settings: TaskSettings, stage: Stage, partition: number, committedToken: CommittedToken, changelog: ChangelogAccess | undefined) {
+  const location = taskDir(settings.stateDir, settings.jobId, stage, partition);
+  let store = await openWhenReleased(location);
   try {
     const pendingResolution = await store.resolvePending(committedToken);
-    return { store, loaded: await store.load(), pendingResolution };
+    let loaded = await store.load();
+    let source: StoreSource = { use: 'local' };
+    if (changelog !== undefined) {
+      const remote = await changelog.reader.lastStamp(changelog.topic, partition);
+      source = chooseSource(loaded.stamp, loaded.entries.length > 0 || loaded.nextOffset !== undefined, remote);
+      if (source.use === 'changelog') {
+        await store.close();
+        const fold = await changelog.reader.readAll(changelog.topic, partition, (progress) => changelog.onProgress(stage, partition, progress));
+        if (fold.marker === undefined) throw new Error(`changelog ${changelog.topic}-${partition} lost its checkpoint marker while being read`);
+        store = await TaskStore.rebuild(location, fold.entries(), fold.marker);
+        loaded = await store.load();
+      }
+    }
+    const backlog = source.use === 'seed' ? new Map<string, string | null>(loaded.entries) : undefined;
+    return { store, loaded, pendingResolution, source, seq: loaded.stamp?.seq ?? 0, backlog };
   } catch (err) {
-    await store.close();
+    await store.close().catch(() => undefined);
     throw err;
   }
 }
 
-export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken): Promise<SourceTask> {
-  const { store, loaded, pendingResolution } = await openStore(settings, 'source', partition, committedToken);
+export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
+  const { store, loaded, pendingResolution, source, seq, backlog } = await openStore(settings, 'source', partition, committedToken, changelog);
   const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
@@ -111,6 +142,9 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     restoredOffset: loaded.nextOffset,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
+    source,
+    seq,
+    changelogBacklog: backlog,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology,
@@ -121,8 +155,8 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
   };
 }
 
-export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken): Promise<MergeTask> {
-  const { store, loaded, pendingResolution } = await openStore(settings, 'merge', partition, committedToken);
+export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<MergeTask> {
+  const { store, loaded, pendingResolution, source, seq, backlog } = await openStore(settings, 'merge', partition, committedToken, changelog);
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
   return {
     stage: 'merge',
@@ -133,6 +167,9 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     restoredOffset: loaded.nextOffset,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
+    source,
+    seq,
+    changelogBacklog: backlog,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology: new MergeStage(partition, windows),

@@ -13,7 +13,7 @@ import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
-import { CODES, KafkaConsumer, Producer, connectClient, disconnect, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
+import { CODES, KafkaConsumer, OFFSET_BEGINNING, Producer, connectClient, disconnect, incremental, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
 import { flush, producerConfig } from '../producer/send.js';
 import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
@@ -28,6 +28,11 @@ import { checkpoint, checkpointInTransaction, type CheckpointRecord } from './ch
 import { FencedError, Transactions } from '../kafka/transactions.js';
 import { claimWorkerSlot, type WorkerSlot } from '../state/worker-slot.js';
 import { OutageTracker } from './outage.js';
+import { ChangelogWriter, type ChangelogBatch } from './changelog-writer.js';
+import { ChangelogReader, type RestoreProgress } from '../kafka/changelog-reader.js';
+import type { ChangelogSink } from './checkpointer.js';
+import type { ChangelogAccess } from './tasks.js';
+import type { Stage } from '../state/state-dir.js';
 import { formatMinuteTable } from './minute-table.js';
 import { SavepointParticipant } from './savepoint-participant.js';
 import type { TaskStatus, WorkerStatus } from './status.js';
@@ -49,6 +54,8 @@ export interface WorkerConfig {
   printMinuteTables: boolean;
   /** Outputs, internal records and input offsets committed in one Kafka transaction per checkpoint. */
   exactlyOnce?: boolean;
+  /** Write each task's state changes to the changelog topics (default on): any worker can take any task. */
+  changelog?: boolean;
   consumeBatchSize?: number;
 }
 
@@ -123,6 +130,12 @@ export class Worker {
   private producerBroken = false;
   private producerSettings: Record<string, string | number | boolean> = {};
   private abortFailures = 0;
+  /** Changelog: who this worker is in checkpoint stamps, its reader, its writer (at-least-once). */
+  private writerId = '';
+  private changelogReader: ChangelogReader | undefined;
+  private changelogWriter: ChangelogWriter | undefined;
+  /** Tasks being rebuilt from the changelog now, for the status. */
+  readonly restoring = new Map<string, RestoreProgress>();
   private readonly outage = new OutageTracker();
   readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
@@ -141,10 +154,14 @@ export class Worker {
   async start(): Promise<void> {
     const { brokers, jobId, topics } = this.config;
     const exactlyOnce = this.config.exactlyOnce === true;
+    const changelog = this.config.changelog !== false;
     let transactional: Record<string, string | number> = {};
-    if (exactlyOnce) {
+    if (exactlyOnce || changelog) {
       this.slot = claimWorkerSlot(this.config.stateDir, jobId);
       this.transactionalId = `${jobId}-${hostname()}-${this.slot.slot}`;
+    }
+    this.writerId = `${this.transactionalId || this.workerId}:${this.startedAt}`;
+    if (exactlyOnce) {
       transactional = {
         'transactional.id': this.transactionalId,
         // Longer than a checkpoint interval plus its commit; a dead worker's open transaction
@@ -199,6 +216,10 @@ export class Worker {
     this.consumer.subscribe([this.topics.clicks, this.topics.partials]);
     this.savepoints = new SavepointParticipant(brokers, topics, jobId);
     await this.savepoints.start();
+    if (changelog) {
+      this.changelogReader = await ChangelogReader.open(brokers, `${jobId}-worker-${process.pid}-changelog`);
+      if (!exactlyOnce) this.changelogWriter = await ChangelogWriter.open(brokers, `${jobId}-worker-${process.pid}-changelog`, `${this.transactionalId}-changelog`);
+    }
     if (exactlyOnce) {
       this.transactions = new Transactions(this.producer);
       // Registering the id aborts what a previous holder of this slot left open (kill -9).
@@ -206,7 +227,7 @@ export class Worker {
       await this.transactions.begin();
     }
     this.lastCheckpointAt = Date.now();
-    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, transactionalId: this.transactionalId || undefined });
+    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, changelog, transactionalId: this.transactionalId || undefined });
   }
 
   requestStop(): void {
@@ -451,7 +472,7 @@ export class Worker {
       } else {
         const token = `${this.transactionalId}:${this.startedAt}:${id}`;
         try {
-          record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs);
+          record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs, this.changelogSink(timeoutMs));
         } catch (err) {
           if (!(err instanceof FencedError)) throw err;
           this.producerBroken = true;
@@ -465,7 +486,7 @@ export class Worker {
       if (!(await this.drainOverflow(timeoutMs))) {
         record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'skipped', reason: 'producer queue did not drain' };
       } else {
-        record = await checkpoint(id, tasks, this.producer, this.consumer, timeoutMs, final);
+        record = await checkpoint(id, tasks, this.producer, this.consumer, timeoutMs, final, this.changelogSink(timeoutMs));
       }
     }
     this.checkpoints.push(record);
@@ -478,6 +499,50 @@ export class Worker {
       log.debug(`checkpoint ${record.status}`, { id: record.id, reason: record.reason });
     } else this.brokerAnswered();
     if (record.status === 'completed') log.debug('checkpoint', { id: record.id, durationMs: Math.round(record.durationMs), bytes: record.bytes, tasks: record.tasks.length });
+  }
+
+  /** Where checkpoints write the changelog: the worker's transaction, or the changelog writer's. */
+  private changelogSink(timeoutMs: number): ChangelogSink | undefined {
+    if (this.changelogReader === undefined) return undefined;
+    const topicOf = (task: Task) => (task.stage === 'source' ? this.topics.changelogSource : this.topics.changelogMerge);
+    if (this.transactions !== undefined) {
+      return {
+        writer: this.writerId,
+        topicOf,
+        write: async (batches: ChangelogBatch[]) => {
+          for (const batch of batches) {
+            for (const record of batch.records) this.produce(batch.topic, batch.partition, record.value, record.key, record.headers);
+          }
+          return this.drainOverflow(timeoutMs); // all of it must be in the transaction before it commits
+        },
+      };
+    }
+    const writer = this.changelogWriter!;
+    return { writer: this.writerId, topicOf, write: (batches: ChangelogBatch[]) => writer.write(batches, timeoutMs) };
+  }
+
+  private changelogAccess(stage: Stage): ChangelogAccess | undefined {
+    if (this.changelogReader === undefined) return undefined;
+    return {
+      reader: this.changelogReader,
+      topic: stage === 'source' ? this.topics.changelogSource : this.topics.changelogMerge,
+      onProgress: (taskStage, partition, progress) => this.onRestoreProgress(`${taskStage}-${partition}`, progress),
+    };
+  }
+
+  /** Restoring from the changelog can take a while: shown in the log and, via the status, on the dashboard. */
+  private onRestoreProgress(task: string, progress: RestoreProgress): void {
+    const percent = Math.round(progress.fraction * 100);
+    log.warn(progress.fraction >= 1 ? 'restored from the changelog' : 'restoring from the changelog', {
+      task, records: progress.records, percent, recordsPerSec: Math.round(progress.recordsPerSec), elapsedMs: progress.elapsedMs,
+    });
+    if (progress.fraction >= 1) this.restoring.delete(task);
+    else this.restoring.set(task, progress);
+    try {
+      this.publishStatus('running');
+    } catch {
+      // exactly-once recovery between transactions: the next status reports it
+    }
   }
 
   /**
@@ -517,8 +582,9 @@ export class Worker {
     const partitions = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
     if (partitions.length > 0) {
       await this.closeTasks(this.tasks);
-      await this.assign(partitions); // back to each store's offset; fetching resumes
-    } else this.setPaused(false);
+      await this.assign(partitions, true); // back to each store's offset
+    }
+    this.setPaused(false);
     await this.beginTransaction();
     if (this.producerBroken) return; // begin failed: the next round starts over
     this.recoveryNeeded = false;
@@ -647,6 +713,7 @@ export class Worker {
       metrics: { ...this.metrics },
       tasks,
       checkpoints: this.unreportedCheckpoints,
+      restoring: [...this.restoring].map(([task, p]) => ({ task, records: p.records, percent: Math.round(p.fraction * 100), recordsPerSec: Math.round(p.recordsPerSec) })),
       savepoints: this.unreportedSavepoints,
     };
   }
@@ -683,8 +750,8 @@ export class Worker {
     const assign = err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS;
     if (this.closing) {
       // Shutting down: every task was checkpointed and closed already.
-      if (assign) this.consumer.assign(assignment);
-      else this.consumer.unassign();
+      if (assign) incremental(this.consumer).incrementalAssign(assignment);
+      else incremental(this.consumer).incrementalUnassign(assignment);
       return;
     }
     this.pendingRebalances.push({ assign, partitions: assignment });
@@ -698,22 +765,55 @@ export class Worker {
     }
   }
 
-  private async assign(partitions: TopicPartition[]): Promise<void> {
+  /**
+   * Opens a task per partition newly assigned (cooperative rebalancing: the partitions kept go on
+   * untouched) and starts fetching each from its store's offset. With `reposition`, the partitions
+   * are assigned already (exactly-once recovery): their tasks reopen and fetching seeks back.
+   */
+  private async assign(partitions: TopicPartition[], reposition = false): Promise<void> {
     const now = Date.now();
     const assignment: Array<{ topic: string; partition: number; offset?: number }> = [];
     for (const { topic, partition } of partitions) {
       const committed = this.committedToken(topic, partition);
-      const task = topic === this.topics.clicks ? await openSourceTask(this.settings, topic, partition, now, committed) : await openMergeTask(this.settings, topic, partition, committed);
+      const task = topic === this.topics.clicks
+        ? await openSourceTask(this.settings, topic, partition, now, committed, this.changelogAccess('source'))
+        : await openMergeTask(this.settings, topic, partition, committed, this.changelogAccess('merge'));
       if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: `${task.stage}-${partition}`, nextOffset: task.restoredOffset });
+      if (task.source.use === 'changelog') log.warn('task state rebuilt from the changelog', { task: `${task.stage}-${partition}`, localStore: task.source.reason, seq: task.seq, nextOffset: task.restoredOffset });
+      else if (task.source.use === 'seed') log.info('changelog empty: seeding it from the local store', { task: `${task.stage}-${partition}` });
       if (task.stage === 'source') this.sources[partition] = task;
       else this.merges[partition] = task;
       // The store's offset wins; without one, the group's committed offset (or the earliest).
       assignment.push(task.restoredOffset !== undefined ? { topic, partition, offset: task.restoredOffset } : { topic, partition });
     }
-    this.consumer.assign(assignment);
-    this.paused = false; // a new assignment starts fetching
-    if (this.recoveryNeeded) this.setPaused(true);
+    if (reposition) {
+      for (const entry of assignment) await this.seek(entry.topic, entry.partition, entry.offset ?? (await this.committedOffset(entry.topic, entry.partition)));
+      log.info('repositioned', { partitions: assignment });
+      return;
+    }
+    incremental(this.consumer).incrementalAssign(assignment);
+    // New partitions fetch at once; while outputs wait or a transaction is being aborted, not yet.
+    // Either way say so: librdkafka keeps a partition's pause across unassign and assign, so a
+    // partition paused before a revocation would otherwise come back paused for good.
+    const added = assignment.map(({ topic, partition }) => ({ topic, partition }));
+    if (added.length > 0) {
+      if (this.paused) this.consumer.pause(added);
+      else this.consumer.resume(added);
+    }
     log.info('assigned', { partitions: assignment });
+  }
+
+  private seek(topic: string, partition: number, offset: number): Promise<void> {
+    return new Promise((resolve, reject) => this.consumer.seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** The group's committed offset of a partition, or the beginning (auto.offset.reset=earliest). */
+  private async committedOffset(topic: string, partition: number): Promise<number> {
+    const [committed] = await new Promise<Array<{ offset?: number }>>((resolve, reject) =>
+      this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+    );
+    const offset = committed?.offset;
+    return offset !== undefined && offset >= 0 ? offset : OFFSET_BEGINNING;
   }
 
   /**
@@ -747,7 +847,7 @@ export class Worker {
     // one; the loop then aborts it (recover) before anything else is produced.
     await this.checkpointAll(revoked, true);
     await this.closeTasks(revoked);
-    this.consumer.unassign();
+    incremental(this.consumer).incrementalUnassign(partitions);
     log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
   }
 
@@ -758,6 +858,8 @@ export class Worker {
     this.merges.length = 0;
     await disconnect(this.consumer);
     await this.savepoints?.close();
+    await this.changelogReader?.close();
+    await this.changelogWriter?.close();
     await disconnect(this.producer);
     this.slot?.release();
   }

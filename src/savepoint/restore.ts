@@ -1,6 +1,9 @@
 // Installs a savepoint as a job's starting point. Everything that can refuse does so before any
 // existing state is touched: checksums, configuration, running workers. The new stores are built
 // beside the job's state dir and swapped in with renames, so a failure midway leaves the old state.
+// The changelog topics are reset to the savepoint first (one transaction: every key not in the
+// savepoint deleted, every saved key written, a marker one past the last): a worker on any
+// machine then rebuilds the savepoint's state, and a local store from before is not trusted.
 
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +13,9 @@ import { Producer, commonConfig, connectClient, disconnect, partitionCounts } fr
 import { commitGroupOffsets, groupMemberCount } from '../kafka/groups.js';
 import { jobDir, taskDir, type JobShape } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
+import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
+import { ChangelogReader } from '../kafka/changelog-reader.js';
+import { ChangelogWriter, type ChangelogBatch } from '../runtime/changelog-writer.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { configDifference, readSavepoint, type SavepointManifest } from './format.js';
 
@@ -55,6 +61,8 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${members} running worker(s); stop them first or pass --force; nothing was changed`);
   }
 
+  const stamps = await resetChangelogs(options, manifest, load, partitions);
+
   // Build the new state beside the old, then swap.
   const target = jobDir(options.stateDir, options.jobId);
   const staging = `${target}.restoring-${manifest.savepointId}`;
@@ -69,7 +77,8 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
         for (let i = 0; i < snapshot.entries.length || i === 0; i += batchEntries) {
           const slice = snapshot.entries.slice(i, i + batchEntries);
           const last = i + batchEntries >= snapshot.entries.length;
-          await store.checkpoint(new Map(slice), last ? (snapshot.nextOffset ?? undefined) : undefined, 0);
+          const stamp = last ? stamps.get(`${task.stage}-${task.partition}`) : undefined;
+          await store.checkpoint(new Map(slice), last ? (snapshot.nextOffset ?? undefined) : undefined, 0, stamp);
         }
       } finally {
         await store.close();
@@ -94,4 +103,48 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     .map((task) => ({ topic: task.stage === 'source' ? options.topics.clicks : options.topics.partials, partition: task.partition, offset: task.nextOffset! }));
   await commitGroupOffsets(options.brokers, options.jobId, offsets);
   return { manifest, keys, elapsedMs: Date.now() - startedAt };
+}
+
+/**
+ * Rewrites each task's changelog partition to the savepoint's state, in one transaction, and
+ * returns the stamps the restored stores carry. Jobs whose topics have no changelog are left be.
+ */
+async function resetChangelogs(
+  options: RestoreOptions,
+  manifest: SavepointManifest,
+  load: ReturnType<typeof readSavepoint>['load'],
+  partitions: Map<string, number>,
+): Promise<Map<string, CheckpointStamp>> {
+  const stamps = new Map<string, CheckpointStamp>();
+  const topicOf = (stage: string) => (stage === 'source' ? options.topics.changelogSource : options.topics.changelogMerge);
+  if (!partitions.has(options.topics.changelogSource) || !partitions.has(options.topics.changelogMerge)) return stamps;
+  const reader = await ChangelogReader.open(options.brokers, `${options.jobId}-restore-${process.pid}`);
+  const batches: ChangelogBatch[] = [];
+  const writer = `savepoint:${manifest.savepointId}:${Date.now()}`;
+  try {
+    for (const task of manifest.tasks) {
+      const topic = topicOf(task.stage);
+      const current = await reader.readAll(topic, task.partition);
+      const snapshot = load(task);
+      const saved = new Map(snapshot.entries);
+      const stamp: CheckpointStamp = { seq: (current.marker?.seq ?? 0) + 1, writer, nextOffset: snapshot.nextOffset ?? null };
+      const headers = [{ [SEQ_HEADER]: String(stamp.seq) }];
+      const records: ChangelogBatch['records'] = [];
+      for (const key of current.entries().keys()) if (!saved.has(key)) records.push({ key, value: null, headers });
+      for (const [key, value] of saved) records.push({ key, value: Buffer.from(value), headers });
+      records.push({ key: MARKER_KEY, value: Buffer.from(JSON.stringify(stamp)), headers });
+      batches.push({ topic, partition: task.partition, records });
+      stamps.set(`${task.stage}-${task.partition}`, stamp);
+    }
+  } finally {
+    await reader.close();
+  }
+  const changelog = await ChangelogWriter.open(options.brokers, `${options.jobId}-restore`, `${options.jobId}-restore`);
+  try {
+    if (!(await changelog.write(batches, 120_000))) throw new Error('could not reset the changelog topics to the savepoint (transaction not committed); the state dir was not changed');
+  } finally {
+    await changelog.close();
+  }
+  options.onProgress?.(`reset the changelog of ${batches.length} tasks to the savepoint`);
+  return stamps;
 }

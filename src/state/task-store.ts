@@ -10,11 +10,15 @@
 // offset carries its token, i.e. only if Kafka holds the outputs it covers.
 
 import { Level } from 'level';
+import { rmSync } from 'node:fs';
 import { checkAfterOpen, checkBeforeOpen, openFailure, readFailure } from './store-faults.js';
+import type { CheckpointStamp } from './changelog.js';
 
 const NEXT_OFFSET = 'checkpoint!nextOffset';
 const CHECKPOINT_ID = 'checkpoint!id';
 const CHECKPOINT_TOKEN = 'checkpoint!token';
+/** The checkpoint's stamp (sequence number and writer), as in the changelog's marker. */
+const CHECKPOINT_STAMP = 'checkpoint!stamp';
 const CHECKPOINT_META = 'checkpoint!';
 const PENDING = 'pending!';
 const PENDING_META = 'pending!!meta';
@@ -26,6 +30,7 @@ interface PendingMeta {
   token: string;
   nextOffset: number | null;
   checkpointId: number;
+  stamp?: CheckpointStamp;
 }
 
 export interface PendingCheckpoint extends PendingMeta {
@@ -39,6 +44,8 @@ export interface LoadedState {
   checkpointId: number;
   /** Token of the transaction the last checkpoint committed with (exactly-once mode). */
   token: string | undefined;
+  /** The last checkpoint's stamp (sequence number, writer), when it was written with one. */
+  stamp: CheckpointStamp | undefined;
 }
 
 export interface CheckpointWrite {
@@ -83,28 +90,30 @@ export class TaskStore {
     let nextOffset: number | undefined;
     let checkpointId = 0;
     let token: string | undefined;
+    let stamp: CheckpointStamp | undefined;
     try {
       for await (const [key, value] of this.db.iterator()) {
         if (key === NEXT_OFFSET) nextOffset = Number(value);
         else if (key === CHECKPOINT_ID) checkpointId = Number(value);
         else if (key === CHECKPOINT_TOKEN) token = value;
+        else if (key === CHECKPOINT_STAMP) stamp = JSON.parse(value) as CheckpointStamp;
         else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
       }
     } catch (err) {
       throw readFailure(this.location, err);
     }
-    return { entries, nextOffset, checkpointId, token };
+    return { entries, nextOffset, checkpointId, token, stamp };
   }
 
   /** Phase one of an exactly-once checkpoint: the changes beside the committed state, one batch. */
-  async stage(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, token: string): Promise<CheckpointWrite> {
+  async stage(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, token: string, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
     const batch = this.db.batch();
     let bytes = 0;
     for (const [key, value] of changes) {
       batch.put(PENDING + key, value === null ? DEL : PUT + value);
       bytes += key.length + (value?.length ?? 0);
     }
-    const meta: PendingMeta = { token, nextOffset: nextOffset ?? null, checkpointId };
+    const meta: PendingMeta = { token, nextOffset: nextOffset ?? null, checkpointId, ...(stamp !== undefined ? { stamp } : {}) };
     batch.put(PENDING_META, JSON.stringify(meta));
     await batch.write();
     this.staged = { ...meta, changes };
@@ -138,6 +147,7 @@ export class TaskStore {
     batch.del(PENDING_META);
     if (pending.nextOffset !== null) batch.put(NEXT_OFFSET, String(pending.nextOffset));
     batch.put(CHECKPOINT_ID, String(pending.checkpointId));
+    if (pending.stamp !== undefined) batch.put(CHECKPOINT_STAMP, JSON.stringify(pending.stamp));
     batch.put(CHECKPOINT_TOKEN, pending.token);
     await batch.write();
   }
@@ -169,7 +179,7 @@ export class TaskStore {
   }
 
   /** Writes the state changes and the next offset in one atomic batch. */
-  async checkpoint(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number): Promise<CheckpointWrite> {
+  async checkpoint(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
     const batch = this.db.batch();
     let bytes = 0;
     for (const [key, value] of changes) {
@@ -179,8 +189,33 @@ export class TaskStore {
     }
     if (nextOffset !== undefined) batch.put(NEXT_OFFSET, String(nextOffset));
     batch.put(CHECKPOINT_ID, String(checkpointId));
+    if (stamp !== undefined) batch.put(CHECKPOINT_STAMP, JSON.stringify(stamp));
     await batch.write();
     return { bytes, keys: changes.size };
+  }
+
+  /**
+   * Replaces the store's contents with restored state: the entries in batches, then the stamp
+   * and offset in a last batch, so that a crash midway leaves a store without a stamp (rebuilt
+   * again), never one that looks complete.
+   */
+  static async rebuild(location: string, entries: Map<string, string>, stamp: CheckpointStamp, batchSize = 50_000): Promise<TaskStore> {
+    rmSync(location, { recursive: true, force: true });
+    const store = await TaskStore.open(location);
+    let batch = store.db.batch();
+    let size = 0;
+    for (const [key, value] of entries) {
+      batch.put(key, value);
+      if (++size === batchSize) {
+        await batch.write();
+        batch = store.db.batch();
+        size = 0;
+      }
+    }
+    if (size > 0) await batch.write();
+    else await batch.close();
+    await store.checkpoint(new Map(), stamp.nextOffset ?? undefined, 0, stamp);
+    return store;
   }
 
   async close(): Promise<void> {
