@@ -51,6 +51,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   const instance = new Worker({
     brokers,
     topics: topicNames(prefix),
+    topicPrefix: prefix,
     jobId,
     stateDir,
     windows: defaultWindows,

@@ -16,10 +16,6 @@ export interface TopicNames {
   deadLetter: string;
   /** Internal: closed per-partition pane partials and watermarks, from source tasks to merge tasks. */
   partials: string;
-  /** Internal, compacted: each source task's state changes and checkpoint markers (one partition per task). */
-  changelogSource: string;
-  /** Internal, compacted: each merge task's state changes and checkpoint markers. */
-  changelogMerge: string;
   /** Internal: requests to the running workers (savepoints). */
   control: string;
   /** Internal: task snapshots the workers contribute to a savepoint. */
@@ -41,12 +37,20 @@ export function topicNames(prefix = ''): TopicNames {
     control: `${prefix}clickstream-control`,
     savepoints: `${prefix}clickstream-savepoints`,
     status: `${prefix}clickstream-status`,
-    changelogSource: `${prefix}clickstream-changelog-source`,
-    changelogMerge: `${prefix}clickstream-changelog-merge`,
   };
 }
 
 export const topics: TopicNames = topicNames();
+
+/** A job's changelog topics (compacted, one partition per task): named after the job, like its group. */
+export interface ChangelogTopics {
+  source: string;
+  merge: string;
+}
+
+export function changelogTopicNames(prefix: string, jobId: string): ChangelogTopics {
+  return { source: `${prefix}${jobId}-changelog-source`, merge: `${prefix}${jobId}-changelog-merge` };
+}
 
 export const defaults = {
   brokers: '127.0.0.1:9092',

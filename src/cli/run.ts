@@ -83,6 +83,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     printMinuteTables: flags.minuteTables,
     exactlyOnce: flags.exactlyOnce,
     changelog: flags.changelog,
+    topicPrefix: flags.topicPrefix,
   });
   await worker.start();
   const registry = workerRegistry(worker);

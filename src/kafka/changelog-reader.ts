@@ -35,6 +35,9 @@ export class ChangelogReader {
         'enable.auto.commit': false,
         'enable.partition.eof': true,
         'isolation.level': 'read_committed',
+        // End of partition is noticed after a fetch that waits this long: keep it short, a task
+        // opens only after both its reads (last marker, then maybe everything) reached the end.
+        'fetch.wait.max.ms': 10,
         'fetch.max.bytes': 16 * 1024 * 1024,
         'max.partition.fetch.bytes': 8 * 1024 * 1024,
       },

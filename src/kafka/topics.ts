@@ -1,7 +1,7 @@
 // Creates the job's topics if missing and reports what exists. Idempotent: an existing topic is
 // left as it is (its partition count is reported, never changed behind the user's back).
 
-import type { TopicNames } from '../config.js';
+import type { ChangelogTopics, TopicNames } from '../config.js';
 import { AdminClient, CODES, Producer, commonConfig, connectClient, disconnect, partitionCounts } from './clients.js';
 
 export interface TopicPlan {
@@ -20,6 +20,19 @@ export interface TopicReport {
 
 const changelogConfig = { 'cleanup.policy': 'compact', 'segment.bytes': String(64 * 1024 * 1024) };
 
+/**
+ * A job's changelog topics, created by its workers (and by restore) when missing, since they
+ * belong to one job id. Compacted: the latest value of every state key survives, so a task's
+ * state can be rebuilt on any machine (state/changelog.ts); smaller segments let the cleaner
+ * reach them sooner.
+ */
+export function changelogTopics(names: ChangelogTopics, clicksPartitions: number, mergePartitions: number): TopicPlan[] {
+  return [
+    { name: names.source, partitions: clicksPartitions, config: changelogConfig },
+    { name: names.merge, partitions: mergePartitions, config: changelogConfig },
+  ];
+}
+
 /** Every topic the job reads or writes; the internal partials topic matches `clicks` partitions. */
 export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPlan[] {
   return [
@@ -34,10 +47,7 @@ export function jobTopics(topics: TopicNames, clicksPartitions: number): TopicPl
     { name: topics.savepoints, partitions: 1 },
     // Compacted: a reader (the dashboard) finds every worker's latest status from the start.
     { name: topics.status, partitions: 1, config: { 'cleanup.policy': 'compact', 'segment.ms': '600000' } },
-    // Compacted: the latest value of every state key survives, so a task's state can be rebuilt
-    // on any machine (state/changelog.ts). Smaller segments let the cleaner reach them sooner.
-    { name: topics.changelogSource, partitions: clicksPartitions, config: changelogConfig },
-    { name: topics.changelogMerge, partitions: clicksPartitions, config: changelogConfig },
+
   ];
 }
 

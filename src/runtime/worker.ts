@@ -10,7 +10,8 @@
 // once every source partition's watermark has passed its end. See src/topology/.
 
 import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
-import type { TopicNames } from '../config.js';
+import { changelogTopicNames, type ChangelogTopics, type TopicNames } from '../config.js';
+import { changelogTopics, ensureTopics } from '../kafka/topics.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
 import { CODES, KafkaConsumer, OFFSET_BEGINNING, Producer, connectClient, disconnect, incremental, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
@@ -56,6 +57,8 @@ export interface WorkerConfig {
   exactlyOnce?: boolean;
   /** Write each task's state changes to the changelog topics (default on): any worker can take any task. */
   changelog?: boolean;
+  /** The --topic-prefix: the job's changelog topics are named with it and the job id. */
+  topicPrefix?: string;
   consumeBatchSize?: number;
 }
 
@@ -136,7 +139,9 @@ export class Worker {
   private changelogWriter: ChangelogWriter | undefined;
   /** Tasks being rebuilt from the changelog now, for the status. */
   readonly restoring = new Map<string, RestoreProgress>();
+  private readonly changelogTopics: ChangelogTopics;
   private readonly outage = new OutageTracker();
+  private lastBrokerAnswerAt = 0;
   readonly metrics: WorkerMetrics = { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
   readonly checkpoints: CheckpointRecord[] = [];
 
@@ -144,6 +149,7 @@ export class Worker {
 
   constructor(private readonly config: WorkerConfig) {
     this.topics = config.topics;
+    this.changelogTopics = changelogTopicNames(config.topicPrefix ?? '', config.jobId);
   }
 
   get tasks(): Task[] {
@@ -217,6 +223,7 @@ export class Worker {
     this.savepoints = new SavepointParticipant(brokers, topics, jobId);
     await this.savepoints.start();
     if (changelog) {
+      await ensureTopics(brokers, changelogTopics(this.changelogTopics, clicksPartitions, mergePartitions));
       this.changelogReader = await ChangelogReader.open(brokers, `${jobId}-worker-${process.pid}-changelog`);
       if (!exactlyOnce) this.changelogWriter = await ChangelogWriter.open(brokers, `${jobId}-worker-${process.pid}-changelog`, `${this.transactionalId}-changelog`);
     }
@@ -504,7 +511,7 @@ export class Worker {
   /** Where checkpoints write the changelog: the worker's transaction, or the changelog writer's. */
   private changelogSink(timeoutMs: number): ChangelogSink | undefined {
     if (this.changelogReader === undefined) return undefined;
-    const topicOf = (task: Task) => (task.stage === 'source' ? this.topics.changelogSource : this.topics.changelogMerge);
+    const topicOf = (task: Task) => (task.stage === 'source' ? this.changelogTopics.source : this.changelogTopics.merge);
     if (this.transactions !== undefined) {
       return {
         writer: this.writerId,
@@ -525,7 +532,7 @@ export class Worker {
     if (this.changelogReader === undefined) return undefined;
     return {
       reader: this.changelogReader,
-      topic: stage === 'source' ? this.topics.changelogSource : this.topics.changelogMerge,
+      topic: stage === 'source' ? this.changelogTopics.source : this.changelogTopics.merge,
       onProgress: (taskStage, partition, progress) => this.onRestoreProgress(`${taskStage}-${partition}`, progress),
     };
   }
@@ -574,6 +581,7 @@ export class Worker {
         await this.replaceProducer();
       } catch (err) {
         if (err instanceof FencedError) throw err; // another live process holds the id
+        log.debug('cannot start a new transactional producer yet', { reason: (err as Error).message });
         this.brokerFailed(`cannot start a new transactional producer yet: ${(err as Error).message}`);
         await sleep(1_000);
         return;
@@ -609,7 +617,6 @@ export class Worker {
    * live process really holds the id, registering fails and the worker stops.
    */
   private async replaceProducer(): Promise<void> {
-    log.warn('transactional producer fenced; replacing it', { transactionalId: this.transactionalId });
     const old = this.producer;
     await Promise.race([disconnect(old), sleep(5_000)]);
     this.producer = new Producer(this.producerSettings);
@@ -618,6 +625,7 @@ export class Worker {
     this.transactions = new Transactions(this.producer);
     await this.transactions.init(30_000);
     this.producerBroken = false;
+    log.info('transactional producer replaced (the previous one was fenced or stuck)', { transactionalId: this.transactionalId });
   }
 
   private async closeTasks(tasks: Task[]): Promise<void> {
@@ -633,7 +641,9 @@ export class Worker {
   private onClientError(err: { code?: number; message: string }): void {
     // The binding does not always carry librdkafka's code (-1): the message tells too.
     const down = err.code === CODES.ERRORS.ERR__ALL_BROKERS_DOWN || err.code === CODES.ERRORS.ERR__TRANSPORT || /all broker connections are down|transport failure/i.test(err.message);
-    if (down) this.brokerFailed(err.message);
+    // Right after a successful call such an event is a stale one from before (librdkafka queues
+    // them): counting it would report a second, 0 s outage.
+    if (down && Date.now() - this.lastBrokerAnswerAt > 2_000) this.brokerFailed(err.message);
     else log.debug('kafka client error', { code: err.code, reason: err.message });
   }
 
@@ -646,6 +656,7 @@ export class Worker {
 
   private brokerAnswered(): void {
     const now = Date.now();
+    this.lastBrokerAnswerAt = now;
     const end = this.outage.succeeded(now);
     if (end === undefined) return;
     log.warn('broker reachable again', { outageMs: end.durationMs, failedCalls: end.failures });

@@ -7,7 +7,8 @@
 
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { TopicNames } from '../config.js';
+import { changelogTopicNames, type TopicNames } from '../config.js';
+import { changelogTopics, ensureTopics } from '../kafka/topics.js';
 import { UserError } from '../errors.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { commitGroupOffsets, groupMemberCount } from '../kafka/groups.js';
@@ -61,7 +62,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${members} running worker(s); stop them first or pass --force; nothing was changed`);
   }
 
-  const stamps = await resetChangelogs(options, manifest, load, partitions);
+  const stamps = await resetChangelogs(options, manifest, load);
 
   // Build the new state beside the old, then swap.
   const target = jobDir(options.stateDir, options.jobId);
@@ -107,17 +108,17 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
 
 /**
  * Rewrites each task's changelog partition to the savepoint's state, in one transaction, and
- * returns the stamps the restored stores carry. Jobs whose topics have no changelog are left be.
+ * returns the stamps the restored stores carry (creating the job's changelog topics if missing).
  */
 async function resetChangelogs(
   options: RestoreOptions,
   manifest: SavepointManifest,
   load: ReturnType<typeof readSavepoint>['load'],
-  partitions: Map<string, number>,
 ): Promise<Map<string, CheckpointStamp>> {
   const stamps = new Map<string, CheckpointStamp>();
-  const topicOf = (stage: string) => (stage === 'source' ? options.topics.changelogSource : options.topics.changelogMerge);
-  if (!partitions.has(options.topics.changelogSource) || !partitions.has(options.topics.changelogMerge)) return stamps;
+  const names = changelogTopicNames(options.topicPrefix, options.jobId);
+  const topicOf = (stage: string) => (stage === 'source' ? names.source : names.merge);
+  await ensureTopics(options.brokers, changelogTopics(names, manifest.config.clicksPartitions, manifest.config.mergePartitions));
   const reader = await ChangelogReader.open(options.brokers, `${options.jobId}-restore-${process.pid}`);
   const batches: ChangelogBatch[] = [];
   const writer = `savepoint:${manifest.savepointId}:${Date.now()}`;

@@ -14,8 +14,11 @@
 // history (another writer at that number) is rebuilt from the changelog. Only when the changelog
 // holds nothing (a job started without it) does a local store seed it.
 
-/** Key of the marker record; never a state key (those start with a letter). */
-export const MARKER_KEY = '\u0000checkpoint';
+/**
+ * Key of the marker record; never a state key (those start with a letter). Printable on purpose:
+ * the client library passes string keys as C strings, so a NUL byte would cut the key short.
+ */
+export const MARKER_KEY = '!checkpoint';
 export const SEQ_HEADER = 'checkpoint-seq';
 
 /** Which checkpoint a store or a changelog is at. */

@@ -67,6 +67,34 @@ test('stop-with-savepoint, then restore into a fresh job: the union of outputs e
   }
 });
 
+test('restore resets the changelog: workers on another machine (no local state) resume from the savepoint', async () => {
+  const job = await createJob('sp-changelog');
+  let restored: TestJob | undefined;
+  try {
+    startWorker(job, ['--idle-timeout', '60s']);
+    await sleep(3_000);
+    const log1 = await produce(job, batch(45, t0), 'batch1.jsonl');
+    const dir = path.join(job.dir, 'sp-changelog');
+    const taken = await runCli(savepointArgs(job, dir, ['--stop']));
+    assert.equal(taken.code, 0, taken.stderr);
+    await waitExit(job);
+    restored = await restoreInto(job, dir, 'elsewhere');
+    // The restore installed stores in restored.stateDir; this worker runs with an empty one.
+    const elsewhere = startWorker(restored, ['--idle-timeout', '10s', '--state-dir', path.join(job.dir, 'state-other-machine')]);
+    let log = '';
+    elsewhere.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    await sleep(2_000);
+    const log2 = await produce(job, batch(46, t0 + 40_000), 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)]);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+    const rebuilt = log.split('\n').filter((line) => line.includes('task state rebuilt from the changelog'));
+    assert.equal(rebuilt.length, 8, `every task was rebuilt from the reset changelog:\n${log}`);
+  } finally {
+    await stopAll(job);
+    if (restored) await stopAll(restored);
+  }
+});
+
 test('a savepoint taken while producing, the job kept running then stopped; restore: union equals the oracle', async () => {
   const job = await createJob('sp-live');
   let restored: TestJob | undefined;
