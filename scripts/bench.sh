@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 npm run --silent build
-KAFKA_HEAP="${KAFKA_HEAP:-1g}" bash scripts/with-broker.sh bash -c 'node dist/bench/bench.js && node dist/bench/savepoint.js'
+KAFKA_HEAP="${KAFKA_HEAP:-1g}" bash scripts/with-broker.sh bash -c 'node dist/bench/bench.js && node dist/bench/savepoint.js && node dist/bench/changelog-restore.js'

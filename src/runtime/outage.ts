@@ -1,7 +1,8 @@
 // Turns a stream of failed and successful broker calls into two log events: the outage began,
 // and it ended (with its length). A worker keeps its state in memory through an outage and
 // retries on its own; one line each way tells the operator what happened without a line per
-// retry. Pure: the caller passes the time.
+// retry. A blip (failures for less than `graceMs`, e.g. one stale event) is not an outage.
+// Pure: the caller passes the time.
 
 export interface OutageEnd {
   durationMs: number;
@@ -10,26 +11,31 @@ export interface OutageEnd {
 
 export class OutageTracker {
   private sinceMs: number | undefined;
+  private reported = false;
   private failures = 0;
 
-  /** Whether the broker is currently considered unreachable. */
+  constructor(private readonly graceMs = 1_000) {}
+
+  /** Whether the broker is currently considered unreachable (an outage was reported). */
   get inOutage(): boolean {
-    return this.sinceMs !== undefined;
+    return this.reported;
   }
 
-  /** Records a failed call; true when it begins an outage (report it then, and only then). */
+  /** Records a failed call; true when the outage is to be reported now (once per outage). */
   failed(nowMs: number): boolean {
     this.failures++;
-    if (this.sinceMs !== undefined) return false;
-    this.sinceMs = nowMs;
+    this.sinceMs ??= nowMs;
+    if (this.reported || nowMs - this.sinceMs < this.graceMs) return false;
+    this.reported = true;
     return true;
   }
 
-  /** Records a successful call; returns the outage it ends, if any. */
+  /** Records a successful call; returns the reported outage it ends, if any. */
   succeeded(nowMs: number): OutageEnd | undefined {
     if (this.sinceMs === undefined) return undefined;
-    const end = { durationMs: nowMs - this.sinceMs, failures: this.failures };
+    const end = this.reported ? { durationMs: nowMs - this.sinceMs, failures: this.failures } : undefined;
     this.sinceMs = undefined;
+    this.reported = false;
     this.failures = 0;
     return end;
   }

@@ -47,3 +47,14 @@ test('windows: totals in order, top urls of the latest count window', () => {
   assert.deepEqual(snapshot.totals.map((t) => t.windowStart), [5_000, 10_000]);
   assert.deepEqual(snapshot.topUrls, { windowStart: 10_000, windowEnd: 15_000, rows: [{ url: '/c', count: 4 }, { url: '/b', count: 2 }] });
 });
+
+test('a running worker rebuilding tasks from the changelog shows their progress; a dead one does not', () => {
+  const view = new JobView();
+  const restoring = [{ task: 'merge-2', records: 120_000, percent: 45, recordsPerSec: 80_000 }];
+  view.applyStatus(status('a', 1_000, { restoring }), 1_000);
+  view.applyStatus(status('b', 1_000), 1_000);
+  let snapshot = view.snapshot(2_000);
+  assert.deepEqual(snapshot.workers.map((w) => [w.worker, w.restoring]), [['a', restoring], ['b', []]], 'older statuses without the field show nothing');
+  snapshot = view.snapshot(20_000);
+  assert.deepEqual(snapshot.workers[0]!.restoring, [], 'a dead worker restores nothing');
+});
