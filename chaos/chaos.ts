@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
     .option('--exactly-once', 'run the workers with --exactly-once and require zero duplicates', false)
     .option('--min-faults <n>', 'keep injecting faults after the producer ends until this many', nonNegativeInt, 10)
-    .option('--log-dir <dir>', 'keep each worker\'s log (debug level) in this directory')
+    .option('--log-dir <dir>', 'keep each worker\'s log (debug level) in this directory (default: $CHAOS_LOG_DIR)', process.env.CHAOS_LOG_DIR)
     .parse(process.argv)
     .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean; minFaults: number; logDir?: string }>();
   const mode = options.exactlyOnce ? 'exactly-once' : 'at-least-once';

@@ -765,9 +765,14 @@ export class Worker {
   private onRebalance(err: { code: number }, assignment: TopicPartition[]): void {
     const assign = err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS;
     if (this.closing) {
-      // Shutting down: every task was checkpointed and closed already.
-      if (assign) incremental(this.consumer).incrementalAssign(assignment);
-      else incremental(this.consumer).incrementalUnassign(assignment);
+      // Shutting down: every task was checkpointed and closed already. The binding refuses these
+      // calls once it is disconnecting; librdkafka then completes the rebalance by itself.
+      try {
+        if (assign) incremental(this.consumer).incrementalAssign(assignment);
+        else incremental(this.consumer).incrementalUnassign(assignment);
+      } catch {
+        // disconnecting
+      }
       return;
     }
     this.pendingRebalances.push({ assign, partitions: assignment });
@@ -875,11 +880,22 @@ export class Worker {
     for (const task of this.tasks) await task.store.close().catch(() => undefined);
     this.sources.length = 0;
     this.merges.length = 0;
-    await disconnect(this.consumer);
-    await this.savepoints?.close();
-    await this.changelogReader?.close();
-    await this.changelogWriter?.close();
-    await disconnect(this.producer);
+    // Give the partitions back while still connected, then leave: a cooperative consumer closing
+    // with partitions still assigned waits for a revocation the binding can no longer serve.
+    try {
+      const assigned = this.consumer.assignments();
+      if (assigned.length > 0) incremental(this.consumer).incrementalUnassign(assigned);
+      this.consumer.unsubscribe();
+    } catch {
+      // not connected
+    }
+    // Each client gets a bounded time: a worker that was asked to stop must exit.
+    const bounded = (closing: Promise<unknown> | undefined) => Promise.race([closing?.catch(() => undefined), sleep(10_000)]);
+    await bounded(disconnect(this.consumer));
+    await bounded(this.savepoints?.close());
+    await bounded(this.changelogReader?.close());
+    await bounded(this.changelogWriter?.close());
+    await bounded(disconnect(this.producer));
     this.slot?.release();
   }
 }
