@@ -77,6 +77,8 @@ export const OFFSET_BEGINNING = -2;
 export interface IncrementalAssignment {
   incrementalAssign(partitions: Array<{ topic: string; partition: number; offset?: number }>): void;
   incrementalUnassign(partitions: Array<{ topic: string; partition: number }>): void;
+  /** True in a revocation when the group already gave the partitions to others (session lost). */
+  assignmentLost(): boolean;
 }
 
 export function incremental(consumer: ConsumerClient): IncrementalAssignment {

@@ -28,42 +28,44 @@ export class ChangelogWriter {
     private readonly settings: Record<string, string | number | boolean>,
   ) {}
 
-  static async open(brokers: string, clientId: string, transactionalId: string): Promise<ChangelogWriter> {
+  static async open(brokers: string, clientId: string, transactionalId: string, transactionTimeoutMs = 30_000): Promise<ChangelogWriter> {
     const writer = new ChangelogWriter(brokers, {
       ...producerConfig(brokers, clientId),
       'transactional.id': transactionalId,
-      'transaction.timeout.ms': 30_000,
-      'message.timeout.ms': 30_000,
+      'transaction.timeout.ms': transactionTimeoutMs,
+      'message.timeout.ms': transactionTimeoutMs,
       'linger.ms': 5,
     });
-    await writer.connect();
+    await writer.connect(30_000);
     return writer;
   }
 
-  private async connect(): Promise<void> {
+  private async connect(timeoutMs: number): Promise<void> {
     this.producer = new Producer(this.settings);
     await connectClient(this.producer, this.brokers);
     this.transactions = new Transactions(this.producer);
-    await this.transactions.init(30_000);
+    await this.transactions.init(timeoutMs);
     this.broken = false;
   }
 
   /** Writes every batch in one transaction; false (and nothing visible) if it did not commit. */
   async write(batches: ChangelogBatch[], timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs; // one deadline for everything: a revocation waits on it
     try {
       if (this.broken) {
-        await Promise.race([disconnect(this.producer), sleep(5_000)]);
-        await this.connect();
+        await Promise.race([disconnect(this.producer), sleep(2_000)]);
+        await this.connect(Math.max(1_000, deadline - Date.now()));
       }
       await this.transactions.begin();
-      const deadline = Date.now() + timeoutMs;
       for (const batch of batches) {
         for (const record of batch.records) await this.produce(batch.topic, batch.partition, record, deadline);
       }
       const outcome = await this.transactions.commit([], undefined, Math.max(1_000, deadline - Date.now()));
       if (outcome.committed) return true;
+      // Not aborted here: after a timed-out commit librdkafka refuses an abort (the commit may
+      // still complete). A new producer registering the id settles it either way.
       log.debug('changelog transaction not committed', { reason: outcome.reason });
-      await this.transactions.abort(10_000);
+      this.broken = true;
       return false;
     } catch (err) {
       // Fenced (a timed-out transaction bumps the epoch) or an abort that failed: start over with

@@ -1,14 +1,21 @@
 // The commit order, written down once. A checkpoint of a set of tasks:
 //   1. flush the producer: every output record the checkpoint covers is acknowledged by Kafka;
-//   2. per task, one atomic LevelDB batch: the state changes, watermark and next input offset;
+//   1b. with the changelog: one transaction writes each task's changes and a marker (its stamp);
+//   2. per task, one atomic LevelDB batch: the state changes, watermark and next input offset,
+//      and the stamp of the changelog checkpoint it matches;
 //   3. commit the same offsets to the consumer group (the fallback for a task with no store).
 // A crash before 2 replays from the previous checkpoint and re-emits identical records; a crash
 // between 2 and 3 is harmless because a task resumes from its store's offset, not the group's.
 // A failed flush skips the checkpoint (state stays in memory, retried next time); a failed store
 // write is fatal: the store still holds its previous checkpoint intact, and the worker restarts.
 //
+// A crash between 1b and 2 leaves the store behind the changelog: it is rebuilt from the changelog
+// on open. A changelog write that fails leaves the store ahead of it: the store is then stamped
+// as not matching any changelog checkpoint, so it is not trusted either (rebuilt from the
+// changelog, the input replayed from there), and the changes go to the changelog next time.
+//
 // Exactly-once mode (checkpointInTransaction): every output since the previous checkpoint is in
-// one open Kafka transaction. Then:
+// one open Kafka transaction, the changelog records included. Then:
 //   1. per task, one LevelDB batch stages the state changes and next offset, tagged with a token;
 //   2. the input offsets, with the token as their metadata, join the transaction; it commits;
 //   3. per task, one LevelDB batch promotes the staged checkpoint.
@@ -122,11 +129,13 @@ export async function checkpoint(
         w.task.seq = w.stamp.seq;
         w.task.changelogBacklog = undefined;
       } else {
-        // The store moves on without a new stamp; the changelog gets these changes next time.
+        // The store moves on, stamped as matching no changelog checkpoint (see the header); the
+        // changelog gets these changes with the next checkpoint.
         w.task.changelogBacklog = w.changelogChanges;
-        w.stamp = undefined;
+        w.stamp = { seq: w.task.seq, writer: `${changelog.writer}+unsynced`, nextOffset: w.task.nextOffset ?? null };
       }
     }
+    crashPoint('after-changelog', progressed);
   }
 
   const written = await Promise.all(

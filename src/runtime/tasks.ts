@@ -9,7 +9,7 @@ import { SourceStage } from '../topology/source-stage.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
-import { chooseSource, type StoreSource } from '../state/changelog.js';
+import { chooseSource, type CheckpointStamp, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { isUserError } from '../errors.js';
 import { logger } from '../log.js';
@@ -89,13 +89,41 @@ async function openWhenReleased(location: string): Promise<TaskStore> {
 }
 
 /** The metadata of the group's committed offset of a task's partition, asked only when needed. */
-export type CommittedToken = () => Promise<string | undefined>;
+export type CommittedToken = () => Promise<{ token: string | undefined; offset: number | undefined }>;
 
 /** How a task reaches its changelog, when the job keeps one. */
 export interface ChangelogAccess {
   reader: ChangelogReader;
   topic: string;
   onProgress: (stage: Stage, partition: number, progress: RestoreProgress) => void;
+  /** Exactly-once: the group's committed offset must match the changelog's last marker. */
+  exactlyOnce: boolean;
+  /** Runs a broker call until it succeeds (reporting an outage), for at most a few minutes. */
+  retry<T>(what: string, call: () => Promise<T>): Promise<T>;
+}
+
+/** How long a new owner waits for the changelog to show the checkpoint the group's offset names. */
+const inDoubtWaitMs = 30_000;
+
+/**
+ * The changelog's last marker. In exactly-once mode, first the group's committed offset, read as
+ * stable (it waits until the previous owner's transaction ended): if that transaction committed,
+ * its marker must be read too, or the task would replay outputs already visible.
+ */
+async function lastStamp(changelog: ChangelogAccess, partition: number, committedToken: CommittedToken): Promise<CheckpointStamp | undefined> {
+  const read = () => changelog.retry(`reading ${changelog.topic}-${partition}`, () => changelog.reader.lastStamp(changelog.topic, partition));
+  if (!changelog.exactlyOnce) return read();
+  const { offset } = await committedToken();
+  let stamp = await read();
+  const deadline = Date.now() + inDoubtWaitMs;
+  while (offset !== undefined && stamp !== undefined && stamp.nextOffset !== offset && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the commit markers are still being written
+    stamp = await read();
+  }
+  if (offset !== undefined && stamp !== undefined && stamp.nextOffset !== offset) {
+    log.warn('the changelog does not show the checkpoint the committed offset names', { topic: changelog.topic, partition, committedOffset: offset, markerOffset: stamp.nextOffset });
+  }
+  return stamp;
 }
 
 /**
@@ -107,15 +135,17 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
   const location = taskDir(settings.stateDir, settings.jobId, stage, partition);
   let store = await openWhenReleased(location);
   try {
-    const pendingResolution = await store.resolvePending(committedToken);
+    const pendingResolution = await store.resolvePending(async () => (await committedToken()).token);
     let loaded = await store.load();
     let source: StoreSource = { use: 'local' };
     if (changelog !== undefined) {
-      const remote = await changelog.reader.lastStamp(changelog.topic, partition);
+      const remote = await lastStamp(changelog, partition, committedToken);
       source = chooseSource(loaded.stamp, loaded.entries.length > 0 || loaded.nextOffset !== undefined, remote);
       if (source.use === 'changelog') {
         await store.close();
-        const fold = await changelog.reader.readAll(changelog.topic, partition, (progress) => changelog.onProgress(stage, partition, progress));
+        const fold = await changelog.retry(`restoring ${changelog.topic}-${partition}`, () =>
+          changelog.reader.readAll(changelog.topic, partition, (progress) => changelog.onProgress(stage, partition, progress)),
+        );
         if (fold.marker === undefined) throw new Error(`changelog ${changelog.topic}-${partition} lost its checkpoint marker while being read`);
         store = await TaskStore.rebuild(location, fold.entries(), fold.marker);
         loaded = await store.load();

@@ -270,16 +270,24 @@ export class Worker {
         await this.checkIdleness(now);
         if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpointAll();
+          // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
+          if (this.recoveryNeeded) continue;
           await this.serveSavepointRequests();
-          this.publishStatus('running');
+          if (!this.recoveryNeeded) this.publishStatus('running');
         }
       }
       if (!this.recoveryNeeded) await this.checkpointAll(this.tasks, true);
-      this.publishStatus('stopped');
       if (this.transactions !== undefined) {
-        await this.drainOverflow(10_000);
-        await this.transactions.commit([], this.consumer, 10_000, () => undefined).catch(() => undefined);
+        // Commit only what the final checkpoint covers; a transaction it could not complete is
+        // aborted (committing it would show outputs the restarted task emits again).
+        if (this.recoveryNeeded) await this.transactions.abort(10_000).catch(() => undefined);
+        else {
+          this.publishStatus('stopped');
+          if (await this.drainOverflow(10_000)) await this.transactions.commit([], this.consumer, 10_000).catch(() => undefined);
+          else await this.transactions.abort(10_000).catch(() => undefined);
+        }
       } else {
+        this.publishStatus('stopped');
         await this.drainOverflow(10_000);
         await flush(this.producer, 10_000).catch(() => undefined);
       }
@@ -383,15 +391,33 @@ export class Worker {
 
   /** Produces one record, or queues it behind earlier ones while librdkafka's queue is full. */
   private produce(topic: string, partition: number | null, value: Buffer | null, key: string | Buffer | null, headers?: Array<Record<string, string>>): void {
+    if (this.recoveryNeeded) return; // exactly-once: the open transaction is lost; its outputs replay
     if (!this.hasOverflow()) {
       try {
         this.producer.produce(topic, partition, value, key, null, undefined, headers);
         return;
       } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw err;
+        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) {
+          if (!this.transactionLost(err)) throw err;
+          return;
+        }
       }
     }
     this.overflow.push([topic, partition, value, key, headers]);
+  }
+
+  /**
+   * Exactly-once: librdkafka refuses records once the transaction failed (an abortable error,
+   * or a fatal one such as the epoch bump of a transaction that outlived its timeout). That is a
+   * failed checkpoint, not a crash: recover from the last one. True if the error was that.
+   */
+  private transactionLost(err: unknown): boolean {
+    const code = (err as { code?: number }).code;
+    if (this.transactions === undefined || (code !== CODES.ERRORS.ERR__STATE && code !== CODES.ERRORS.ERR__FATAL)) return false;
+    if (code === CODES.ERRORS.ERR__FATAL) this.producerBroken = true;
+    this.recoveryNeeded = true;
+    log.debug('transaction lost', { reason: (err as Error).message });
+    return true;
   }
 
   private hasOverflow(): boolean {
@@ -407,7 +433,12 @@ export class Worker {
         this.producer.produce(topic, partition, value, key, null, undefined, headers);
         this.overflowHead++;
       } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw err;
+        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) {
+          if (!this.transactionLost(err)) throw err;
+          this.overflow = [];
+          this.overflowHead = 0;
+          return false;
+        }
         if (Date.now() >= deadline) return false;
         this.producer.poll();
         await sleep(5); // librdkafka's threads send meanwhile; the event loop stays free
@@ -539,7 +570,28 @@ export class Worker {
       reader: this.changelogReader,
       topic: stage === 'source' ? this.changelogTopics.source : this.changelogTopics.merge,
       onProgress: (taskStage, partition, progress) => this.onRestoreProgress(`${taskStage}-${partition}`, progress),
+      exactlyOnce: this.transactions !== undefined,
+      retry: (what, call) => this.retryBroker(what, call),
     };
+  }
+
+  /**
+   * A broker call a task cannot open without (offsets, changelog reads): retried every second,
+   * as part of an outage, for up to 5 minutes; then the worker stops with the error.
+   */
+  private async retryBroker<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      try {
+        const result = await call();
+        this.brokerAnswered();
+        return result;
+      } catch (err) {
+        if (Date.now() >= deadline) throw new Error(`${what} failed for 5 minutes: ${(err as Error).message}`);
+        this.brokerFailed(`${what}: ${(err as Error).message}`);
+        await sleep(1_000);
+      }
+    }
   }
 
   /** Restoring from the changelog can take a while: shown in the log and, via the status, on the dashboard. */
@@ -747,11 +799,14 @@ export class Worker {
   private async serveSavepointRequests(): Promise<void> {
     const requests = await this.savepoints.poll();
     for (const request of requests) {
-      // Checkpoint first: the stores then hold exactly the state at each task's offset.
+      // Checkpoint first: the stores then hold exactly the state at each task's offset. If it
+      // fails, this worker does not contribute: the savepoint times out and says so.
       await this.checkpointAll(this.tasks, true);
+      if (this.recoveryNeeded) return;
       await this.savepoints.contribute(request, this.tasks, (topic, partition, value, key) => this.produce(topic, partition, value, key), this.producer, this.shape, this.config.windows);
       // Exactly-once: the chunks are part of the open transaction; commit them for the collector.
       if (this.transactions !== undefined) await this.checkpointAll(this.tasks, true);
+      if (this.recoveryNeeded) return;
       this.unreportedSavepoints.push({ savepointId: request.savepointId, atMs: Date.now(), stop: request.stop });
       if (request.stop) {
         log.info('stopping after savepoint', { savepointId: request.savepointId });
@@ -811,7 +866,10 @@ export class Worker {
       assignment.push(task.restoredOffset !== undefined ? { topic, partition, offset: task.restoredOffset } : { topic, partition });
     }
     if (reposition) {
-      for (const entry of assignment) await this.seek(entry.topic, entry.partition, entry.offset ?? (await this.committedOffset(entry.topic, entry.partition)));
+      for (const entry of assignment) {
+        const offset = entry.offset ?? (await this.retryBroker('reading a committed offset', () => this.committedOffset(entry.topic, entry.partition)));
+        await this.retryBroker('seeking', () => this.seek(entry.topic, entry.partition, offset));
+      }
       log.info('repositioned', { partitions: assignment });
       return;
     }
@@ -849,10 +907,11 @@ export class Worker {
     return async () => {
       for (let attempt = 1; ; attempt++) {
         try {
-          const [committed] = await new Promise<Array<{ metadata?: string | null }>>((resolve, reject) =>
+          const [committed] = await new Promise<Array<{ metadata?: string | null; offset?: number }>>((resolve, reject) =>
             this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
           );
-          return committed?.metadata ?? undefined;
+          const offset = committed?.offset;
+          return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };
         } catch (err) {
           this.brokerFailed(`cannot read the committed offset of ${topic}-${partition} (attempt ${attempt}): ${(err as Error).message}`);
           await sleep(1_000);
@@ -866,6 +925,16 @@ export class Worker {
     for (const { topic, partition } of partitions) {
       const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
+    }
+    if (incremental(this.consumer).assignmentLost()) {
+      // Another worker may own these already (this one missed the group's deadline): no
+      // checkpoint of them, which could land after the new owner's. It replays from the last one.
+      // Exactly-once: the open transaction holds their outputs; it is aborted.
+      log.warn('partitions lost to the group (this worker was too slow to rejoin)', { partitions: revoked.map((t) => `${t.stage}-${t.partition}`) });
+      if (this.transactions !== undefined) this.recoveryNeeded = true;
+      await this.closeTasks(revoked);
+      incremental(this.consumer).incrementalUnassign(partitions);
+      return;
     }
     // Exactly-once: if this checkpoint's transaction fails, the next owners replay from the last
     // one; the loop then aborts it (recover) before anything else is produced.

@@ -1,9 +1,10 @@
 // Installs a savepoint as a job's starting point. Everything that can refuse does so before any
 // existing state is touched: checksums, configuration, running workers. The new stores are built
-// beside the job's state dir and swapped in with renames, so a failure midway leaves the old state.
-// The changelog topics are reset to the savepoint first (one transaction: every key not in the
-// savepoint deleted, every saved key written, a marker one past the last): a worker on any
-// machine then rebuilds the savepoint's state, and a local store from before is not trusted.
+// beside the job's state dir and swapped in with renames. Before that, the changelog topics are
+// reset to the savepoint (one transaction: every key not in the savepoint deleted, every saved key
+// written, a marker one past the last): from then on a worker on any machine rebuilds the
+// savepoint's state, and a local store from before is not trusted. So once the changelog is reset
+// the restore has taken effect, even if building the local stores then fails.
 
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -140,9 +141,10 @@ async function resetChangelogs(
   } finally {
     await reader.close();
   }
-  const changelog = await ChangelogWriter.open(options.brokers, `${options.jobId}-restore`, `${options.jobId}-restore`);
+  // One transaction for every task: give it as long as the write itself may take.
+  const changelog = await ChangelogWriter.open(options.brokers, `${options.jobId}-restore`, `${options.jobId}-restore`, 300_000);
   try {
-    if (!(await changelog.write(batches, 120_000))) throw new Error('could not reset the changelog topics to the savepoint (transaction not committed); the state dir was not changed');
+    if (!(await changelog.write(batches, 280_000))) throw new Error('could not reset the changelog topics to the savepoint (transaction not committed); the state dir was not changed');
   } finally {
     await changelog.close();
   }

@@ -53,7 +53,6 @@ export class IdlenessTracker {
     return true;
   }
 
-  /** Quiet for the whole timeout and not idle yet: worth asking whether it is caught up. */
   /**
    * Restarts the quiet timer of a partition that is not idle: after a broker outage, time
    * without records says nothing about the stream, and records may still be on their way.
@@ -62,6 +61,7 @@ export class IdlenessTracker {
     if (!this.idle) this.lastActivityMs = Math.max(this.lastActivityMs, nowMs);
   }
 
+  /** Quiet for the whole timeout and not idle yet: worth asking whether it is caught up. */
   quietLongEnough(nowMs: number): boolean {
     return !this.idle && nowMs - this.lastActivityMs >= this.timeoutMs;
   }
