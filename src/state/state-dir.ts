@@ -56,8 +56,11 @@ export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): v
   }
   try {
     mkdirSync(dir, { recursive: true });
-    writeFileSync(file + '.tmp', JSON.stringify(shape, null, 2) + '\n');
-    renameSync(file + '.tmp', file);
+    // A temporary name of this process's own: two workers starting together on one state dir
+    // both write it, and the second rename must not find the first one's file gone.
+    const temporary = `${file}.${process.pid}.tmp`;
+    writeFileSync(temporary, JSON.stringify(shape, null, 2) + '\n');
+    renameSync(temporary, file);
   } catch (err) {
     throw new UserError('BAD_STATE', `cannot write state dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
