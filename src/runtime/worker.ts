@@ -14,7 +14,7 @@ import { changelogTopicNames, type ChangelogTopics, type TopicNames } from '../c
 import { changelogTopics, ensureTopics } from '../kafka/topics.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type Partial, type UrlStats } from '../codec/messages.js';
 import { readClickFields, type ClickFields } from '../codec/click-fields.js';
-import { CODES, KafkaConsumer, OFFSET_BEGINNING, Producer, connectClient, disconnect, incremental, partitionCounts, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
+import { CODES, KafkaConsumer, OFFSET_BEGINNING, Producer, connectClient, disconnect, incremental, partitionCounts, type ConsumerClient, type Metadata, type ProducerClient } from '../kafka/clients.js';
 import { flush, producerConfig } from '../producer/send.js';
 import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { UserError } from '../errors.js';
@@ -195,10 +195,17 @@ export class Worker {
       ...transactional,
     };
     this.producer = new Producer(this.producerSettings);
-    const metadata = await connectClient(this.producer, brokers);
+    let metadata = await connectClient(this.producer, brokers);
     this.producer.on('event.error', (err) => this.onClientError(err));
+    // Topics created a moment ago (a broker that just started) can be missing from the first
+    // metadata: look again for a few seconds before calling them missing.
+    const missingIn = (m: Metadata) => Object.values(topics).filter((topic) => !partitionCounts(m).has(topic));
+    for (const deadline = Date.now() + 10_000; missingIn(metadata).length > 0 && Date.now() < deadline; ) {
+      await sleep(500);
+      metadata = await new Promise<Metadata>((resolve, reject) => this.producer.getMetadata({ timeout: 5_000 }, (err, m) => (err ? reject(err) : resolve(m))));
+    }
     const partitions = partitionCounts(metadata);
-    const missing = Object.values(topics).filter((topic) => !partitions.has(topic));
+    const missing = missingIn(metadata);
     if (missing.length > 0) {
       await disconnect(this.producer);
       throw new UserError('TOPIC_MISMATCH', `topics missing at ${brokers}: ${missing.join(', ')}; run "clickstream topics create" first`);
