@@ -40,6 +40,15 @@ function shell(command: string): Promise<number | null> {
   return new Promise((resolve) => spawn('bash', ['-c', command], { stdio: 'ignore', cwd: packageRoot }).on('close', resolve));
 }
 
+function shellOutput(command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', `${command} 2>&1`], { stdio: ['ignore', 'pipe', 'ignore'], cwd: packageRoot });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', () => resolve(out));
+  });
+}
+
 async function main(): Promise<void> {
   const options = new Command('chaos')
     .option('--duration <time>', 'how long faults are injected while clicks are produced', duration, 120_000)
@@ -192,6 +201,9 @@ async function main(): Promise<void> {
     say(`MISMATCH: ${(err as Error).message.split('\n').slice(0, 12).join('\n')}`);
   }
   await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
+  // A failed run on our own broker: say whether the broker left a transaction hanging (it then
+  // blocks read_committed readers and the group's offsets whatever the workers do).
+  if (localBroker && mismatches > 0) say(`hanging transactions on the broker: ${(await shellOutput('bash scripts/kafka.sh hanging')).trim()}`);
 
   const byKind = new Map<string, number>();
   for (const f of faults) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);

@@ -7,6 +7,7 @@
 #   bash scripts/kafka.sh status    # exit 0 if running, 3 if not
 #   bash scripts/kafka.sh reset     # stop + delete the data dir (keeps the jars)
 #   bash scripts/kafka.sh logs [-f] # tail of the broker log
+#   bash scripts/kafka.sh hanging [--abort]  # transactions left open by the broker; abort them
 #
 # Environment: KAFKA_HOME (default <repo>/.kafka), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
 # KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (60 seconds).
@@ -170,6 +171,11 @@ num.partitions=4
 default.replication.factor=1
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
+# One node: a controlled shutdown has nowhere to move leadership, it only leaves every partition
+# without a leader while the transaction coordinator may still be writing commit markers. Kafka
+# then skips the markers of those partitions ("likely deleted") and the transaction hangs: its
+# outputs stay invisible to read_committed readers and its offsets unstable until aborted.
+controlled.shutdown.enable=false
 
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -329,8 +335,36 @@ do_logs() {
   tail -n "${1:-50}" "$LOG_FILE"
 }
 
+# Kafka's own tool (kafka-transactions.sh): a transaction whose markers the broker never wrote
+# keeps read_committed readers at its first offset and the group's offsets unstable for good.
+do_hanging() {
+  local port out
+  port="$(running_port)"
+  broker_pid >/dev/null && port_open "$port" || die "not running (start it first)"
+  out="$(java_tool org.apache.kafka.tools.TransactionsCommand --bootstrap-server "$HOST:$port" find-hanging --broker-id 1 --max-transaction-timeout 1 2>&1 | grep -v '^SLF4J')" ||
+    die "find-hanging failed: $(printf '%s\n' "$out" | tail -n 1)"
+  local rows
+  rows="$(printf '%s\n' "$out" | awk -F'\t' 'NR > 1 && NF >= 6 { gsub(/ /, ""); print $1, $2, $6 }')"
+  if [[ -z "$rows" ]]; then
+    say "no hanging transactions"
+    return 0
+  fi
+  printf '%s\n' "$out"
+  if [[ "${1:-}" != --abort ]]; then
+    say "$(printf '%s\n' "$rows" | wc -l) hanging; 'bash scripts/kafka.sh hanging --abort' aborts them"
+    return 4
+  fi
+  local topic partition start
+  while read -r topic partition start; do
+    java_tool org.apache.kafka.tools.TransactionsCommand --bootstrap-server "$HOST:$port" abort \
+      --topic "$topic" --partition "$partition" --start-offset "$start" >/dev/null 2>&1 ||
+      die "abort of $topic-$partition at $start failed"
+    say "aborted the transaction open on $topic-$partition since offset $start"
+  done <<<"$rows"
+}
+
 usage() {
-  echo "usage: bash scripts/kafka.sh {install|start|stop|status|reset|logs [-f|N]}" >&2
+  echo "usage: bash scripts/kafka.sh {install|start|stop|status|reset|logs [-f|N]|hanging [--abort]}" >&2
   echo "  KAFKA_HOME=$KAFKA_HOME  KAFKA_PORT=$KAFKA_PORT  KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT" >&2
 }
 
@@ -343,6 +377,7 @@ case "$cmd" in
   status) do_status ;;
   reset) do_reset ;;
   logs) do_logs "$@" ;;
+  hanging) do_hanging "$@" ;;
   -h | --help | help) usage ;;
   *) usage; exit 2 ;;
 esac

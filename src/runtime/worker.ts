@@ -89,6 +89,11 @@ const finalFlushTimeoutMs = 20_000;
 const revocationFlushTimeoutMs = 5_000;
 /** How long the loop hands queued outputs to a full producer queue before it polls again. */
 const drainBudgetMs = 100;
+/**
+ * A committed offset unreadable this long is suspected to be held by a hanging transaction: well
+ * past any transaction's timeout (the coordinator aborts those) and a broker restart's outage.
+ */
+const hangingTransactionSuspectMs = 90_000;
 
 /** An output waiting for room in librdkafka's queue: topic, partition, value, key, headers. */
 type QueuedRecord = [string, number | null, Buffer | null, string | Buffer | null, Array<Record<string, string>> | undefined];
@@ -912,6 +917,8 @@ export class Worker {
    */
   private committedToken(topic: string, partition: number): CommittedToken {
     return async () => {
+      const since = Date.now();
+      let hangingReported = false;
       for (let attempt = 1; ; attempt++) {
         try {
           const [committed] = await new Promise<Array<{ metadata?: string | null; offset?: number }>>((resolve, reject) =>
@@ -921,6 +928,12 @@ export class Worker {
           return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };
         } catch (err) {
           this.brokerFailed(`cannot read the committed offset of ${topic}-${partition} (attempt ${attempt}): ${(err as Error).message}`);
+          if (!hangingReported && Date.now() - since > hangingTransactionSuspectMs) {
+            // No open transaction outlives its timeout; an offset unstable for longer is held by a
+            // transaction whose markers the broker never wrote. Only an operator can abort it.
+            hangingReported = true;
+            log.error(`the committed offset of ${topic}-${partition} is still unreadable after ${Math.round((Date.now() - since) / 1000)} s: the broker is unreachable, or holds a hanging transaction (a single-node broker restart can leave one); list and abort those with 'bash scripts/kafka.sh hanging --abort' (kafka-transactions.sh find-hanging / abort)`);
+          }
           await sleep(1_000);
         }
       }
