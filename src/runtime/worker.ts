@@ -36,6 +36,7 @@ import type { ChangelogAccess } from './tasks.js';
 import type { Stage } from '../state/state-dir.js';
 import { formatMinuteTable } from './minute-table.js';
 import { SavepointParticipant } from './savepoint-participant.js';
+import type { SavepointRequest } from '../savepoint/protocol.js';
 import type { TaskStatus, WorkerStatus } from './status.js';
 import { hostname } from 'node:os';
 import { NO_WATERMARK } from '../topology/watermark.js';
@@ -115,6 +116,8 @@ export class Worker {
   /** Checkpoints and savepoints not yet reported in a status, and the last report's counters. */
   private unreportedCheckpoints: CheckpointRecord[] = [];
   private unreportedSavepoints: WorkerStatus['savepoints'] = [];
+  /** Savepoint requests read from the control topic and not served yet (oldest first). */
+  private readonly savepointRequests: SavepointRequest[] = [];
   private lastStatusAt = Date.now();
   private readonly lastRecordsIn = new Map<string, number>();
   /** Set by whoever serves this worker's /metrics, for the status to point at it. */
@@ -809,16 +812,25 @@ export class Worker {
 
   /** Contributes to requested savepoints right after a checkpoint; stops if asked to. */
   private async serveSavepointRequests(): Promise<void> {
-    const requests = await this.savepoints.poll();
-    for (const request of requests) {
+    this.savepointRequests.push(...(await this.savepoints.poll()));
+    while (this.savepointRequests.length > 0) {
+      const request = this.savepointRequests[0]!;
+      // A request whose requester gave up (this worker was recovering meanwhile) is dropped:
+      // contributing, and with `stop` stopping, after "nothing was written" would surprise.
+      if (request.deadlineMs !== undefined && Date.now() > request.deadlineMs) {
+        log.warn('savepoint request expired before this worker could serve it', { savepointId: request.savepointId });
+        this.savepointRequests.shift();
+        continue;
+      }
       // Checkpoint first: the stores then hold exactly the state at each task's offset. If it
-      // fails, this worker does not contribute: the savepoint times out and says so.
+      // fails, the request waits for the recovery and is served at the next checkpoint.
       await this.checkpointAll(this.tasks, true);
       if (this.recoveryNeeded) return;
       await this.savepoints.contribute(request, this.tasks, (topic, partition, value, key) => this.produce(topic, partition, value, key), this.producer, this.shape, this.config.windows);
       // Exactly-once: the chunks are part of the open transaction; commit them for the collector.
       if (this.transactions !== undefined) await this.checkpointAll(this.tasks, true);
       if (this.recoveryNeeded) return;
+      this.savepointRequests.shift();
       this.unreportedSavepoints.push({ savepointId: request.savepointId, atMs: Date.now(), stop: request.stop });
       if (request.stop) {
         log.info('stopping after savepoint', { savepointId: request.savepointId });

@@ -12,6 +12,8 @@ export interface SavepointRequest {
   jobId: string;
   /** Stop the workers right after their contribution (stop-with-savepoint). */
   stop: boolean;
+  /** When the requester gives up (epoch ms): a worker busy until then no longer contributes. */
+  deadlineMs?: number;
 }
 
 export interface SnapshotChunk {

@@ -47,7 +47,7 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
     );
     consumer.assign([{ topic: topics.savepoints, partition: 0, offset: end }]);
     const savepointId = newSavepointId();
-    const request: SavepointRequest = { type: 'savepoint-request', savepointId, jobId: options.jobId, stop: options.stop };
+    const request: SavepointRequest = { type: 'savepoint-request', savepointId, jobId: options.jobId, stop: options.stop, deadlineMs: startedAt + options.timeoutMs };
     producer.produce(topics.control, 0, Buffer.from(JSON.stringify(request)), options.jobId);
     await flush(producer, 10_000);
 

@@ -69,6 +69,10 @@ test('a 30 s broker outage: state kept, reported once each way, output equals th
       assert.equal(count('broker reachable again'), 1, `${run.mode.name}: the return is reported once`);
       assert.ok(lines.length <= 4, `${run.mode.name}: no line per retry (${lines.length} lines):\n${lines.join('\n')}`);
     }
+    // The restart left no transaction whose markers the broker skipped (see kafka.sh hanging).
+    const hanging = await broker.hanging();
+    assert.equal(hanging.code, 0, `no hanging transactions after the restart:\n${hanging.output}`);
+    assert.match(hanging.output, /no hanging transactions/);
   } finally {
     for (const job of jobs) await stopAll(job);
   }

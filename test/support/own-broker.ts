@@ -52,6 +52,15 @@ export class OwnBroker {
     rmSync(this.home, { recursive: true, force: true });
   }
 
+  /** `kafka.sh hanging`: its exit code (0 none, 4 some) and what it printed. */
+  hanging(): Promise<{ code: number; output: string }> {
+    return new Promise((resolve) => {
+      execFile('bash', [path.join(packageRoot, 'scripts', 'kafka.sh'), 'hanging'], { env: this.env }, (err, stdout, stderr) =>
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, output: `${stdout}${stderr}` }),
+      );
+    });
+  }
+
   private script(command: string): Promise<void> {
     return new Promise((resolve, reject) => {
       execFile('bash', [path.join(packageRoot, 'scripts', 'kafka.sh'), command], { env: this.env }, (err, _stdout, stderr) =>
