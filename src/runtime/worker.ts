@@ -116,6 +116,8 @@ export class Worker {
   /** Checkpoints and savepoints not yet reported in a status, and the last report's counters. */
   private unreportedCheckpoints: CheckpointRecord[] = [];
   private unreportedSavepoints: WorkerStatus['savepoints'] = [];
+  /** False from a revocation until the group's next assignment reaches this worker. */
+  private assignmentSettled = false;
   /** Savepoint requests read from the control topic and not served yet (oldest first). */
   private readonly savepointRequests: SavepointRequest[] = [];
   private lastStatusAt = Date.now();
@@ -813,6 +815,9 @@ export class Worker {
   /** Contributes to requested savepoints right after a checkpoint; stops if asked to. */
   private async serveSavepointRequests(): Promise<void> {
     this.savepointRequests.push(...(await this.savepoints.poll()));
+    // Mid-rebalance this worker holds only part of what it will: contributing (and, with `stop`,
+    // stopping) now could leave partitions that no worker contributes. Served once settled.
+    if (!this.assignmentSettled) return;
     while (this.savepointRequests.length > 0) {
       const request = this.savepointRequests[0]!;
       // A request whose requester gave up (this worker was recovering meanwhile) is dropped:
@@ -862,6 +867,9 @@ export class Worker {
       const { assign, partitions } = this.pendingRebalances.shift()!;
       if (assign) await this.assign(partitions);
       else await this.revoke(partitions);
+      // A revocation (or a lost assignment) is followed by an assignment, empty or not, once
+      // the group has settled again.
+      this.assignmentSettled = assign;
     }
   }
 
