@@ -9,7 +9,7 @@ import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerCl
 import { flush } from '../producer/send.js';
 import { logger } from '../log.js';
 import type { JobShape } from '../state/state-dir.js';
-import { snapshotRecords, type SavepointRequest } from '../savepoint/protocol.js';
+import { snapshotRecords, taskName, type ContributionEnd, type SavepointRequest } from '../savepoint/protocol.js';
 import { summarizeTaskState } from '../savepoint/summary.js';
 import type { WindowSpec } from '../topology/windows.js';
 import type { Task } from './tasks.js';
@@ -62,6 +62,7 @@ export class SavepointParticipant {
     shape: JobShape,
     windows: WindowSpec,
   ): Promise<void> {
+    const contributed: string[] = [];
     for (const task of tasks) {
       const loaded = await task.store.load();
       const snapshot = { stage: task.stage, partition: task.partition, nextOffset: loaded.nextOffset ?? null, entries: loaded.entries };
@@ -69,7 +70,10 @@ export class SavepointParticipant {
       for (const record of snapshotRecords(request.savepointId, snapshot, summary, this.worker, shape)) {
         send(this.topics.savepoints, 0, Buffer.from(JSON.stringify(record)), request.savepointId);
       }
+      contributed.push(taskName(task.stage, task.partition));
     }
+    const end: ContributionEnd = { type: 'end', savepointId: request.savepointId, worker: this.worker, tasks: contributed };
+    send(this.topics.savepoints, 0, Buffer.from(JSON.stringify(end)), request.savepointId);
     await flush(producer, 30_000);
     log.info('savepoint contributed', { savepointId: request.savepointId, tasks: tasks.map((t) => `${t.stage}-${t.partition}`) });
   }

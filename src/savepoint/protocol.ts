@@ -1,7 +1,8 @@
 // What the savepoint command and the workers say to each other through Kafka (JSON records):
 // the command writes a request to the control topic; every worker, at its next checkpoint
 // boundary, writes each of its tasks' state to the savepoints topic in chunks, then a `done`
-// record per task. Kafka carries it all, so workers on other machines take part as well.
+// record per task, then an `end` record naming the tasks of its contribution. Kafka carries it
+// all, so workers on other machines take part as well.
 
 import type { JobShape, Stage } from '../state/state-dir.js';
 import type { TaskSnapshot, TaskSummary } from './format.js';
@@ -23,6 +24,8 @@ export interface SnapshotChunk {
   partition: number;
   seq: number;
   entries: Array<[string, string]>;
+  /** Who sent it: two workers' contributions of one task (it moved) may interleave in the log. */
+  worker: string;
 }
 
 export interface SnapshotDone extends TaskSummary {
@@ -37,7 +40,17 @@ export interface SnapshotDone extends TaskSummary {
   config: JobShape;
 }
 
-export type SavepointRecord = SnapshotChunk | SnapshotDone;
+/** Closes one worker's contribution: the assembler takes its tasks all together or not at all. */
+export interface ContributionEnd {
+  type: 'end';
+  savepointId: string;
+  worker: string;
+  tasks: string[];
+}
+
+export type SavepointRecord = SnapshotChunk | SnapshotDone | ContributionEnd;
+
+export const taskName = (stage: Stage, partition: number): string => `${stage}-${partition}`;
 
 /** Chunks stay well below Kafka's default 1 MB record limit. */
 const chunkBytes = 512 * 1024;
@@ -48,7 +61,7 @@ export function snapshotRecords(savepointId: string, snapshot: TaskSnapshot, sum
   let entries: Array<[string, string]> = [];
   let size = 0;
   const cut = (): void => {
-    records.push({ type: 'chunk', savepointId, stage: snapshot.stage, partition: snapshot.partition, seq: records.length, entries });
+    records.push({ type: 'chunk', savepointId, stage: snapshot.stage, partition: snapshot.partition, seq: records.length, entries, worker });
     entries = [];
     size = 0;
   };
@@ -62,46 +75,68 @@ export function snapshotRecords(savepointId: string, snapshot: TaskSnapshot, sum
   return records;
 }
 
-/** Reassembles task snapshots from records (in log order); a task is complete once its chunks are all in. */
+type Contributed = { snapshot: TaskSnapshot; summary: TaskSummary; worker: string; config: JobShape };
+
+/**
+ * Reassembles task snapshots from records (in log order). A worker's contribution counts once its
+ * `end` record is in and every task it names is complete. A task contributed twice (it moved to
+ * a worker that had not served the request yet, which went on processing it) keeps the snapshot
+ * furthest along its input: that worker's outputs already include what came after the first one,
+ * so restoring the first would emit those outputs again.
+ */
 export class SnapshotAssembler {
-  private readonly chunks = new Map<string, SnapshotChunk[]>();
-  private readonly complete = new Map<string, { snapshot: TaskSnapshot; summary: TaskSummary; worker: string; config: JobShape }>();
+  /** Per worker, per task: the chunks so far and, once its `done` record checks out, the snapshot. */
+  private readonly staged = new Map<string, Map<string, { chunks: SnapshotChunk[]; done?: Contributed }>>();
+  private readonly complete = new Map<string, Contributed>();
 
   constructor(private readonly savepointId: string) {}
 
   add(record: SavepointRecord): void {
     if (record.savepointId !== this.savepointId) return;
-    const task = `${record.stage}-${record.partition}`;
-    if (this.complete.has(task)) return; // a task that moved and was contributed twice: the first wins
+    let byTask = this.staged.get(record.worker);
+    if (byTask === undefined) this.staged.set(record.worker, (byTask = new Map()));
+    if (record.type === 'end') {
+      this.staged.delete(record.worker);
+      const done = record.tasks.map((task) => byTask.get(task)?.done);
+      // A task missing from its own contribution (a chunk lost): the whole contribution is ignored.
+      if (done.some((d) => d === undefined)) return;
+      for (const [i, task] of record.tasks.entries()) {
+        const existing = this.complete.get(task);
+        if (existing === undefined || inputPosition(done[i]!) >= inputPosition(existing)) this.complete.set(task, done[i]!);
+      }
+      return;
+    }
+    const task = taskName(record.stage, record.partition);
+    let entry = byTask.get(task);
+    if (entry === undefined) byTask.set(task, (entry = { chunks: [] }));
     if (record.type === 'chunk') {
-      let list = this.chunks.get(task);
-      if (list === undefined) this.chunks.set(task, (list = []));
-      list[record.seq] = record;
+      entry.chunks[record.seq] = record;
       return;
     }
-    const list = this.chunks.get(task) ?? [];
-    if (list.length !== record.chunks || list.some((chunk) => chunk === undefined)) {
-      this.chunks.delete(task); // an incomplete contribution (a worker died midway): wait for another
-      return;
-    }
-    this.chunks.delete(task);
-    this.complete.set(task, {
-      snapshot: { stage: record.stage, partition: record.partition, nextOffset: record.nextOffset, entries: list.flatMap((chunk) => chunk.entries) },
+    const { chunks } = entry;
+    if (chunks.length !== record.chunks || chunks.some((chunk) => chunk === undefined)) return;
+    entry.done = {
+      snapshot: { stage: record.stage, partition: record.partition, nextOffset: record.nextOffset, entries: chunks.flatMap((chunk) => chunk.entries) },
       summary: { watermarkMs: record.watermarkMs, openWindowKeys: record.openWindowKeys },
       worker: record.worker,
       config: record.config,
-    });
+    };
   }
 
   has(stage: Stage, partition: number): boolean {
-    return this.complete.has(`${stage}-${partition}`);
+    return this.complete.has(taskName(stage, partition));
   }
 
   get size(): number {
     return this.complete.size;
   }
 
-  snapshots(): Array<{ snapshot: TaskSnapshot; summary: TaskSummary; worker: string; config: JobShape }> {
+  snapshots(): Contributed[] {
     return [...this.complete.values()];
   }
+}
+
+/** How far a snapshot is along its input partition (a task that read nothing yet: before 0). */
+function inputPosition(contributed: Contributed): number {
+  return contributed.snapshot.nextOffset ?? -1;
 }
