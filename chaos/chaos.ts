@@ -197,10 +197,10 @@ async function main(): Promise<void> {
 
   // A producer stopped early (the run failed) may have written a partial line, or no log at all.
   const clicksIn = (file: string) => {
-    if (stuck === undefined) return readClickLog(file);
     try {
       return readClickLog(file);
-    } catch {
+    } catch (err) {
+      if (stuck === undefined) throw err;
       return [];
     }
   };

@@ -75,7 +75,7 @@ export class SavepointParticipant {
     const end: ContributionEnd = { type: 'end', savepointId: request.savepointId, worker: this.worker, tasks: contributed };
     send(this.topics.savepoints, 0, Buffer.from(JSON.stringify(end)), request.savepointId);
     await flush(producer, 30_000);
-    log.info('savepoint contributed', { savepointId: request.savepointId, tasks: tasks.map((t) => `${t.stage}-${t.partition}`) });
+    log.info('savepoint contributed', { savepointId: request.savepointId, tasks: contributed });
   }
 
   async close(): Promise<void> {
