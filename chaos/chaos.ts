@@ -1,7 +1,8 @@
 // `npm run chaos -- --duration 2m --seed 1`: a seeded producer writes clicks (out-of-order, late,
 // keyed by url then unkeyed) while 2-3 workers run; at random moments the harness kill -9s a
-// worker and restarts it, stops one cleanly, adds one, restarts the broker (the local one), or
-// takes a stop-with-savepoint and restores it. Then it lets the job drain and compares the output
+// worker and restarts it, kill -9s one and replaces it by a worker with an empty state dir of its
+// own (a new machine: its tasks are rebuilt from the changelog), stops one cleanly, adds one,
+// restarts the broker (the local one), or takes a stop-with-savepoint and restores it. Then it lets the job drain and compares the output
 // topics with the oracle computed from the producer's log. Exit 1 on any mismatch.
 // `--exactly-once` runs the workers in that mode, reads the outputs read_committed, and counts any
 // duplicate record (even an identical one) as a mismatch.
@@ -23,7 +24,7 @@ const cli = path.join(packageRoot, 'bin', 'clickstream');
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const localBroker = process.env.CHAOS_LOCAL_BROKER === '1';
 
-type FaultKind = 'kill-9' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore';
+type FaultKind = 'kill-9' | 'replace-machine' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore';
 
 function run(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -73,9 +74,9 @@ async function main(): Promise<void> {
   const workers = new Set<ChildProcess>();
   if (options.logDir !== undefined) mkdirSync(options.logDir, { recursive: true });
   let started = 0;
-  const startWorker = (): ChildProcess => {
+  const startWorker = (stateDir = job.stateDir): ChildProcess => {
     const logFile = options.logDir !== undefined ? openSync(path.join(options.logDir, `worker-${++started}.log`), 'a') : 'ignore';
-    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
+    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
       stdio: ['ignore', 'ignore', logFile],
       env: options.logDir !== undefined ? { ...process.env, CLICKSTREAM_LOG: 'debug' } : process.env,
     });
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   })();
 
   const faults: Array<{ kind: FaultKind; recoveryMs: number }> = [];
-  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore'];
+  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore'];
   const deadline = Date.now() + options.duration;
   const describeGroup = (): Promise<GroupState> =>
     new Promise((resolve, reject) => {
@@ -144,7 +145,11 @@ async function main(): Promise<void> {
   // and the summary printed.
   faulting: while (Date.now() < deadline || faults.length < options.minFaults) {
     await sleep(3_000 + random.below(5_000));
-    const kind = kinds[random.below(kinds.length)]!;
+    // Every kind at least once per run: once the faults still required are no more than the
+    // kinds not seen yet, the next one is one of those.
+    const unseen = [...new Set(kinds)].filter((k) => !faults.some((f) => f.kind === k));
+    const required = options.minFaults - faults.length;
+    const kind = unseen.length > 0 && unseen.length >= required ? unseen[random.below(unseen.length)]! : kinds[random.below(kinds.length)]!;
     const startedAt = Date.now();
     say(`injecting ${kind}`);
     try {
@@ -153,6 +158,12 @@ async function main(): Promise<void> {
           await stopWorker(pick(), 'SIGKILL');
           await sleep(500 + random.below(2_000));
           startWorker();
+          break;
+        }
+        case 'replace-machine': {
+          await stopWorker(pick(), 'SIGKILL');
+          await sleep(500 + random.below(2_000));
+          startWorker(path.join(mkdtempSync(path.join(dir, 'machine-')), 'state'));
           break;
         }
         case 'clean-stop': {

@@ -1,10 +1,13 @@
 // Writes checkpoints to the changelog topics in at-least-once mode, where outputs are not
-// transactional: a producer of its own, whose transactions make each checkpoint's changelog
-// records visible all at once or not at all (see state/changelog.ts). In exactly-once mode the
-// records go into the worker's one transaction instead.
+// transactional: a producer of its own, whose transaction holds each checkpoint's changelog
+// records together with the input offsets they cover (committed to the consumer group with its
+// generation), so the changelog and the group's offsets move together or not at all (see
+// state/changelog.ts for why a moved task is exact). In exactly-once mode the records go into the
+// worker's one transaction instead.
 
+import type { ConsumerClient } from '../kafka/clients.js';
 import { CODES, Producer, connectClient, disconnect, type ProducerClient } from '../kafka/clients.js';
-import { FencedError, Transactions } from '../kafka/transactions.js';
+import { FencedError, Transactions, type OffsetWithMetadata } from '../kafka/transactions.js';
 import { producerConfig } from '../producer/send.js';
 import type { ChangelogRecord } from '../state/changelog.js';
 import { logger } from '../log.js';
@@ -15,41 +18,65 @@ export interface ChangelogBatch {
   records: ChangelogRecord[];
 }
 
+/** The worker's transactional id, and a way to draw a new one when another live worker holds it. */
+export interface TransactionalIdentity {
+  transactionalId(): string;
+  renew(): string;
+}
+
 const log = logger('changelog');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A producer that can make no more calls: another producer registered its id, or a fatal error. */
+function isFenced(err: unknown): boolean {
+  return err instanceof FencedError || (err as { code?: number }).code === CODES.ERRORS.ERR__FATAL;
+}
 
 export class ChangelogWriter {
   private producer!: ProducerClient;
   private transactions!: Transactions;
   private broken = false;
+  private fenced = false;
 
   private constructor(
     private readonly brokers: string,
-    private readonly settings: Record<string, string | number | boolean>,
+    private readonly clientId: string,
+    private readonly identity: TransactionalIdentity,
+    private readonly transactionTimeoutMs: number,
   ) {}
 
-  static async open(brokers: string, clientId: string, transactionalId: string, transactionTimeoutMs = 30_000): Promise<ChangelogWriter> {
-    const writer = new ChangelogWriter(brokers, {
-      ...producerConfig(brokers, clientId),
-      'transactional.id': transactionalId,
-      'transaction.timeout.ms': transactionTimeoutMs,
-      'message.timeout.ms': transactionTimeoutMs,
-      'linger.ms': 5,
-    });
+  static async open(brokers: string, clientId: string, identity: TransactionalIdentity, transactionTimeoutMs = 30_000): Promise<ChangelogWriter> {
+    const writer = new ChangelogWriter(brokers, clientId, identity, transactionTimeoutMs);
     await writer.connect(30_000);
     return writer;
   }
 
   private async connect(timeoutMs: number): Promise<void> {
-    this.producer = new Producer(this.settings);
+    if (this.fenced) {
+      // Another live worker registered the id (a copied state dir), or the broker ended a
+      // transaction that outlived its timeout: either way a new id ends any tug of war.
+      log.info('changelog producer fenced: continuing under a new transactional id', { transactionalId: this.identity.renew() });
+      this.fenced = false;
+    }
+    this.producer = new Producer({
+      ...producerConfig(this.brokers, this.clientId),
+      'transactional.id': `${this.identity.transactionalId()}-changelog`,
+      'transaction.timeout.ms': this.transactionTimeoutMs,
+      'message.timeout.ms': this.transactionTimeoutMs,
+      'linger.ms': 5,
+    });
     await connectClient(this.producer, this.brokers);
     this.transactions = new Transactions(this.producer);
     await this.transactions.init(timeoutMs);
     this.broken = false;
   }
 
-  /** Writes every batch in one transaction; false (and nothing visible) if it did not commit. */
-  async write(batches: ChangelogBatch[], timeoutMs: number): Promise<boolean> {
+  /**
+   * Writes every batch and commits `offsets` (the input offsets the batches' markers name) to
+   * the consumer's group, in one transaction. False, with nothing visible, if it did not commit:
+   * the caller then writes neither its store nor anything else of the checkpoint.
+   */
+  async write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs; // one deadline for everything: a revocation waits on it
     try {
       if (this.broken) {
@@ -60,7 +87,7 @@ export class ChangelogWriter {
       for (const batch of batches) {
         for (const record of batch.records) await this.produce(batch.topic, batch.partition, record, deadline);
       }
-      const outcome = await this.transactions.commit([], undefined, Math.max(1_000, deadline - Date.now()));
+      const outcome = await this.transactions.commit(offsets, consumer, Math.max(1_000, deadline - Date.now()));
       if (outcome.committed) return true;
       // Not aborted here: after a timed-out commit librdkafka refuses an abort (the commit may
       // still complete). A new producer registering the id settles it either way.
@@ -68,10 +95,12 @@ export class ChangelogWriter {
       this.broken = true;
       return false;
     } catch (err) {
-      // Fenced (a timed-out transaction bumps the epoch) or an abort that failed: start over with
-      // a new producer next time; the caller keeps the changes for the next checkpoint.
+      // Fenced (a timed-out transaction bumps the epoch, or another live worker registered the
+      // id) or an abort that failed: start over with a new producer next time; the caller keeps
+      // the changes for the next checkpoint.
       this.broken = true;
-      log.debug('changelog write failed', { reason: (err as Error).message, fenced: err instanceof FencedError });
+      this.fenced = isFenced(err);
+      log.debug('changelog write failed', { reason: (err as Error).message, fenced: this.fenced });
       return false;
     }
   }

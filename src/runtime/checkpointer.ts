@@ -1,18 +1,20 @@
-// The commit order, written down once. A checkpoint of a set of tasks:
+// The commit order, written down once. An at-least-once checkpoint of a set of tasks:
 //   1. flush the producer: every output record the checkpoint covers is acknowledged by Kafka;
-//   1b. with the changelog: one transaction writes each task's changes and a marker (its stamp);
-//   2. per task, one atomic LevelDB batch: the state changes, watermark and next input offset,
+//   2. with the changelog: one transaction holds each task's changes and a marker (its stamp:
+//      sequence number, writer, next input offset) and commits the same input offsets to the
+//      consumer group, with the group generation (a worker that lost the partition is refused);
+//   3. per task, one atomic LevelDB batch: the state changes, watermark and next input offset,
 //      and the stamp of the changelog checkpoint it matches;
-//   3. commit the same offsets to the consumer group (the fallback for a task with no store).
-// A crash before 2 replays from the previous checkpoint and re-emits identical records; a crash
-// between 2 and 3 is harmless because a task resumes from its store's offset, not the group's.
-// A failed flush skips the checkpoint (state stays in memory, retried next time); a failed store
-// write is fatal: the store still holds its previous checkpoint intact, and the worker restarts.
-//
-// A crash between 1b and 2 leaves the store behind the changelog: it is rebuilt from the changelog
-// on open. A changelog write that fails leaves the store ahead of it: the store is then stamped
-// as not matching any changelog checkpoint, so it is not trusted either (rebuilt from the
-// changelog, the input replayed from there), and the changes go to the changelog next time.
+//   4. without the changelog: commit the offsets to the consumer group (the fallback for a task
+//      with no store).
+// A crash before 2 replays from the previous checkpoint and re-emits identical records. A crash
+// between 2 and 3 leaves the store behind the changelog: it is rebuilt from the changelog on
+// open. A transaction in 2 that does not commit makes the whole checkpoint skipped: neither the
+// store nor the group moves, the changes wait in memory (`unsavedChanges`) for the next one. So
+// the store and the group's offsets are never ahead of what the changelog lets a new owner
+// rebuild (state/changelog.ts states the invariant this keeps). A failed flush skips the
+// checkpoint too; a failed store write is fatal: the store still holds its previous checkpoint
+// intact, and the worker restarts.
 //
 // Exactly-once mode (checkpointInTransaction): every output since the previous checkpoint is in
 // one open Kafka transaction, the changelog records included. Then:
@@ -39,35 +41,45 @@ export interface ChangelogSink {
   /** Who writes: stamped on every checkpoint (tells two histories of a task apart). */
   writer: string;
   topicOf(task: Task): string;
-  /** Writes the batches (in at-least-once mode in a transaction of their own); false if not. */
-  write(batches: ChangelogBatch[]): Promise<boolean>;
+  /**
+   * At-least-once: writes the batches and commits `offsets` to the group in one transaction of
+   * their own. Exactly-once: puts the batches into the open transaction (the offsets follow with
+   * its commit). False if that did not happen.
+   */
+  write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[]): Promise<boolean>;
 }
 
 /** One task's share of a checkpoint: its changes (taken once), and the stamp if it has a changelog. */
 interface TaskWork {
   task: Task;
+  /** Changes a failed checkpoint left unsaved, then the ones taken now (the later wins per key). */
   changes: Map<string, string | null>;
-  /** What the changelog must receive: changes it missed before, then these. */
-  changelogChanges: Map<string, string | null>;
   stamp: CheckpointStamp | undefined;
 }
 
 function prepare(task: Task, writer: string | undefined): TaskWork {
-  const changes = task.takeChanges();
-  let changelogChanges = changes;
-  if (task.changelogBacklog !== undefined) {
-    changelogChanges = new Map(task.changelogBacklog);
-    for (const [key, value] of changes) changelogChanges.set(key, value);
+  let changes = task.takeChanges();
+  if (task.unsavedChanges !== undefined) {
+    const taken = changes;
+    changes = new Map(task.unsavedChanges);
+    for (const [key, value] of taken) changes.set(key, value);
   }
-  const progressed = changes.size > 0 || task.nextOffset !== task.checkpointedOffset || task.changelogBacklog !== undefined;
+  const progressed = changes.size > 0 || task.nextOffset !== task.checkpointedOffset;
   const stamp = writer !== undefined && progressed ? { seq: task.seq + 1, writer, nextOffset: task.nextOffset ?? null } : undefined;
-  return { task, changes, changelogChanges, stamp };
+  return { task, changes, stamp };
 }
 
 function changelogBatches(work: TaskWork[], sink: ChangelogSink): ChangelogBatch[] {
   return work
     .filter((w) => w.stamp !== undefined)
-    .map((w) => ({ topic: sink.topicOf(w.task), partition: w.task.partition, records: checkpointRecords(w.changelogChanges, w.stamp!) }));
+    .map((w) => ({ topic: sink.topicOf(w.task), partition: w.task.partition, records: checkpointRecords(w.changes, w.stamp!) }));
+}
+
+/** The next input offset of every task that has one, for the consumer group. */
+function inputOffsets(tasks: Task[], metadata: string): OffsetWithMetadata[] {
+  return tasks
+    .filter((task) => task.nextOffset !== undefined)
+    .map((task) => ({ topic: task.topic, partition: task.partition, offset: task.nextOffset!, metadata }));
 }
 
 export interface TaskCheckpoint {
@@ -102,7 +114,7 @@ export async function checkpoint(
   producer: ProducerClient,
   consumer: ConsumerClient | undefined,
   flushTimeoutMs: number,
-  /** Wait for the group commit (a final checkpoint or a revocation: the next owner reads it). */
+  /** Without a changelog: wait for the group commit (a final checkpoint or a revocation: the next owner reads it). */
   commitSync = false,
   changelog?: ChangelogSink,
 ): Promise<CheckpointRecord> {
@@ -118,22 +130,19 @@ export async function checkpoint(
   const flushMs = performance.now() - started;
   crashPoint('after-flush', progressed);
 
-  // The changelog first: a store is never ahead of it (a task moving elsewhere may start from it).
   const work = taskList.map((task) => prepare(task, changelog?.writer));
+  const offsets = inputOffsets(taskList, '');
   if (changelog !== undefined) {
+    // The changelog and the group's offsets first, together: a store is never ahead of them.
     const batches = changelogBatches(work, changelog);
-    const committed = batches.length === 0 || (await changelog.write(batches));
+    if (batches.length > 0 && !(await changelog.write(batches, offsets))) {
+      for (const w of work) w.task.unsavedChanges = w.changes.size > 0 ? w.changes : undefined;
+      const durationMs = performance.now() - started;
+      return { id, startedAtMs, durationMs, flushMs, bytes: 0, tasks: [], status: 'skipped', reason: 'changelog transaction did not commit' };
+    }
     for (const w of work) {
-      if (w.stamp === undefined) continue;
-      if (committed) {
-        w.task.seq = w.stamp.seq;
-        w.task.changelogBacklog = undefined;
-      } else {
-        // The store moves on, stamped as matching no changelog checkpoint (see the header); the
-        // changelog gets these changes with the next checkpoint.
-        w.task.changelogBacklog = w.changelogChanges;
-        w.stamp = { seq: w.task.seq, writer: `${changelog.writer}+unsynced`, nextOffset: w.task.nextOffset ?? null };
-      }
+      w.task.unsavedChanges = undefined;
+      if (w.stamp !== undefined) w.task.seq = w.stamp.seq;
     }
     crashPoint('after-changelog', progressed);
   }
@@ -152,13 +161,11 @@ export async function checkpoint(
   );
   crashPoint('after-state-batch', progressed);
 
-  const offsets = taskList
-    .filter((task) => task.nextOffset !== undefined)
-    .map((task) => ({ topic: task.topic, partition: task.partition, offset: task.nextOffset! }));
-  if (consumer !== undefined && offsets.length > 0) {
+  if (changelog === undefined && consumer !== undefined && offsets.length > 0) {
+    const plain = offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset }));
     try {
-      if (commitSync) consumer.commitSync(offsets);
-      else consumer.commit(offsets);
+      if (commitSync) consumer.commitSync(plain);
+      else consumer.commit(plain);
     } catch {
       // Only a fallback: tasks resume from their stores. The next checkpoint commits again.
     }
@@ -194,7 +201,8 @@ export async function checkpointInTransaction(
   crashPoint('eos-before-stage', progressed);
 
   const work = taskList.map((task) => prepare(task, changelog?.writer));
-  if (changelog !== undefined && !(await changelog.write(changelogBatches(work, changelog)))) {
+  const offsets = inputOffsets(taskList, token);
+  if (changelog !== undefined && !(await changelog.write(changelogBatches(work, changelog), offsets))) {
     return { id, startedAtMs, durationMs: performance.now() - started, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: 'changelog records could not be queued' };
   }
   const staged = await Promise.all(
@@ -209,9 +217,6 @@ export async function checkpointInTransaction(
   );
   crashPoint('eos-after-stage', progressed);
 
-  const offsets: OffsetWithMetadata[] = taskList
-    .filter((task) => task.nextOffset !== undefined)
-    .map((task) => ({ topic: task.topic, partition: task.partition, offset: task.nextOffset!, metadata: token }));
   const commitStarted = performance.now();
   const outcome: CommitOutcome = await transactions.commit(offsets, consumer, timeoutMs, () => crashPoint('eos-after-send-offsets', progressed));
   const commitMs = performance.now() - commitStarted;
@@ -230,10 +235,8 @@ export async function checkpointInTransaction(
       }
       task.checkpointId = id;
       task.checkpointedOffset = task.nextOffset;
-      if (stamp !== undefined) {
-        task.seq = stamp.seq;
-        task.changelogBacklog = undefined;
-      }
+      task.unsavedChanges = undefined;
+      if (stamp !== undefined) task.seq = stamp.seq;
     }),
   );
   crashPoint('eos-after-promote', progressed);

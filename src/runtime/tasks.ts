@@ -9,7 +9,7 @@ import { SourceStage } from '../topology/source-stage.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
-import { chooseSource, type CheckpointStamp, type StoreSource } from '../state/changelog.js';
+import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { isUserError } from '../errors.js';
 import { logger } from '../log.js';
@@ -35,8 +35,8 @@ interface TaskBase {
   readonly store: TaskStore;
   /** Next offset to read; undefined until the task has read or restored one. */
   nextOffset: number | undefined;
-  /** Offset the task resumed from (undefined: the group's committed offset). */
-  readonly restoredOffset: number | undefined;
+  /** Where the task resumes reading its input (state/changelog.ts says why that is exact). */
+  readonly resume: ResumePoint;
   /** Offset of the task's last completed checkpoint (whether a checkpoint covers new input). */
   checkpointedOffset: number | undefined;
   /** What became of a checkpoint a crash left staged (exactly-once mode). */
@@ -45,8 +45,11 @@ interface TaskBase {
   readonly source: StoreSource;
   /** The task's checkpoint sequence number (its changelog's last marker once written). */
   seq: number;
-  /** Changes the changelog still lacks: the whole state when seeding it, or a failed write's. */
-  changelogBacklog: Map<string, string | null> | undefined;
+  /**
+   * Changes taken from the topology that no completed checkpoint holds: a skipped checkpoint's
+   * (its changelog transaction failed), or the whole state when seeding an empty changelog.
+   */
+  unsavedChanges: Map<string, string | null> | undefined;
   checkpointId: number;
   recordsIn: number;
   takeChanges(): StateChanges;
@@ -96,32 +99,35 @@ export interface ChangelogAccess {
   reader: ChangelogReader;
   topic: string;
   onProgress: (stage: Stage, partition: number, progress: RestoreProgress) => void;
-  /** Exactly-once: the group's committed offset must match the changelog's last marker. */
-  exactlyOnce: boolean;
   /** Runs a broker call until it succeeds (reporting an outage), for at most a few minutes. */
   retry<T>(what: string, call: () => Promise<T>): Promise<T>;
 }
 
-/** How long a new owner waits for the changelog to show the checkpoint the group's offset names. */
+/**
+ * How long a new owner waits for the changelog to show the checkpoint the group's offset names.
+ * They commit in one transaction, so only its markers can be late; past this, the group's offset
+ * was committed without the changelog (a job that ran with --no-changelog).
+ */
 const inDoubtWaitMs = 30_000;
 
 /**
- * The changelog's last marker. In exactly-once mode, first the group's committed offset, read as
- * stable (it waits until the previous owner's transaction ended): if that transaction committed,
- * its marker must be read too, or the task would replay outputs already visible.
+ * The changelog's last marker, read after the group's committed offset (read as stable: it waits
+ * until a previous owner's transaction ended) and once the two agree, so that no checkpoint of a
+ * previous owner becomes visible after this read (see the invariant in state/changelog.ts).
  */
-async function lastStamp(changelog: ChangelogAccess, partition: number, committedToken: CommittedToken): Promise<CheckpointStamp | undefined> {
+async function lastStamp(changelog: ChangelogAccess, partition: number, committed: { offset: number | undefined }, localOffset: number | undefined): Promise<CheckpointStamp | undefined> {
   const read = () => changelog.retry(`reading ${changelog.topic}-${partition}`, () => changelog.reader.lastStamp(changelog.topic, partition));
-  if (!changelog.exactlyOnce) return read();
-  const { offset } = await committedToken();
   let stamp = await read();
+  // An empty changelog beside a local store at the committed offset: a job that ran without the
+  // changelog, whose store seeds it; nothing to wait for.
+  if (stamp === undefined && localOffset !== undefined && localOffset === committed.offset) return stamp;
   const deadline = Date.now() + inDoubtWaitMs;
-  while (offset !== undefined && stamp !== undefined && stamp.nextOffset !== offset && Date.now() < deadline) {
+  while (!markerMatches(stamp, committed.offset) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200)); // the commit markers are still being written
     stamp = await read();
   }
-  if (offset !== undefined && stamp !== undefined && stamp.nextOffset !== offset) {
-    log.warn('the changelog does not show the checkpoint the committed offset names', { topic: changelog.topic, partition, committedOffset: offset, markerOffset: stamp.nextOffset });
+  if (!markerMatches(stamp, committed.offset)) {
+    log.warn('the changelog does not show the checkpoint the committed offset names', { topic: changelog.topic, partition, committedOffset: committed.offset, markerOffset: stamp?.nextOffset ?? null });
   }
   return stamp;
 }
@@ -138,8 +144,10 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
     const pendingResolution = await store.resolvePending(async () => (await committedToken()).token);
     let loaded = await store.load();
     let source: StoreSource = { use: 'local' };
+    let committed: { offset: number | undefined } | undefined;
     if (changelog !== undefined) {
-      const remote = await lastStamp(changelog, partition, committedToken);
+      committed = await committedToken();
+      const remote = await lastStamp(changelog, partition, committed, loaded.nextOffset);
       source = chooseSource(loaded.stamp, loaded.entries.length > 0 || loaded.nextOffset !== undefined, remote);
       if (source.use === 'changelog') {
         await store.close();
@@ -152,7 +160,12 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
       }
     }
     const backlog = source.use === 'seed' ? new Map<string, string | null>(loaded.entries) : undefined;
-    return { store, loaded, pendingResolution, source, seq: loaded.stamp?.seq ?? 0, backlog };
+    // The group's committed offset matters only to a task without a checkpoint of its own.
+    const resume = resumePoint(loaded.nextOffset, loaded.nextOffset === undefined ? (committed ?? (await committedToken())).offset : undefined);
+    if (resume.from === 'group' && changelog !== undefined) {
+      log.warn('no checkpoint of this task in its store or the changelog: resuming at the group\'s committed offset with empty state (windows open there miss earlier clicks)', { task: `${stage}-${partition}`, offset: resume.offset });
+    }
+    return { store, loaded, pendingResolution, source, seq: loaded.stamp?.seq ?? 0, backlog, resume };
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;
@@ -160,7 +173,7 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
 }
 
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog } = await openStore(settings, 'source', partition, committedToken, changelog);
+  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
   const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
@@ -169,12 +182,12 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     partition,
     store,
     nextOffset: loaded.nextOffset,
-    restoredOffset: loaded.nextOffset,
+    resume,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
     source,
     seq,
-    changelogBacklog: backlog,
+    unsavedChanges: backlog,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology,
@@ -186,7 +199,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
 }
 
 export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<MergeTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog } = await openStore(settings, 'merge', partition, committedToken, changelog);
+  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
   return {
     stage: 'merge',
@@ -194,12 +207,12 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     partition,
     store,
     nextOffset: loaded.nextOffset,
-    restoredOffset: loaded.nextOffset,
+    resume,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
     source,
     seq,
-    changelogBacklog: backlog,
+    unsavedChanges: backlog,
     checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology: new MergeStage(partition, windows),

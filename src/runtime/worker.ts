@@ -27,9 +27,9 @@ import type { WindowSpec } from '../topology/windows.js';
 import type { UrlTable } from '../table/urls.js';
 import { checkpoint, checkpointInTransaction, type CheckpointRecord } from './checkpointer.js';
 import { FencedError, Transactions } from '../kafka/transactions.js';
-import { claimWorkerSlot, type WorkerSlot } from '../state/worker-slot.js';
+import { claimWorkerSlot, transactionalIdOf, type WorkerSlot } from '../state/worker-slot.js';
 import { OutageTracker } from './outage.js';
-import { ChangelogWriter, type ChangelogBatch } from './changelog-writer.js';
+import { ChangelogWriter, type ChangelogBatch, type TransactionalIdentity } from './changelog-writer.js';
 import { ChangelogReader, type RestoreProgress } from '../kafka/changelog-reader.js';
 import type { ChangelogSink } from './checkpointer.js';
 import type { ChangelogAccess } from './tasks.js';
@@ -145,8 +145,10 @@ export class Worker {
   private slot: WorkerSlot | undefined;
   private transactionalId = '';
   private recoveryNeeded = false;
-  /** The transactional producer failed fatally (fenced): recovery replaces it. */
+  /** The transactional producer failed fatally (fenced) or got stuck: recovery replaces it. */
   private producerBroken = false;
+  /** ...because it was fenced: its replacement registers a new transactional id (worker-slot.ts). */
+  private producerFenced = false;
   private producerSettings: Record<string, string | number | boolean> = {};
   private abortFailures = 0;
   /** Changelog: who this worker is in checkpoint stamps, its reader, its writer (at-least-once). */
@@ -180,7 +182,7 @@ export class Worker {
     let transactional: Record<string, string | number> = {};
     if (exactlyOnce || changelog) {
       this.slot = claimWorkerSlot(this.config.stateDir, jobId);
-      this.transactionalId = `${jobId}-${hostname()}-${this.slot.slot}`;
+      this.transactionalId = transactionalIdOf(jobId, this.slot.instanceId);
     }
     this.writerId = `${this.transactionalId || this.workerId}:${this.startedAt}`;
     if (exactlyOnce) {
@@ -248,7 +250,7 @@ export class Worker {
     if (changelog) {
       await ensureTopics(brokers, changelogTopics(this.changelogTopics, clicksPartitions, mergePartitions));
       this.changelogReader = await ChangelogReader.open(brokers, `${jobId}-worker-${process.pid}-changelog`);
-      if (!exactlyOnce) this.changelogWriter = await ChangelogWriter.open(brokers, `${jobId}-worker-${process.pid}-changelog`, `${this.transactionalId}-changelog`);
+      if (!exactlyOnce) this.changelogWriter = await ChangelogWriter.open(brokers, `${jobId}-worker-${process.pid}-changelog`, this.identity());
     }
     if (exactlyOnce) {
       this.transactions = new Transactions(this.producer);
@@ -431,7 +433,7 @@ export class Worker {
   private transactionLost(err: unknown): boolean {
     const code = (err as { code?: number }).code;
     if (this.transactions === undefined || (code !== CODES.ERRORS.ERR__STATE && code !== CODES.ERRORS.ERR__FATAL)) return false;
-    if (code === CODES.ERRORS.ERR__FATAL) this.producerBroken = true;
+    if (code === CODES.ERRORS.ERR__FATAL) this.producerBroken = this.producerFenced = true;
     this.recoveryNeeded = true;
     log.debug('transaction lost', { reason: (err as Error).message });
     return true;
@@ -535,7 +537,7 @@ export class Worker {
           record = await checkpointInTransaction(id, token, this.tasks, this.transactions, this.consumer, timeoutMs, this.changelogSink(timeoutMs));
         } catch (err) {
           if (!(err instanceof FencedError)) throw err;
-          this.producerBroken = true;
+          this.producerBroken = this.producerFenced = true;
           record = { id, startedAtMs: Date.now(), durationMs: 0, flushMs: 0, bytes: 0, tasks: [], status: 'aborted', reason: err.message };
         }
       }
@@ -569,6 +571,7 @@ export class Worker {
       return {
         writer: this.writerId,
         topicOf,
+        // The offsets join the transaction when it commits.
         write: async (batches: ChangelogBatch[]) => {
           for (const batch of batches) {
             for (const record of batch.records) this.produce(batch.topic, batch.partition, record.value, record.key, record.headers);
@@ -578,7 +581,7 @@ export class Worker {
       };
     }
     const writer = this.changelogWriter!;
-    return { writer: this.writerId, topicOf, write: (batches: ChangelogBatch[]) => writer.write(batches, timeoutMs) };
+    return { writer: this.writerId, topicOf, write: (batches, offsets) => writer.write(batches, offsets, this.consumer, timeoutMs) };
   }
 
   private changelogAccess(stage: Stage): ChangelogAccess | undefined {
@@ -587,7 +590,6 @@ export class Worker {
       reader: this.changelogReader,
       topic: stage === 'source' ? this.changelogTopics.source : this.changelogTopics.merge,
       onProgress: (taskStage, partition, progress) => this.onRestoreProgress(`${taskStage}-${partition}`, progress),
-      exactlyOnce: this.transactions !== undefined,
       retry: (what, call) => this.retryBroker(what, call),
     };
   }
@@ -640,7 +642,7 @@ export class Worker {
         await this.transactions!.abort(5_000);
         this.abortFailures = 0;
       } catch (err) {
-        if (err instanceof FencedError) this.producerBroken = true;
+        if (err instanceof FencedError) this.producerBroken = this.producerFenced = true;
         else {
           this.brokerFailed(`cannot abort the transaction yet: ${(err as Error).message}`);
           // librdkafka's coordinator connection can stay stuck after a broker restart: a new
@@ -679,7 +681,7 @@ export class Worker {
       await this.transactions!.begin();
     } catch (err) {
       if (!(err instanceof FencedError)) throw err;
-      this.producerBroken = true;
+      this.producerBroken = this.producerFenced = true;
       this.recoveryNeeded = true;
     }
   }
@@ -693,6 +695,14 @@ export class Worker {
   private async replaceProducer(): Promise<void> {
     const old = this.producer;
     await Promise.race([disconnect(old), sleep(5_000)]);
+    // Fenced: another live worker may hold the id (a copied state dir); registering it again
+    // would fence that one in turn. A stuck producer keeps the id: registering it is what ends
+    // its open transaction.
+    if (this.producerFenced) {
+      this.identity().renew();
+      this.producerSettings = { ...this.producerSettings, 'transactional.id': this.transactionalId };
+      this.producerFenced = false;
+    }
     this.producer = new Producer(this.producerSettings);
     this.producer.on('event.error', (err) => this.onClientError(err));
     await connectClient(this.producer, this.config.brokers);
@@ -700,6 +710,14 @@ export class Worker {
     await this.transactions.init(30_000);
     this.producerBroken = false;
     log.info('transactional producer replaced (the previous one was fenced or stuck)', { transactionalId: this.transactionalId });
+  }
+
+  /** This worker's transactional id, and how to draw a new one (see state/worker-slot.ts). */
+  private identity(): TransactionalIdentity {
+    return {
+      transactionalId: () => this.transactionalId,
+      renew: () => (this.transactionalId = transactionalIdOf(this.config.jobId, this.slot!.renew())),
+    };
   }
 
   private async closeTasks(tasks: Task[]): Promise<void> {
@@ -880,28 +898,24 @@ export class Worker {
    */
   private async assign(partitions: TopicPartition[], reposition = false): Promise<void> {
     const now = Date.now();
-    const assignment: Array<{ topic: string; partition: number; offset?: number }> = [];
+    const assignment: Array<{ topic: string; partition: number; offset: number }> = [];
     for (const { topic, partition } of partitions) {
       const committed = this.committedToken(topic, partition);
       const task = topic === this.topics.clicks
         ? await openSourceTask(this.settings, topic, partition, now, committed, this.changelogAccess('source'))
         : await openMergeTask(this.settings, topic, partition, committed, this.changelogAccess('merge'));
-      if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: `${task.stage}-${partition}`, nextOffset: task.restoredOffset });
+      if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: `${task.stage}-${partition}`, nextOffset: task.nextOffset });
       if (task.source.use === 'changelog') {
         const openKeys = task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount;
-        log.warn('task state rebuilt from the changelog', { task: `${task.stage}-${partition}`, localStore: task.source.reason, seq: task.seq, nextOffset: task.restoredOffset, openKeys });
+        log.warn('task state rebuilt from the changelog', { task: `${task.stage}-${partition}`, localStore: task.source.reason, seq: task.seq, nextOffset: task.nextOffset, openKeys });
       }
       else if (task.source.use === 'seed') log.info('changelog empty: seeding it from the local store', { task: `${task.stage}-${partition}` });
       if (task.stage === 'source') this.sources[partition] = task;
       else this.merges[partition] = task;
-      // The store's offset wins; without one, the group's committed offset (or the earliest).
-      assignment.push(task.restoredOffset !== undefined ? { topic, partition, offset: task.restoredOffset } : { topic, partition });
+      assignment.push({ topic, partition, offset: task.resume.from === 'earliest' ? OFFSET_BEGINNING : task.resume.offset });
     }
     if (reposition) {
-      for (const entry of assignment) {
-        const offset = entry.offset ?? (await this.retryBroker('reading a committed offset', () => this.committedOffset(entry.topic, entry.partition)));
-        await this.retryBroker('seeking', () => this.seek(entry.topic, entry.partition, offset));
-      }
+      for (const { topic, partition, offset } of assignment) await this.retryBroker('seeking', () => this.seek(topic, partition, offset));
       log.info('repositioned', { partitions: assignment });
       return;
     }
@@ -919,15 +933,6 @@ export class Worker {
 
   private seek(topic: string, partition: number, offset: number): Promise<void> {
     return new Promise((resolve, reject) => this.consumer.seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /** The group's committed offset of a partition, or the beginning (auto.offset.reset=earliest). */
-  private async committedOffset(topic: string, partition: number): Promise<number> {
-    const [committed] = await new Promise<Array<{ offset?: number }>>((resolve, reject) =>
-      this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
-    );
-    const offset = committed?.offset;
-    return offset !== undefined && offset >= 0 ? offset : OFFSET_BEGINNING;
   }
 
   /**

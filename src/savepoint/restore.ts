@@ -17,6 +17,7 @@ import { jobDir, taskDir, type JobShape } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
 import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
+import { newInstanceId } from '../state/worker-slot.js';
 import { ChangelogWriter, type ChangelogBatch } from '../runtime/changelog-writer.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { configDifference, readSavepoint, type SavepointManifest } from './format.js';
@@ -142,9 +143,12 @@ async function resetChangelogs(
     await reader.close();
   }
   // One transaction for every task: give it as long as the write itself may take.
-  const changelog = await ChangelogWriter.open(options.brokers, `${options.jobId}-restore`, `${options.jobId}-restore`, 300_000);
+  // One restore runs at a time (it refuses running workers): a fixed id ends what a killed one left open.
+  let transactionalId = `${options.jobId}-restore`;
+  const identity = { transactionalId: () => transactionalId, renew: () => (transactionalId = `${options.jobId}-restore-${newInstanceId()}`) };
+  const changelog = await ChangelogWriter.open(options.brokers, `${options.jobId}-restore`, identity, 300_000);
   try {
-    if (!(await changelog.write(batches, 280_000))) throw new Error('could not reset the changelog topics to the savepoint (transaction not committed); the state dir was not changed');
+    if (!(await changelog.write(batches, [], undefined, 280_000))) throw new Error('could not reset the changelog topics to the savepoint (transaction not committed); the state dir was not changed');
   } finally {
     await changelog.close();
   }

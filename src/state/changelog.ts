@@ -3,16 +3,38 @@
 // tasks), so a task can move to a worker on another machine, which rebuilds its store from them.
 //
 // A checkpoint writes, in one Kafka transaction, the task's changed keys (a deletion is a
-// tombstone) and then a marker record: the task's checkpoint sequence number, the next input
-// offset, and who wrote it. Every record carries the sequence number in a header. Because the
-// records of a checkpoint commit together, a read_committed reader sees whole checkpoints only,
-// and log compaction (which drops aborted records) never mixes two checkpoints of a key.
+// tombstone), then a marker record: the task's checkpoint sequence number, the next input
+// offset, and who wrote it; and the same transaction commits that input offset to the consumer
+// group. Every record carries the sequence number in a header. Because the records of a
+// checkpoint commit together, a read_committed reader sees whole checkpoints only, and log
+// compaction (which drops aborted records) never mixes two checkpoints of a key.
 //
 // Which copy wins when a task opens (`chooseSource`): the changelog is what every machine sees,
 // so it is the reference. A local store whose stamp (sequence number and writer) equals the
 // changelog's last marker is used as it is; one that is missing, behind, ahead or from another
 // history (another writer at that number) is rebuilt from the changelog. Only when the changelog
 // holds nothing (a job started without it) does a local store seed it.
+//
+// THE INVARIANT THAT MAKES A MOVED TASK EXACT (both stages, both delivery modes). A task's state
+// after opening is the changelog's state as of its last marker, and it resumes reading its input
+// (a `clicks` partition for a source task, a partials partition for a merge task) at that
+// marker's `nextOffset` (`resumePoint`). Nothing between that offset and the restored state can
+// be lost or counted twice, whichever worker committed last, because:
+//   1. a marker and the state changes before it are one transaction, so the state as of a
+//      marker is exactly the fold of every input record before its `nextOffset` (the changes
+//      are deltas against the previous marker, written by the owner that restored or wrote it);
+//   2. the group's committed offset is committed in that same transaction, so a committed
+//      offset never runs ahead of the changelog: a checkpoint whose changelog write fails moves
+//      neither the group nor the store (runtime/checkpointer.ts);
+//   3. an opener first reads the group's committed offset as stable (read_committed waits for a
+//      previous owner's open transaction to end), then waits until the changelog's last marker
+//      shows that offset (`markerMatches`): no checkpoint of a previous owner can become
+//      visible after the read, which would leave a delta resting on a state it was not made from;
+//   4. a previous owner that lost the partition cannot commit another checkpoint of it: its
+//      transaction carries its group generation, which the group coordinator refuses once the
+//      partition was reassigned, so the transaction aborts and its records stay invisible.
+// Without any marker (a job that ran without the changelog), a task resumes at the group's
+// committed offset with what its local store holds, and says so when that store is empty.
 
 /**
  * Key of the marker record; never a state key (those start with a letter). Printable on purpose:
@@ -44,6 +66,32 @@ export function chooseSource(local: CheckpointStamp | undefined, localHasState: 
   if (local.seq > changelog.seq) return { use: 'changelog', reason: 'ahead' };
   if (local.writer !== changelog.writer || local.nextOffset !== changelog.nextOffset) return { use: 'changelog', reason: 'diverged' };
   return { use: 'local' };
+}
+
+/**
+ * Whether the changelog's last marker shows the checkpoint the group's committed offset names:
+ * both come from one transaction, so until they agree that transaction's markers are still
+ * being written (or, without a marker, the job ran without the changelog). Pure.
+ */
+export function markerMatches(marker: CheckpointStamp | undefined, committedOffset: number | undefined): boolean {
+  return committedOffset === undefined || marker?.nextOffset === committedOffset;
+}
+
+/** Where a task resumes reading its input partition. */
+export type ResumePoint =
+  | { from: 'checkpoint'; offset: number } // the restored state covers every record before it
+  | { from: 'group'; offset: number } // no checkpoint of the task anywhere, the group has one
+  | { from: 'earliest' }; // a task that never read a record
+
+/**
+ * The resume decision (see the header): the offset of the checkpoint the task's state was
+ * restored from, whatever the group's committed offset says; the group's only for a task that
+ * has no checkpoint at all. Pure.
+ */
+export function resumePoint(checkpointOffset: number | undefined, committedOffset: number | undefined): ResumePoint {
+  if (checkpointOffset !== undefined) return { from: 'checkpoint', offset: checkpointOffset };
+  if (committedOffset !== undefined) return { from: 'group', offset: committedOffset };
+  return { from: 'earliest' };
 }
 
 export interface ChangelogRecord {

@@ -1,18 +1,63 @@
-// A worker's stable identity on this machine: the lowest slot number of the job whose previous
-// holder is gone. Exactly-once mode names its transactional id after the slot, so a worker
-// restarted after kill -9 takes over its predecessor's id and, by registering it, makes Kafka
-// abort the transaction the dead process left open at once (instead of after its timeout, during
-// which read_committed readers of the affected partitions are held back).
-//   <state-dir>/<job-id>/workers/slot-<n>.pid   pid of the live holder
+// A worker's transactional identity. Kafka lets one live producer hold a transactional id; a
+// second one registering it fences the first (its open transaction is aborted, its later calls
+// fail). So two live workers must never share an id, while a worker restarted after kill -9
+// should take its dead predecessor's, because registering it aborts the transaction the dead
+// process left open at once (instead of after its timeout, during which read_committed readers
+// of the affected partitions are held back).
+//
+// How the id is chosen: each state dir keeps numbered slots,
+//   <state-dir>/<job-id>/workers/slot-<n>.pid   pid of the live holder (created exclusively)
+//   <state-dir>/<job-id>/workers/slot-<n>.id    the slot's instance id: 96 random bits
+// and a worker takes the lowest slot whose holder is gone. Its transactional id is
+// `<job-id>-<instance id>`. Why that is unique: the instance id is drawn at random when a slot is
+// first used, so workers with state dirs of their own (other machines, containers whose host
+// names repeat, or separate dirs on one host) draw different ids; workers sharing a state dir
+// hold different slots. The one way to share an id is a copied state dir (or containers sharing
+// one volume whose pids repeat): then the worker that gets fenced draws a new instance id
+// (`renew`) and carries on, so a collision costs one aborted checkpoint, never a stall. Nothing
+// exact depends on ids being unique: zombies are fenced by the group generation (see
+// runtime/checkpointer.ts).
 
-import { mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { jobDir } from './state-dir.js';
 
 export interface WorkerSlot {
   slot: number;
+  /** The slot's instance id (see the header). */
+  readonly instanceId: string;
+  /** Draws a new instance id for the slot (this one was fenced by another live worker). */
+  renew(): string;
   release(): void;
+}
+
+const maxSlots = 10_000;
+const instanceIdPattern = /^[0-9a-f]{24}$/;
+
+/** A fresh instance id: 96 random bits, hex. */
+export function newInstanceId(random: (bytes: number) => Buffer = randomBytes): string {
+  return random(12).toString('hex');
+}
+
+/** The id read back from a slot's file, if it is one (a damaged file gets a new id). */
+export function parseInstanceId(text: string | undefined): string | undefined {
+  const id = text?.trim();
+  return id !== undefined && instanceIdPattern.test(id) ? id : undefined;
+}
+
+/** The transactional id of a worker of `jobId` holding `instanceId`. */
+export function transactionalIdOf(jobId: string, instanceId: string): string {
+  return `${jobId}-${instanceId}`;
+}
+
+/**
+ * Whether slot `holder` (the pid in its file, undefined if none or unreadable) may be taken by
+ * process `pid`: it is free, its holder is gone, or it is this process. Pure given `alive`.
+ */
+export function slotFree(holder: number | undefined, pid: number, alive: (pid: number) => boolean): boolean {
+  return holder === undefined || !Number.isInteger(holder) || holder <= 0 || holder === pid || !alive(holder);
 }
 
 function alive(pid: number): boolean {
@@ -24,6 +69,21 @@ function alive(pid: number): boolean {
   }
 }
 
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes a slot's id file whole: a crash leaves the old id or the new, never half of one. */
+function writeInstanceId(file: string, id: string): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, `${id}\n`);
+  renameSync(temporary, file);
+}
+
 export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.pid): WorkerSlot {
   const dir = path.join(jobDir(stateDir, jobId), 'workers');
   try {
@@ -31,32 +91,44 @@ export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.p
   } catch (err) {
     throw new UserError('BAD_STATE', `cannot write state dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  for (let slot = 0; slot < 10_000; slot++) {
-    const file = path.join(dir, `slot-${slot}.pid`);
-    let holder: number | undefined;
-    try {
-      holder = Number(readFileSync(file, 'utf8').trim());
-    } catch {
-      holder = undefined;
-    }
-    if (holder !== undefined && Number.isInteger(holder) && holder !== pid && alive(holder)) continue;
-    if (holder !== undefined) rmSync(file, { force: true });
+  for (let slot = 0; slot < maxSlots; slot++) {
+    const pidFile = path.join(dir, `slot-${slot}.pid`);
+    const holderText = readText(pidFile);
+    const holder = holderText === undefined ? undefined : Number(holderText.trim());
+    if (!slotFree(holder, pid, alive)) continue;
+    if (holderText !== undefined) rmSync(pidFile, { force: true });
     let fd: number;
     try {
-      fd = openSync(file, 'wx'); // exclusive: of two workers starting together, one gets the slot
+      fd = openSync(pidFile, 'wx'); // exclusive: of two workers starting together, one gets the slot
     } catch {
       continue;
     }
     writeSync(fd, `${pid}\n`);
     closeSync(fd);
+    const idFile = path.join(dir, `slot-${slot}.id`);
+    let instanceId = parseInstanceId(readText(idFile));
+    try {
+      if (instanceId === undefined) writeInstanceId(idFile, (instanceId = newInstanceId()));
+    } catch (err) {
+      rmSync(pidFile, { force: true });
+      throw new UserError('BAD_STATE', `cannot write ${idFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
     return {
       slot,
-      release: () => {
+      get instanceId() {
+        return instanceId!;
+      },
+      renew: () => {
+        instanceId = newInstanceId();
         try {
-          if (Number(readFileSync(file, 'utf8').trim()) === pid) rmSync(file, { force: true });
+          writeInstanceId(idFile, instanceId);
         } catch {
-          // already gone
+          // The new id still serves this process; a restart would draw another one.
         }
+        return instanceId;
+      },
+      release: () => {
+        if (Number(readText(pidFile)?.trim()) === pid) rmSync(pidFile, { force: true });
       },
     };
   }

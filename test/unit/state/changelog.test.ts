@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ChangelogFold, MARKER_KEY, SEQ_HEADER, checkpointRecords, chooseSource, type CheckpointStamp } from '../../../src/state/changelog.js';
+import { ChangelogFold, MARKER_KEY, SEQ_HEADER, checkpointRecords, chooseSource, markerMatches, resumePoint, type CheckpointStamp } from '../../../src/state/changelog.js';
 
 const stamp = (seq: number, writer = 'w1', nextOffset: number | null = seq * 100): CheckpointStamp => ({ seq, writer, nextOffset });
 
@@ -44,4 +44,20 @@ test('an empty changelog folds to no state and no marker', () => {
   const fold = new ChangelogFold();
   assert.equal(fold.marker, undefined);
   assert.equal(fold.entries().size, 0);
+});
+
+test('a task resumes at the offset of the checkpoint its state came from, whatever the group says', () => {
+  assert.deepEqual(resumePoint(500, 800), { from: 'checkpoint', offset: 500 }, 'a group offset ahead of the state is not trusted');
+  assert.deepEqual(resumePoint(500, 300), { from: 'checkpoint', offset: 500 }, 'nor one behind it');
+  assert.deepEqual(resumePoint(0, undefined), { from: 'checkpoint', offset: 0 });
+  assert.deepEqual(resumePoint(undefined, 300), { from: 'group', offset: 300 }, 'no checkpoint anywhere: the group\'s offset');
+  assert.deepEqual(resumePoint(undefined, undefined), { from: 'earliest' });
+});
+
+test('an opener waits until the changelog shows the checkpoint the group committed with it', () => {
+  assert.equal(markerMatches(stamp(3, 'w1', 700), 700), true);
+  assert.equal(markerMatches(stamp(3, 'w1', 500), 700), false, 'the transaction that committed 700 has not shown its marker yet');
+  assert.equal(markerMatches(undefined, 700), false, 'a first checkpoint whose marker is not visible yet: starting empty at 700 would lose clicks');
+  assert.equal(markerMatches(undefined, undefined), true, 'nothing committed anywhere');
+  assert.equal(markerMatches(stamp(1, 'w1', 200), undefined), true, 'a changelog reset by a restore before the group\'s offsets');
 });
