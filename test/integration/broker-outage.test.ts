@@ -4,6 +4,8 @@
 // exactly-once one without a single duplicate. The test runs a broker of its own to stop it.
 
 import { after, before, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
@@ -23,9 +25,11 @@ after(async () => {
 });
 
 /** The worker's warn-level lines (what an operator sees by default). */
-function captureLog(worker: ChildProcess): () => string[] {
+function captureLog(worker: ChildProcess, name: string): () => string[] {
   let text = '';
   worker.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  // OUTAGE_TEST_DUMP=<dir>: every worker's whole log goes there too, for a failure's post-mortem.
+  if (process.env.OUTAGE_TEST_DUMP !== undefined) worker.on('exit', () => writeFileSync(path.join(process.env.OUTAGE_TEST_DUMP!, `${name}.log`), text));
   return () => text.split('\n').filter((line) => line.trim() !== '' && !/"level":"(debug|info)"/.test(line));
 }
 
@@ -40,7 +44,7 @@ test('a 30 s broker outage: state kept, reported once each way, output equals th
         // A long idle timeout: the partitions are never quiet by the stream, only by the outage.
         // Debug lines are kept for a failure's report; the assertions look at warn and up only.
         const worker = startWorker(job, [...mode.flags, '--idle-timeout', '10s'], { CLICKSTREAM_LOG: process.env.OUTAGE_TEST_LOG ?? 'warn' });
-        return { mode, job, worker, log: captureLog(worker) };
+        return { mode, job, worker, log: captureLog(worker, mode.name) };
       }),
     );
     await sleep(3_000);
@@ -58,8 +62,8 @@ test('a 30 s broker outage: state kept, reported once each way, output equals th
       try {
         assertOutputEqualsOracle(output, expected[i]!);
       } catch (err) {
-        (err as Error).message = `${run.mode.name}: ${(err as Error).message.split('\n').slice(0, 8).join('\n')}\nworker log:\n${run.log().join('\n')}`;
-        throw err;
+        // A new error: the runner prints the stack, which an assertion error built with its first message.
+        throw new Error(`${run.mode.name}: ${(err as Error).message.split('\n').slice(0, 40).join('\n')}\nworker log:\n${run.log().join('\n')}`);
       }
       if (run.mode.name === 'exactly-once') assert.equal(output.duplicates, 0, 'exactly-once: no duplicates after the outage');
       assert.equal(run.worker.exitCode, null, `${run.mode.name}: the worker rode out the outage`);
