@@ -4,12 +4,11 @@
 // Each prints JSON lines on stdout: progress every 250 ms, and a final report.
 
 import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
-import { consumeBatchSize, jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
+import { jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { topicNames, urlsCsvPath } from '../src/config.js';
+import { jobWindows, topicNames, tunables, urlsCsvPath } from '../src/config.js';
 import { Worker } from '../src/runtime/worker.js';
 import { readUrlRows, toUrlTable } from '../src/table/urls.js';
-import { defaultWindows } from '../src/topology/windows.js';
 
 let peakRss = 0;
 const sampleRss = (): number => {
@@ -35,7 +34,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   let count = 0;
   let bytes = 0;
   while (count < expected) {
-    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(consumeBatchSize, (err, got) => (err ? reject(err) : resolve(got))));
+    const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(tunables.consumeBatchSize, (err, got) => (err ? reject(err) : resolve(got))));
     if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
     count += batch.length;
     for (const message of batch) bytes += message.value?.length ?? 0; // touch each record, then discard
@@ -54,7 +53,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
     topicPrefix: prefix,
     jobId,
     stateDir,
-    windows: defaultWindows,
+    windows: jobWindows,
     maxOutOfOrdernessMs: 20_000,
     idleTimeoutMs: 10_000,
     checkpointIntervalMs: 2_000,
@@ -70,7 +69,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   process.once('SIGTERM', () => instance.requestStop());
   await instance.run();
   clearInterval(progress);
-  const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, flushMs: c.flushMs, bytes: c.bytes }));
+  const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes }));
   emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }

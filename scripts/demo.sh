@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `npm run demo`: the whole job on one machine: a local Kafka broker, the topics, a producer of
-# live clicks, two workers and a reader of the results. Ctrl-C stops everything it started.
+# live clicks, two workers and a reader of the results. Ctrl-C stops everything it started. On a
+# fresh clone it sets the machine up first (scripts/setup.sh).
 # Runs itself under scripts/with-broker.sh, which starts (and afterwards stops) the local broker.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[ -f dist/src/cli/main.js ] || { echo "demo: not set up yet; run: bash scripts/setup.sh" >&2; exit 1; }
+# A fresh clone sets itself up first (idempotent, quick once done: see scripts/setup.sh).
+if [ -z "${CLICKSTREAM_SET_UP:-}" ]; then bash scripts/setup.sh; export CLICKSTREAM_SET_UP=1; fi
 if [ -z "${KAFKA_BROKERS:-}" ]; then exec bash scripts/with-broker.sh bash "$0" "$@"; fi
 cs() { bin/clickstream "$@"; }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `npm test`: builds, runs the unit tests (pure logic, no I/O), then the integration tests against
-# a real Kafka broker: $KAFKA_BROKERS if set, else the local one, started here and stopped after.
+# `npm test`: sets the machine up if needed (scripts/setup.sh: idempotent, quick once done, and
+# it builds), runs the unit tests (pure logic, no I/O), then the integration tests against a real
+# Kafka broker: $KAFKA_BROKERS if set, else the local one, started here and stopped after.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-[ -d node_modules ] || { echo "test: npm packages missing; run: bash scripts/setup.sh" >&2; exit 1; }
-npm run --silent build
+bash scripts/setup.sh
 
 node --test --test-reporter=spec dist/test/unit/
 # One file at a time: the tests share the broker.

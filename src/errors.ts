@@ -1,9 +1,13 @@
-// Errors a user can cause or must fix (bad flag, unreachable broker, malformed file, full disk). They carry a stable
-// `code` so callers and tests match on codes; the CLI edge prints them as one line, no stack.
+// Every error the job raises on purpose is a ClickstreamError with a stable `code`, so callers and
+// tests match on codes, not on messages. UserError: something the user can fix (a bad flag, an
+// unreachable broker, a malformed file, a full disk); the CLI prints it as one line and exits with
+// the code's status (cli/exit-status.ts). Other kinds drive recovery inside the job (a fenced
+// producer is not the user's mistake).
 
 export type UserErrorCode =
   | 'BAD_FLAG'
   | 'BAD_TABLE'
+  | 'PORT_IN_USE'
   | 'BROKER_UNREACHABLE'
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'
@@ -11,17 +15,37 @@ export type UserErrorCode =
   | 'STATE_CORRUPT'
   | 'STATE_PERMISSION'
   | 'STATE_WRITE_FAILED'
-  | 'FENCED'
   | 'BAD_STATE'
   | 'SAVEPOINT_INCOMPLETE'
   | 'JOB_RUNNING';
 
-export class UserError extends Error {
-  readonly code: UserErrorCode;
-  constructor(code: UserErrorCode, message: string) {
+export type ErrorCode = UserErrorCode | 'FENCED';
+
+export class ClickstreamError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
     super(message);
-    this.name = 'UserError';
+    this.name = new.target.name;
     this.code = code;
+  }
+}
+
+/** A problem the user can fix: one line at the CLI edge, no stack. */
+export class UserError extends ClickstreamError {
+  declare readonly code: UserErrorCode;
+  constructor(code: UserErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * A transactional producer that can make no more calls: another producer registered its
+ * transactional id, or the broker ended its transaction (epoch bumped). The delivery mode
+ * replaces the producer; a worker that cannot stops with this error.
+ */
+export class FencedError extends ClickstreamError {
+  constructor(message: string) {
+    super('FENCED', message);
   }
 }
 

@@ -4,18 +4,10 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-let threshold = rank[parseLevel(process.env.CLICKSTREAM_LOG) ?? 'warn'];
+const threshold = rank[parseLevel(process.env.CLICKSTREAM_LOG) ?? 'warn'];
 
 function parseLevel(value: string | undefined): LogLevel | undefined {
   return value !== undefined && value in rank ? (value as LogLevel) : undefined;
-}
-
-export function setLogLevel(level: LogLevel): void {
-  threshold = rank[level];
-}
-
-export function logEnabled(level: LogLevel): boolean {
-  return rank[level] >= threshold;
 }
 
 export interface Logger {

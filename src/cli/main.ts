@@ -2,7 +2,7 @@
 // as one line on stderr and a non-zero exit; anything else is a bug and keeps its stack.
 
 import { Command, CommanderError } from 'commander';
-import { isUserError } from '../errors.js';
+import { exitStatusOf, EXIT_OK } from './exit-status.js';
 import { consumeCommand } from './consume.js';
 import { produceCommand } from './produce.js';
 import { runCommand } from './run.js';
@@ -40,13 +40,12 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    return EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed its one line
-    if (isUserError(err)) {
-      process.stderr.write(`clickstream: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    const status = exitStatusOf(err);
+    if (status === undefined) throw err;
+    process.stderr.write(`clickstream: ${(err as Error).message}\n`);
+    return status;
   }
 }

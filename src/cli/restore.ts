@@ -3,9 +3,9 @@
 
 import path from 'node:path';
 import { Command } from 'commander';
-import { resolveBrokers, topicNames } from '../config.js';
+import { jobWindows, resolveBrokers, topicNames } from '../config.js';
 import { restoreSavepoint } from '../savepoint/restore.js';
-import { addWorkerOptions, jobWindows, runWorker, type RunFlags } from './run.js';
+import { addWorkerOptions, runWorker, type RunFlags } from './run.js';
 
 interface RestoreFlags extends RunFlags {
   from: string;

@@ -3,10 +3,10 @@
 
 import path from 'node:path';
 import { Command } from 'commander';
-import { defaults, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
+import { defaults, jobWindows, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
 import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
-import { defaultWindows, validateWindowSpec } from '../topology/windows.js';
+import { validateWindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
 import { brokersOption, duration, nonNegativeInt } from './options.js';
 import { Dashboard } from '../http/dashboard.js';
@@ -63,8 +63,6 @@ export function runCommand(): Command {
     await runWorker(flags);
   });
 }
-
-export const jobWindows = defaultWindows;
 
 export async function runWorker(flags: RunFlags): Promise<void> {
   const problem = validateWindowSpec(jobWindows);

@@ -60,7 +60,8 @@ export interface SourceWatermark {
   idle: boolean;
 }
 
-export type Partial =
+/** A record of the internal partials topic (proto message `Partial`): one of its three kinds. */
+export type PartialMessage =
   | { paneCount: PaneCount; paneTotal?: undefined; watermark?: undefined }
   | { paneTotal: PaneTotal; paneCount?: undefined; watermark?: undefined }
   | { watermark: SourceWatermark; paneCount?: undefined; paneTotal?: undefined };
@@ -89,7 +90,7 @@ export const clickCodec: Codec<Click> = codecFor<Click>('Click');
 export const windowCountCodec: Codec<WindowCount> = codecFor<WindowCount>('WindowCount');
 export const windowTotalCodec: Codec<WindowTotal> = codecFor<WindowTotal>('WindowTotal');
 export const urlStatsCodec: Codec<UrlStats> = codecFor<UrlStats>('UrlStats');
-export const partialCodec: Codec<Partial> = codecFor<Partial>('Partial');
+export const partialCodec: Codec<PartialMessage> = codecFor<PartialMessage>('Partial');
 
 /** Decoders by output topic name, for readers that print any of the job's topics. */
 export const outputCodecs: Record<string, Codec<object>> = {

@@ -65,7 +65,7 @@ export class Dashboard {
     });
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'EADDRINUSE' ? new UserError('BAD_FLAG', `port ${this.options.port} is in use; choose another with --http-port`) : err),
+        reject(err.code === 'EADDRINUSE' ? new UserError('PORT_IN_USE', `port ${this.options.port} is in use; choose another with --http-port`) : err),
       );
       this.server.listen(this.options.port, this.options.host, () => resolve());
     });

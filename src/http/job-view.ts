@@ -9,7 +9,7 @@ export interface CheckpointRow {
   id: number;
   startedAtMs: number;
   durationMs: number;
-  flushMs: number;
+  kafkaWaitMs: number;
   bytes: number;
   status: 'completed' | 'skipped' | 'aborted';
   reason?: string;
@@ -56,7 +56,7 @@ export class JobView {
     this.workers.set(status.worker, { status, seenAtMs: nowMs });
     for (const c of status.checkpoints) {
       this.checkpoints.push({
-        worker: status.worker, id: c.id, startedAtMs: c.startedAtMs, durationMs: c.durationMs, flushMs: c.flushMs, bytes: c.bytes, status: c.status,
+        worker: status.worker, id: c.id, startedAtMs: c.startedAtMs, durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes, status: c.status,
         ...(c.reason !== undefined ? { reason: c.reason } : {}),
         tasks: c.tasks.map((t) => ({ stage: t.stage, partition: t.partition, bytes: t.bytes, keys: t.keys, nextOffset: t.nextOffset })),
       });

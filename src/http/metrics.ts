@@ -4,6 +4,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Worker } from '../runtime/worker.js';
+import type { TaskStatus } from '../runtime/status.js';
 import { logger } from '../log.js';
 
 const log = logger('metrics');
@@ -29,7 +30,7 @@ export function workerRegistry(worker: Worker): Registry {
   counter('clickstream_dead_lettered_total', 'Malformed records sent to the dead-letter topic', () => worker.metrics.deadLettered);
   counter('clickstream_window_results_total', 'Window results written (counts, total, url-stats)', () => worker.metrics.countsOut + worker.metrics.totalsOut + worker.metrics.statsOut);
 
-  const perTask = (name: string, help: string, pick: (task: ReturnType<Worker['status']>['tasks'][number]) => number | null): void => {
+  const perTask = (name: string, help: string, pick: (task: TaskStatus) => number | null): void => {
     new Gauge({
       name, help, labelNames: ['stage', 'partition'], registers: [registry],
       collect() {

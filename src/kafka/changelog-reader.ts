@@ -3,6 +3,7 @@
 // progress. One consumer outside any group, assigned one partition at a time.
 
 import type { Message } from '@confluentinc/kafka-javascript';
+import { tunables } from '../config.js';
 import { ChangelogFold, type CheckpointStamp } from '../state/changelog.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from './clients.js';
 
@@ -16,7 +17,6 @@ export interface RestoreProgress {
 
 /** Records read back from the tail when looking for the last marker (a checkpoint's marker is its last record). */
 const tailOffsets = 16;
-const stallTimeoutMs = 60_000;
 
 export class ChangelogReader {
   private eofAt: { topic: string; partition: number } | undefined;
@@ -100,7 +100,7 @@ export class ChangelogReader {
           onProgress({ records: fold.records, fraction: done ? 1 : Math.min(1, (position - low) / Math.max(1, high - low)), recordsPerSec: fold.records / Math.max(elapsedMs / 1000, 0.001), elapsedMs });
         }
         if (done) return fold;
-        if (now - lastRecordAt > stallTimeoutMs) throw new Error(`changelog ${topic}-${partition} stopped at offset ${position} of ${high}`);
+        if (now - lastRecordAt > tunables.changelogStallTimeoutMs) throw new Error(`changelog ${topic}-${partition} stopped at offset ${position} of ${high}`);
       }
     } finally {
       this.consumer.unassign();

@@ -84,3 +84,25 @@ export interface IncrementalAssignment {
 export function incremental(consumer: ConsumerClient): IncrementalAssignment {
   return consumer as unknown as IncrementalAssignment;
 }
+
+/** What `flush` needs of a producer. */
+export interface Flushable {
+  flush(timeoutMs: number, cb: (err: { message: string } | null | undefined) => void): unknown;
+}
+
+/** Waits until every record handed to the producer is acknowledged (or fails after `timeoutMs`). */
+export function flush(producer: Flushable, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    producer.flush(timeoutMs, (err) => (err ? reject(new Error(`producer flush failed: ${err.message}`)) : resolve()));
+  });
+}
+
+/** End of a partition as the consumer last fetched it; null before the first fetch. */
+export function highWatermark(consumer: ConsumerClient, topic: string, partition: number): number | null {
+  try {
+    const high = consumer.getWatermarkOffsets(topic, partition).highOffset;
+    return high >= 0 ? high : null;
+  } catch {
+    return null; // not fetched yet
+  }
+}

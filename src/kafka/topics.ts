@@ -2,7 +2,8 @@
 // left as it is (its partition count is reported, never changed behind the user's back).
 
 import type { ChangelogTopics, TopicNames } from '../config.js';
-import { AdminClient, CODES, Producer, commonConfig, connectClient, disconnect, partitionCounts } from './clients.js';
+import { AdminClient, CODES, Producer, commonConfig, connectClient, disconnect, partitionCounts, type Metadata } from './clients.js';
+import { UserError } from '../errors.js';
 
 export interface TopicPlan {
   name: string;
@@ -99,4 +100,24 @@ export function formatTopicReport(reports: TopicReport[]): string {
       return `${r.name.padEnd(width)}  ${String(r.partitions).padStart(3)} partitions  ${state}${note}`;
     })
     .join('\n');
+}
+
+/**
+ * The partition count of each of `names`, from a connected client's `metadata`. Topics created a
+ * moment ago (a broker that just started) can be missing from the first metadata: it looks again
+ * for a few seconds before calling them missing (a UserError naming them).
+ */
+export async function partitionsOfTopics(client: MetadataClient, brokers: string, names: string[], metadata: Metadata): Promise<Map<string, number>> {
+  const missingIn = (m: Metadata) => names.filter((topic) => !partitionCounts(m).has(topic));
+  for (const deadline = Date.now() + 10_000; missingIn(metadata).length > 0 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    metadata = await new Promise<Metadata>((resolve, reject) => client.getMetadata({ timeout: 5_000 }, (err, m) => (err ? reject(err) : resolve(m))));
+  }
+  const missing = missingIn(metadata);
+  if (missing.length > 0) throw new UserError('TOPIC_MISMATCH', `topics missing at ${brokers}: ${missing.join(', ')}; run "clickstream topics create" first`);
+  return partitionCounts(metadata);
+}
+
+interface MetadataClient {
+  getMetadata(options: { timeout: number }, cb: (err: { message: string } | null, metadata: Metadata) => void): unknown;
 }

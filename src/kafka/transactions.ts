@@ -2,8 +2,10 @@
 // the three outcomes a checkpoint must tell apart: committed, aborted (nothing of the transaction
 // is visible), and fenced (another process took this transactional id: this one is a zombie).
 
-import { UserError } from '../errors.js';
+import { FencedError } from '../errors.js';
 import type { ConsumerClient, ProducerClient } from './clients.js';
+
+export { FencedError };
 
 interface TxnError {
   message: string;
@@ -11,13 +13,6 @@ interface TxnError {
   isFatal?: boolean;
   isRetriable?: boolean;
   isTxnRequiresAbort?: boolean;
-}
-
-/** Another process registered this transactional id: this worker is a zombie and must stop. */
-export class FencedError extends UserError {
-  constructor(message: string) {
-    super('FENCED', `${message} (another worker took over this worker's transactional id; stopping)`);
-  }
 }
 
 export type CommitOutcome = { committed: true } | { committed: false; reason: string };

@@ -3,7 +3,7 @@
 // clicks later than the watermark bound. Pure: the same spec yields the same stream.
 
 import type { Click } from '../codec/messages.js';
-import { partitionForKey } from '../kafka/partitioner.js';
+import { partitionForKey } from '../topology/murmur2.js';
 import { Random, ZipfSampler } from './random.js';
 
 export type KeyStrategy = 'url' | 'user' | 'none';

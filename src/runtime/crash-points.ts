@@ -40,13 +40,28 @@ export function parseCrashPlan(value: string | undefined): CrashPlan | undefined
   return { point: point as CrashPoint, nth };
 }
 
-const plan = parseCrashPlan(process.env.CLICKSTREAM_CRASH_AT);
+function killNow(point: CrashPoint, nth: number): void {
+  logger('crash-points').error('crashing on purpose', { point, nth });
+  process.kill(process.pid, 'SIGKILL');
+}
+
+let plan = parseCrashPlan(process.env.CLICKSTREAM_CRASH_AT);
+let crash = killNow;
 let reached = 0;
 
-/** Kills the process here if the plan says so. `progressed`: the checkpoint covers new input. */
+/**
+ * Arms a plan in this process (unit tests: `crash` throws instead of killing, so the test can look
+ * at what a crash there leaves behind). undefined disarms.
+ */
+export function armCrashPoint(next: CrashPlan | undefined, onCrash: (point: CrashPoint, nth: number) => void = killNow): void {
+  plan = next;
+  crash = onCrash;
+  reached = 0;
+}
+
+/** Crashes here if the plan says so. `progressed`: the checkpoint covers new input. */
 export function crashPoint(point: CrashPoint, progressed: boolean): void {
   if (plan === undefined || plan.point !== point || !progressed) return;
   if (++reached < plan.nth) return;
-  logger('crash-points').error('crashing on purpose', { point, nth: plan.nth });
-  process.kill(process.pid, 'SIGKILL');
+  crash(point, plan.nth);
 }

@@ -2,6 +2,7 @@
 // of the internal partials topic for a merge task), its topology stage, its LevelDB store and
 // the next offset to read. Opening a task restores its stage from its store.
 
+import { tunables } from '../config.js';
 import { MergeStage } from '../topology/merge-stage.js';
 import { MergeWindows } from '../topology/merge-windows.js';
 import { SourcePanes } from '../topology/source-panes.js';
@@ -13,10 +14,10 @@ import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type Re
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { isUserError } from '../errors.js';
 import { logger } from '../log.js';
-
-const log = logger('tasks');
 import { taskDir, type Stage } from '../state/state-dir.js';
 import type { StateChanges } from '../topology/state-keys.js';
+
+const log = logger('tasks');
 
 export interface TaskSettings {
   stateDir: string;
@@ -42,7 +43,7 @@ interface TaskBase {
   /** What became of a checkpoint a crash left staged (exactly-once mode). */
   readonly pendingResolution: 'none' | 'promoted' | 'discarded';
   /** Where the state came from when the task opened (the changelog decides; see state/changelog.ts). */
-  readonly source: StoreSource;
+  readonly stateOrigin: StoreSource;
   /** The task's checkpoint sequence number (its changelog's last marker once written). */
   seq: number;
   /**
@@ -50,7 +51,6 @@ interface TaskBase {
    * (its changelog transaction failed), or the whole state when seeding an empty changelog.
    */
   unsavedChanges: Map<string, string | null> | undefined;
-  checkpointId: number;
   recordsIn: number;
   takeChanges(): StateChanges;
 }
@@ -70,15 +70,13 @@ export interface MergeTask extends TaskBase {
 
 export type Task = SourceTask | MergeTask;
 
-/** How long a new owner waits for the previous owner (another worker here) to close a store. */
-const releaseWaitMs = 60_000;
 
 /**
  * Opens a store, waiting while another process holds it: in a rebalance the previous owner may
  * still be closing it (or finishing a checkpoint it cannot complete while the broker is away).
  */
 async function openWhenReleased(location: string): Promise<TaskStore> {
-  const deadline = Date.now() + releaseWaitMs;
+  const deadline = Date.now() + tunables.storeReleaseWaitMs;
   for (let attempt = 1; ; attempt++) {
     try {
       return await TaskStore.open(location);
@@ -104,13 +102,6 @@ export interface ChangelogAccess {
 }
 
 /**
- * How long a new owner waits for the changelog to show the checkpoint the group's offset names.
- * They commit in one transaction, so only its markers can be late; past this, the group's offset
- * was committed without the changelog (a job that ran with --no-changelog).
- */
-const inDoubtWaitMs = 30_000;
-
-/**
  * The changelog's last marker, read after the group's committed offset (read as stable: it waits
  * until a previous owner's transaction ended) and once the two agree, so that no checkpoint of a
  * previous owner becomes visible after this read (see the invariant in state/changelog.ts).
@@ -121,7 +112,7 @@ async function lastStamp(changelog: ChangelogAccess, partition: number, committe
   // An empty changelog beside a local store at the committed offset: a job that ran without the
   // changelog, whose store seeds it; nothing to wait for.
   if (stamp === undefined && localOffset !== undefined && localOffset === committed.offset) return stamp;
-  const deadline = Date.now() + inDoubtWaitMs;
+  const deadline = Date.now() + tunables.changelogInDoubtWaitMs;
   while (!markerMatches(stamp, committed.offset) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200)); // the commit markers are still being written
     stamp = await read();
@@ -185,10 +176,9 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     resume,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
-    source,
+    stateOrigin: source,
     seq,
     unsavedChanges: backlog,
-    checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology,
     idleness: new IdlenessTracker(settings.idleTimeoutMs, nowMs),
@@ -210,10 +200,9 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     resume,
     checkpointedOffset: loaded.nextOffset,
     pendingResolution,
-    source,
+    stateOrigin: source,
     seq,
     unsavedChanges: backlog,
-    checkpointId: loaded.checkpointId,
     recordsIn: 0,
     topology: new MergeStage(partition, windows),
     takeChanges: () => windows.takeChanges(),

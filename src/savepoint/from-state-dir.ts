@@ -6,7 +6,7 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import { jobDir, taskDir, type JobShape, type Stage } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
-import { defaultWindows } from '../topology/windows.js';
+import { jobWindows } from '../config.js';
 import { newSavepointId, writeSavepoint, type SavepointManifest, type TaskSnapshot, type TaskSummary } from './format.js';
 import { summarizeTaskState } from './summary.js';
 
@@ -14,7 +14,7 @@ export async function savepointFromStateDir(stateDir: string, jobId: string, top
   const shapeFile = path.join(jobDir(stateDir, jobId), 'job.json');
   if (!existsSync(shapeFile)) throw new UserError('BAD_STATE', `no state of job ${jobId} in ${stateDir} (missing ${shapeFile})`);
   const shape = JSON.parse(readFileSync(shapeFile, 'utf8')) as JobShape;
-  const windows = { ...defaultWindows, paneMs: shape.paneMs, totalWindowMs: shape.totalWindowMs, totalSlideMs: shape.totalSlideMs, statsWindowMs: shape.statsWindowMs };
+  const windows = { ...jobWindows, paneMs: shape.paneMs, totalWindowMs: shape.totalWindowMs, totalSlideMs: shape.totalSlideMs, statsWindowMs: shape.statsWindowMs };
   const tasks: Array<[Stage, number]> = [
     ...Array.from({ length: shape.clicksPartitions }, (_, p): [Stage, number] => ['source', p]),
     ...Array.from({ length: shape.mergePartitions }, (_, p): [Stage, number] => ['merge', p]),

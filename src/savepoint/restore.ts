@@ -18,7 +18,7 @@ import { TaskStore } from '../state/task-store.js';
 import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { newInstanceId } from '../state/worker-slot.js';
-import { ChangelogWriter, type ChangelogBatch } from '../runtime/changelog-writer.js';
+import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { configDifference, readSavepoint, type SavepointManifest } from './format.js';
 
@@ -81,7 +81,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
           const slice = snapshot.entries.slice(i, i + batchEntries);
           const last = i + batchEntries >= snapshot.entries.length;
           const stamp = last ? stamps.get(`${task.stage}-${task.partition}`) : undefined;
-          await store.checkpoint(new Map(slice), last ? (snapshot.nextOffset ?? undefined) : undefined, 0, stamp);
+          await store.checkpoint(new Map(slice), last ? (snapshot.nextOffset ?? undefined) : undefined, stamp);
         }
       } finally {
         await store.close();

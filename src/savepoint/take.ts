@@ -6,7 +6,7 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
 import { UserError } from '../errors.js';
 import { KafkaConsumer, Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
-import { flush } from '../producer/send.js';
+import { flush } from '../kafka/clients.js';
 import { shapeDifference, type Stage } from '../state/state-dir.js';
 import { newSavepointId, writeSavepoint, type SavepointManifest } from './format.js';
 import { SnapshotAssembler, type SavepointRecord, type SavepointRequest } from './protocol.js';

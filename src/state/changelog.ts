@@ -25,7 +25,7 @@
 //      are deltas against the previous marker, written by the owner that restored or wrote it);
 //   2. the group's committed offset is committed in that same transaction, so a committed
 //      offset never runs ahead of the changelog: a checkpoint whose changelog write fails moves
-//      neither the group nor the store (runtime/checkpointer.ts);
+//      neither the group nor the store (runtime/at-least-once.ts);
 //   3. an opener first reads the group's committed offset as stable (read_committed waits for a
 //      previous owner's open transaction to end), then waits until the changelog's last marker
 //      shows that offset (`markerMatches`): no checkpoint of a previous owner can become

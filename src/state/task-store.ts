@@ -15,8 +15,6 @@ import { checkAfterOpen, checkBeforeOpen, openFailure, readFailure } from './sto
 import type { CheckpointStamp } from './changelog.js';
 
 const NEXT_OFFSET = 'checkpoint!nextOffset';
-const CHECKPOINT_ID = 'checkpoint!id';
-const CHECKPOINT_TOKEN = 'checkpoint!token';
 /** The checkpoint's stamp (sequence number and writer), as in the changelog's marker. */
 const CHECKPOINT_STAMP = 'checkpoint!stamp';
 const CHECKPOINT_META = 'checkpoint!';
@@ -29,7 +27,6 @@ const DEL = '-';
 interface PendingMeta {
   token: string;
   nextOffset: number | null;
-  checkpointId: number;
   stamp?: CheckpointStamp;
 }
 
@@ -41,9 +38,6 @@ export interface PendingCheckpoint extends PendingMeta {
 export interface LoadedState {
   entries: Array<[string, string]>;
   nextOffset: number | undefined;
-  checkpointId: number;
-  /** Token of the transaction the last checkpoint committed with (exactly-once mode). */
-  token: string | undefined;
   /** The last checkpoint's stamp (sequence number, writer), when it was written with one. */
   stamp: CheckpointStamp | undefined;
 }
@@ -88,32 +82,28 @@ export class TaskStore {
   async load(): Promise<LoadedState> {
     const entries: Array<[string, string]> = [];
     let nextOffset: number | undefined;
-    let checkpointId = 0;
-    let token: string | undefined;
     let stamp: CheckpointStamp | undefined;
     try {
       for await (const [key, value] of this.db.iterator()) {
         if (key === NEXT_OFFSET) nextOffset = Number(value);
-        else if (key === CHECKPOINT_ID) checkpointId = Number(value);
-        else if (key === CHECKPOINT_TOKEN) token = value;
         else if (key === CHECKPOINT_STAMP) stamp = JSON.parse(value) as CheckpointStamp;
         else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
       }
     } catch (err) {
       throw readFailure(this.location, err);
     }
-    return { entries, nextOffset, checkpointId, token, stamp };
+    return { entries, nextOffset, stamp };
   }
 
   /** Phase one of an exactly-once checkpoint: the changes beside the committed state, one batch. */
-  async stage(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, token: string, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
+  async stage(changes: Map<string, string | null>, nextOffset: number | undefined, token: string, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
     const batch = this.db.batch();
     let bytes = 0;
     for (const [key, value] of changes) {
       batch.put(PENDING + key, value === null ? DEL : PUT + value);
       bytes += key.length + (value?.length ?? 0);
     }
-    const meta: PendingMeta = { token, nextOffset: nextOffset ?? null, checkpointId, ...(stamp !== undefined ? { stamp } : {}) };
+    const meta: PendingMeta = { token, nextOffset: nextOffset ?? null, ...(stamp !== undefined ? { stamp } : {}) };
     batch.put(PENDING_META, JSON.stringify(meta));
     await batch.write();
     this.staged = { ...meta, changes };
@@ -146,9 +136,7 @@ export class TaskStore {
     }
     batch.del(PENDING_META);
     if (pending.nextOffset !== null) batch.put(NEXT_OFFSET, String(pending.nextOffset));
-    batch.put(CHECKPOINT_ID, String(pending.checkpointId));
     if (pending.stamp !== undefined) batch.put(CHECKPOINT_STAMP, JSON.stringify(pending.stamp));
-    batch.put(CHECKPOINT_TOKEN, pending.token);
     await batch.write();
   }
 
@@ -179,7 +167,7 @@ export class TaskStore {
   }
 
   /** Writes the state changes and the next offset in one atomic batch. */
-  async checkpoint(changes: Map<string, string | null>, nextOffset: number | undefined, checkpointId: number, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
+  async checkpoint(changes: Map<string, string | null>, nextOffset: number | undefined, stamp?: CheckpointStamp): Promise<CheckpointWrite> {
     const batch = this.db.batch();
     let bytes = 0;
     for (const [key, value] of changes) {
@@ -188,7 +176,6 @@ export class TaskStore {
       bytes += key.length + (value?.length ?? 0);
     }
     if (nextOffset !== undefined) batch.put(NEXT_OFFSET, String(nextOffset));
-    batch.put(CHECKPOINT_ID, String(checkpointId));
     if (stamp !== undefined) batch.put(CHECKPOINT_STAMP, JSON.stringify(stamp));
     await batch.write();
     return { bytes, keys: changes.size };
@@ -214,7 +201,7 @@ export class TaskStore {
     }
     if (size > 0) await batch.write();
     else await batch.close();
-    await store.checkpoint(new Map(), stamp.nextOffset ?? undefined, 0, stamp);
+    await store.checkpoint(new Map(), stamp.nextOffset ?? undefined, stamp);
     return store;
   }
 

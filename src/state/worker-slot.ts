@@ -16,7 +16,7 @@
 // one volume whose pids repeat): then the worker that gets fenced draws a new instance id
 // (`renew`) and carries on, so a collision costs one aborted checkpoint, never a stall. Nothing
 // exact depends on ids being unique: zombies are fenced by the group generation (see
-// runtime/checkpointer.ts).
+// runtime/at-least-once.ts and exactly-once.ts).
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -50,6 +50,20 @@ export function parseInstanceId(text: string | undefined): string | undefined {
 /** The transactional id of a worker of `jobId` holding `instanceId`. */
 export function transactionalIdOf(jobId: string, instanceId: string): string {
   return `${jobId}-${instanceId}`;
+}
+
+/** A worker's transactional id, and a way to draw a new one when another live worker holds it. */
+export interface TransactionalIdentity {
+  transactionalId(): string;
+  renew(): string;
+}
+
+/** The identity of the worker of `jobId` holding `slot`: renewing draws (and keeps) a new instance id. */
+export function slotIdentity(jobId: string, slot: WorkerSlot): TransactionalIdentity {
+  return {
+    transactionalId: () => transactionalIdOf(jobId, slot.instanceId),
+    renew: () => transactionalIdOf(jobId, slot.renew()),
+  };
 }
 
 /**

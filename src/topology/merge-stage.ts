@@ -1,7 +1,7 @@
 // A merge task's topology: applies partials from the internal topic, in log order, to its
 // MergeWindows and joins the closed minute windows with the url table.
 
-import type { Partial, UrlStats } from '../codec/messages.js';
+import type { PartialMessage, UrlStats } from '../codec/messages.js';
 import type { UrlTable } from '../table/urls.js';
 import type { CountResult, MergeOutput, MergeWindows } from './merge-windows.js';
 
@@ -11,7 +11,7 @@ export class MergeStage {
     readonly windows: MergeWindows,
   ) {}
 
-  apply(partial: Partial, out: MergeOutput): void {
+  apply(partial: PartialMessage, out: MergeOutput): void {
     if (partial.paneCount) {
       const p = partial.paneCount;
       this.windows.addPaneCount(p.sourcePartition, p.paneStart, p.url, p.count, out);

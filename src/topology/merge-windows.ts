@@ -75,9 +75,6 @@ export class MergeWindows {
     return this.frontier;
   }
 
-  get sourceProgress(): ReadonlyMap<number, SourceProgress> {
-    return this.sources;
-  }
 
   /** Number of (window, url) entries held. */
   get openKeyCount(): number {

@@ -3,9 +3,15 @@
 // the url, pane totals to merge partition 0 (the owner of the job-wide total), and watermark
 // markers to every merge partition, always after the panes they cover (same producer, same
 // partition: Kafka keeps that order).
+//
+// Why two stages: a url's clicks may sit in any input partition (keyed by user, or not keyed at
+// all), and the job-wide total needs every partition. So each source task pre-aggregates its
+// partition into closed 5 s panes and forwards them, with its watermark, through the partials
+// topic; merge tasks (merge-stage.ts) combine them per url (and partition 0 of it the totals) and
+// emit a window once every source partition's watermark has passed its end.
 
-import type { Partial } from '../codec/messages.js';
-import { partitionForKey } from '../kafka/partitioner.js';
+import type { PartialMessage } from '../codec/messages.js';
+import { partitionForKey } from './murmur2.js';
 import { SourcePanes } from './source-panes.js';
 import { NO_WATERMARK } from './watermark.js';
 import { alignDown } from './windows.js';
@@ -14,7 +20,7 @@ export interface RoutedPartial {
   mergePartition: number;
   /** Record key: the url for pane counts (so a url's partials share a partition), else null. */
   key: string | null;
-  partial: Partial;
+  partial: PartialMessage;
 }
 
 /** Merge partition that owns the job-wide totals. */

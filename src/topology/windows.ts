@@ -11,8 +11,6 @@ export interface WindowSpec {
   statsWindowMs: number;
 }
 
-export const defaultWindows: WindowSpec = { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000 };
-
 /** Start of the window of `sizeMs` (aligned to the epoch) holding event time `ms`; floors negatives too. */
 export function alignDown(ms: number, sizeMs: number): number {
   return ms - (((ms % sizeMs) + sizeMs) % sizeMs);

@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clickCodec } from '../../src/codec/messages.js';
-import { Producer, commonConfig, connectClient, disconnect } from '../../src/kafka/clients.js';
-import { flush } from '../../src/producer/send.js';
+import { Producer, commonConfig, connectClient, disconnect, flush } from '../../src/kafka/clients.js';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll } from '../support/job.js';
 import { brokers, readTopic } from '../support/kafka.js';
 

@@ -7,8 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clickCodec } from '../../src/codec/messages.js';
-import { Producer, commonConfig, connectClient, disconnect } from '../../src/kafka/clients.js';
-import { flush } from '../../src/producer/send.js';
+import { Producer, commonConfig, connectClient, disconnect, flush } from '../../src/kafka/clients.js';
 import { runCli } from '../support/cli.js';
 import { brokers, createTopic, readTopic, uniqueName } from '../support/kafka.js';
 

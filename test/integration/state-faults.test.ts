@@ -27,7 +27,7 @@ function tempDir(name: string): string {
 async function storeWithState(location: string, checkpoints = 5): Promise<void> {
   let store = await TaskStore.open(location);
   for (let id = 1; id <= checkpoints; id++) {
-    await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100, id);
+    await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100);
   }
   await store.close();
   store = await TaskStore.open(location);
@@ -158,7 +158,7 @@ test('a store with a truncated table is refused as corrupt when its state is rea
 test('a damaged write-ahead log is refused as corrupt, and still refused on the next open', async () => {
   const location = path.join(tempDir('wal'), 'source-0');
   const store = await TaskStore.open(location);
-  for (let id = 1; id <= 40; id++) await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100, id);
+  for (let id = 1; id <= 40; id++) await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100);
   await store.close();
   const [log] = storeFiles(location, /\.log$/);
   const bytes = readFileSync(log!);
@@ -174,14 +174,13 @@ test('a damaged write-ahead log is refused as corrupt, and still refused on the 
 test('a write-ahead log cut short (a crash mid-write) opens at the last complete checkpoint', async () => {
   const location = path.join(tempDir('torn'), 'source-0');
   const store = await TaskStore.open(location);
-  for (let id = 1; id <= 10; id++) await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100, id);
+  for (let id = 1; id <= 10; id++) await store.checkpoint(new Map([[`pane!${id}`, String(id).padStart(3_000, 'x')]]), id * 100);
   await store.close();
   const [log] = storeFiles(location, /\.log$/);
   truncateSync(log!, statSync(log!).size - 1_500); // the middle of checkpoint 10
   const reopened = await TaskStore.open(location);
   const loaded = await reopened.load();
   await reopened.close();
-  assert.equal(loaded.checkpointId, 9);
   assert.equal(loaded.nextOffset, 900);
   assert.deepEqual(loaded.entries.map(([key]) => key), Array.from({ length: 9 }, (_, i) => `pane!${i + 1}`).sort());
 });
@@ -220,7 +219,7 @@ test('a checkpoint that fails on a full disk leaves the previous checkpoint exac
   const location = path.join(tempDir('full'), 'source-0');
   // Checkpoint 1 in a table, from an earlier run.
   const before = await TaskStore.open(location);
-  await before.checkpoint(new Map([['pane!1000!/a', '1'], ['pane!1000!/b', '2'], ['pane!2000!/c', '3']]), 100, 1);
+  await before.checkpoint(new Map([['pane!1000!/a', '1'], ['pane!1000!/b', '2'], ['pane!2000!/c', '3']]), 100);
   await before.close();
   // A file-size limit stands in for a full disk: with SIGXFSZ ignored (inherited across exec),
   // a write past 256 KB fails with EFBIG. The child writes checkpoint 2 (small), then 3 (2 MB).
@@ -234,11 +233,10 @@ test('a checkpoint that fails on a full disk leaves the previous checkpoint exac
     await store.close();
     assert.deepEqual(loaded.entries, [['pane!1000!/a', '7'], ['pane!2000!/c', '1']], `state of checkpoint 2 (open ${open})`);
     assert.equal(loaded.nextOffset, smallCheckpoint.nextOffset, `next offset of checkpoint 2 (open ${open})`);
-    assert.equal(loaded.checkpointId, smallCheckpoint.checkpointId);
   }
   // With space again, the store takes checkpoints.
   const after = await TaskStore.open(location);
-  await after.checkpoint(new Map([['pane!5000!/e', '5']]), 500, 5);
+  await after.checkpoint(new Map([['pane!5000!/e', '5']]), 500);
   assert.equal((await after.load()).nextOffset, 500);
   await after.close();
 });

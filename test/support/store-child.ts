@@ -10,14 +10,13 @@ import { TaskStore } from '../../src/state/task-store.js';
 export const smallCheckpoint = {
   changes: new Map<string, string | null>([['pane!1000!/a', '7'], ['pane!1000!/b', null], ['pane!2000!/c', '1']]),
   nextOffset: 200,
-  checkpointId: 2,
 };
 
 /** What `fill` writes second: about 2 MB, far beyond the limit the test sets. */
-export function largeCheckpoint(): { changes: Map<string, string | null>; nextOffset: number; checkpointId: number } {
+export function largeCheckpoint(): { changes: Map<string, string | null>; nextOffset: number } {
   const changes = new Map<string, string | null>([['pane!1000!/a', '999'], ['pane!2000!/c', null]]);
   for (let i = 0; i < 1_000; i++) changes.set(`pane!3000!/big/${i}`, String(i).padStart(2_000, 'x'));
-  return { changes, nextOffset: 300, checkpointId: 3 };
+  return { changes, nextOffset: 300 };
 }
 
 export interface ChildReport {
@@ -54,16 +53,16 @@ async function open(location: string): Promise<ChildReport> {
 
 async function fill(location: string): Promise<ChildReport> {
   const store = await TaskStore.open(location);
-  await store.checkpoint(smallCheckpoint.changes, smallCheckpoint.nextOffset, smallCheckpoint.checkpointId);
+  await store.checkpoint(smallCheckpoint.changes, smallCheckpoint.nextOffset);
   const large = largeCheckpoint();
   let report: ChildReport = { ok: true };
   try {
-    await store.checkpoint(large.changes, large.nextOffset, large.checkpointId);
+    await store.checkpoint(large.changes, large.nextOffset);
   } catch (err) {
     report = failure(err);
   }
   try {
-    await store.checkpoint(new Map([['pane!4000!/d', '1']]), 400, 4);
+    await store.checkpoint(new Map([['pane!4000!/d', '1']]), 400);
     report.after = { ok: true };
   } catch (err) {
     report.after = failure(err);

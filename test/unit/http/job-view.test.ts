@@ -28,7 +28,7 @@ test('a worker silent for 3 checkpoint intervals (at least 10 s) is dead; a good
 
 test('checkpoint history merges workers in time order; stats count skipped ones apart', () => {
   const view = new JobView();
-  const checkpoint = (id: number, startedAtMs: number, durationMs: number, status: 'completed' | 'skipped') => ({ id, startedAtMs, durationMs, flushMs: 1, bytes: 100, tasks: [], status });
+  const checkpoint = (id: number, startedAtMs: number, durationMs: number, status: 'completed' | 'skipped') => ({ id, startedAtMs, durationMs, kafkaWaitMs: 1, bytes: 100, tasks: [], status });
   view.applyStatus(status('a', 3_000, { checkpoints: [checkpoint(1, 1_000, 10, 'completed'), checkpoint(2, 3_000, 30, 'completed')] }), 3_000);
   view.applyStatus(status('b', 3_000, { checkpoints: [checkpoint(1, 2_000, 20, 'skipped')] }), 3_000);
   const snapshot = view.snapshot(3_000);

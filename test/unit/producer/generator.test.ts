@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClickGenerator, type StreamSpec } from '../../../src/producer/generator.js';
-import { partitionForKey } from '../../../src/kafka/partitioner.js';
+import { partitionForKey } from '../../../src/topology/murmur2.js';
 
 const spec = (overrides: Partial<StreamSpec> = {}): StreamSpec => ({
   seed: 5,

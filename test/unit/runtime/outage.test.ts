@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OutageTracker } from '../../../src/runtime/outage.js';
-import { parseCrashPlan } from '../../../src/runtime/crash-points.js';
 
 test('an outage is reported once when it begins and once when it ends, with its length', () => {
   const outage = new OutageTracker(1_000);
@@ -17,13 +16,4 @@ test('an outage is reported once when it begins and once when it ends, with its 
   assert.equal(outage.succeeded(40_050), undefined, 'a blip shorter than the grace period is neither begun nor ended');
   assert.equal(outage.failed(50_000), false);
   assert.equal(outage.failed(51_000), true, 'a later outage is a new one');
-});
-
-test('crash plans: a point with an optional count; a typo is an error, not a silent no-op', () => {
-  assert.equal(parseCrashPlan(undefined), undefined);
-  assert.equal(parseCrashPlan(''), undefined);
-  assert.deepEqual(parseCrashPlan('eos-after-commit'), { point: 'eos-after-commit', nth: 1 });
-  assert.deepEqual(parseCrashPlan('after-flush:3'), { point: 'after-flush', nth: 3 });
-  assert.throws(() => parseCrashPlan('after-comit'), /unknown point "after-comit"/);
-  assert.throws(() => parseCrashPlan('after-flush:0'), /positive integer/);
 });

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MergeWindows, emptyOutput } from '../../../src/topology/merge-windows.js';
 import { joinUrlStats } from '../../../src/topology/merge-stage.js';
-import { defaultWindows } from '../../../src/topology/windows.js';
+import { jobWindows } from '../../../src/config.js';
 
 const t0 = 1_700_000_040_000; // a multiple of 60 s
 
 test('a window spanning partitions closes on the minimum watermark', () => {
-  const merge = new MergeWindows(defaultWindows, 2);
+  const merge = new MergeWindows(jobWindows, 2);
   const out = emptyOutput();
   merge.addPaneCount(0, t0, '/a', 3, out);
   merge.addPaneCount(1, t0, '/a', 4, out);
@@ -18,7 +18,7 @@ test('a window spanning partitions closes on the minimum watermark', () => {
 });
 
 test('a source never heard from holds every window open', () => {
-  const merge = new MergeWindows(defaultWindows, 3);
+  const merge = new MergeWindows(jobWindows, 3);
   const out = emptyOutput();
   merge.addPaneCount(0, t0, '/a', 1, out);
   merge.updateSource(0, t0 + 100_000, false, out);
@@ -27,7 +27,7 @@ test('a source never heard from holds every window open', () => {
 });
 
 test('idle sources do not hold windows open; all idle closes everything', () => {
-  const merge = new MergeWindows(defaultWindows, 2);
+  const merge = new MergeWindows(jobWindows, 2);
   const out = emptyOutput();
   merge.addPaneCount(0, t0, '/a', 2, out);
   merge.addPaneTotal(0, t0, 2, out);
@@ -44,7 +44,7 @@ test('idle sources do not hold windows open; all idle closes everything', () => 
 });
 
 test('a replayed partial replaces, never adds, and a repeated pane after emission is ignored', () => {
-  const merge = new MergeWindows(defaultWindows, 1);
+  const merge = new MergeWindows(jobWindows, 1);
   const out = emptyOutput();
   merge.addPaneCount(0, t0, '/a', 5, out);
   merge.addPaneCount(0, t0, '/a', 5, out);
@@ -57,7 +57,7 @@ test('a replayed partial replaces, never adds, and a repeated pane after emissio
 });
 
 test('a partial for a window already closed while its source was idle is reported late', () => {
-  const merge = new MergeWindows(defaultWindows, 2);
+  const merge = new MergeWindows(jobWindows, 2);
   const out = emptyOutput();
   merge.updateSource(1, t0 - 5_000, true, out);
   merge.updateSource(0, t0 + 10_000, false, out);

@@ -4,13 +4,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Partial } from '../../../src/codec/messages.js';
+import type { PartialMessage } from '../../../src/codec/messages.js';
 import { Random } from '../../../src/producer/random.js';
 import { MergeStage } from '../../../src/topology/merge-stage.js';
 import { MergeWindows, emptyOutput } from '../../../src/topology/merge-windows.js';
 import { SourcePanes } from '../../../src/topology/source-panes.js';
 import { SourceStage, type RoutedPartial } from '../../../src/topology/source-stage.js';
-import { defaultWindows } from '../../../src/topology/windows.js';
+import { jobWindows } from '../../../src/config.js';
 import { expectedWindows, type OracleClick } from '../../support/oracle.js';
 
 const paneMs = 5_000;
@@ -72,12 +72,12 @@ function runPipeline(seed: number, options: { partitions: number; mergePartition
     offset: sourceStores[p]!.offset,
   });
   const newMerge = (m: number): { stage: MergeStage; offset: number } => ({
-    stage: new MergeStage(m, MergeWindows.restore(defaultWindows, partitions, mergeStores[m]!.entries)),
+    stage: new MergeStage(m, MergeWindows.restore(jobWindows, partitions, mergeStores[m]!.entries)),
     offset: mergeStores[m]!.offset,
   });
   const sources = inputs.map((_, p) => newSource(p));
   const merges = mergeStores.map((_, m) => newMerge(m));
-  const partialLogs: Partial[][] = mergeStores.map(() => []);
+  const partialLogs: PartialMessage[][] = mergeStores.map(() => []);
   const results: Results = { counts: new Map(), totals: new Map(), stats: new Map(), duplicates: 0 };
 
   const route = (routed: RoutedPartial[]): void => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alignDown, defaultWindows, totalWindowStartsOfPane, validateWindowSpec } from '../../../src/topology/windows.js';
+import { alignDown, totalWindowStartsOfPane, validateWindowSpec } from '../../../src/topology/windows.js';
+import { jobWindows } from '../../../src/config.js';
 
 test('a click belongs to the 5 s pane starting at its time floored to 5 s, negatives too', () => {
   assert.equal(alignDown(0, 5000), 0);
@@ -10,10 +11,10 @@ test('a click belongs to the 5 s pane starting at its time floored to 5 s, negat
 });
 
 test('a pane is in two 10 s total windows: the one it starts and the one before', () => {
-  assert.deepEqual(totalWindowStartsOfPane(10_000, defaultWindows), [5_000, 10_000]);
+  assert.deepEqual(totalWindowStartsOfPane(10_000, jobWindows), [5_000, 10_000]);
 });
 
 test('window sizes must be whole panes', () => {
-  assert.equal(validateWindowSpec(defaultWindows), undefined);
-  assert.match(validateWindowSpec({ ...defaultWindows, statsWindowMs: 62_500 }) ?? '', /stats window/);
+  assert.equal(validateWindowSpec(jobWindows), undefined);
+  assert.match(validateWindowSpec({ ...jobWindows, statsWindowMs: 62_500 }) ?? '', /stats window/);
 });

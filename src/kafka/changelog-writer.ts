@@ -5,11 +5,11 @@
 // state/changelog.ts for why a moved task is exact). In exactly-once mode the records go into the
 // worker's one transaction instead.
 
-import type { ConsumerClient } from '../kafka/clients.js';
-import { CODES, Producer, connectClient, disconnect, type ProducerClient } from '../kafka/clients.js';
-import { FencedError, Transactions, type OffsetWithMetadata } from '../kafka/transactions.js';
-import { producerConfig } from '../producer/send.js';
+import { CODES, Producer, connectClient, disconnect, type ConsumerClient, type ProducerClient } from './clients.js';
+import { FencedError, Transactions, type OffsetWithMetadata } from './transactions.js';
+import { producerConfig } from './producer-config.js';
 import type { ChangelogRecord } from '../state/changelog.js';
+import type { TransactionalIdentity } from '../state/worker-slot.js';
 import { logger } from '../log.js';
 
 export interface ChangelogBatch {
@@ -18,11 +18,7 @@ export interface ChangelogBatch {
   records: ChangelogRecord[];
 }
 
-/** The worker's transactional id, and a way to draw a new one when another live worker holds it. */
-export interface TransactionalIdentity {
-  transactionalId(): string;
-  renew(): string;
-}
+export type { TransactionalIdentity };
 
 const log = logger('changelog');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,6 @@
-// Kafka's default key partitioner (Java client's murmur2, librdkafka's `murmur2_random`): the
-// producer picks partitions itself so its log records where each click went, and it agrees with
-// any other Kafka client given the same key.
+// Kafka's default key partitioner (Java client's murmur2, librdkafka's `murmur2_random`), pure:
+// the producer picks partitions itself so its log records where each click went, and source tasks
+// route a url's partials to the merge partition Kafka would give that key.
 
 /** murmur2 of the bytes, exactly as org.apache.kafka.common.utils.Utils.murmur2. */
 export function murmur2(data: Uint8Array): number {

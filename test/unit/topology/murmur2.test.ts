@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { murmur2, partitionForKey } from '../../../src/kafka/partitioner.js';
+import { murmur2, partitionForKey } from '../../../src/topology/murmur2.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 

@@ -1,0 +1,63 @@
+// Builds the worker's delivery mode and the output sink that writes through its producer: the one
+// place that knows which mode a worker runs (from then on the loop only sees DeliveryMode).
+
+import { ChangelogWriter } from '../kafka/changelog-writer.js';
+import type { TransactionalIdentity } from '../state/worker-slot.js';
+import { Producer, connectClient, type ConsumerClient } from '../kafka/clients.js';
+import { AtLeastOnce } from './at-least-once.js';
+import type { CheckpointedTask } from './checkpoint.js';
+import type { DeliveryMode } from './delivery-mode.js';
+import { ExactlyOnce } from './exactly-once.js';
+import type { BrokerHealth } from './outage.js';
+import { OutputSink } from './output-sink.js';
+import type { TaskManager } from './task-manager.js';
+
+export interface DeliveryOptions {
+  exactlyOnce: boolean;
+  brokers: string;
+  clientId: string;
+  producerSettings: Record<string, string | number | boolean>;
+  /** Exactly-once: how long an open transaction may last. */
+  transactionTimeoutMs: number;
+  /** The worker's transactional identity (with exactly-once or the changelog, which need one). */
+  identity: TransactionalIdentity | undefined;
+  consumer: ConsumerClient;
+  tasks: TaskManager;
+  health: BrokerHealth;
+  pauseFetching(paused: boolean): void;
+  /** With the changelog: who writes, and each task's changelog topic. */
+  changelog: { writerId: string; topicOf: (task: CheckpointedTask) => string } | undefined;
+}
+
+export async function openDelivery(options: DeliveryOptions): Promise<{ delivery: DeliveryMode; sink: OutputSink }> {
+  const { brokers, consumer, health, changelog } = options;
+  if (options.exactlyOnce) {
+    let sink: OutputSink | undefined;
+    const delivery: ExactlyOnce = new ExactlyOnce({
+      brokers,
+      producerSettings: options.producerSettings,
+      transactionTimeoutMs: options.transactionTimeoutMs,
+      identity: options.identity!,
+      consumer,
+      get sink(): OutputSink {
+        return sink!;
+      },
+      health,
+      tasks: () => options.tasks.tasks,
+      reopenTasks: () => options.tasks.reopenAll(),
+      pauseFetching: options.pauseFetching,
+      changelog,
+      onClientError: (err) => health.clientError(err),
+    });
+    sink = new OutputSink(delivery.producer, (err) => delivery.produceFailed(err));
+    await delivery.connect();
+    return { delivery, sink };
+  }
+  const producer = new Producer(options.producerSettings);
+  await connectClient(producer, brokers);
+  producer.on('event.error', (err) => health.clientError(err));
+  const sink = new OutputSink(producer, () => false);
+  const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!) : undefined;
+  const delivery = new AtLeastOnce(producer, consumer, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
+  return { delivery, sink };
+}

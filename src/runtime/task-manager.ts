@@ -1,0 +1,268 @@
+// The tasks a worker holds, and the group's rebalances that change them. The consumer's
+// rebalance callback only queues events; the loop hands them here between batches, so a task is
+// never opened or closed in the middle of one. Cooperative rebalancing: an assignment adds
+// partitions (their tasks open from their stores, or are rebuilt from the changelog, and fetch
+// from their checkpoint's offset), a revocation takes some away (checkpointed first, then
+// closed), a lost assignment takes them without a checkpoint (another worker may own them
+// already). The partitions kept go on untouched.
+
+import type { TopicPartition } from '@confluentinc/kafka-javascript';
+import type { ChangelogTopics, TopicNames } from '../config.js';
+import { tunables } from '../config.js';
+import { CODES, OFFSET_BEGINNING, incremental, type ConsumerClient } from '../kafka/clients.js';
+import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
+import { logger } from '../log.js';
+import type { Stage } from '../state/state-dir.js';
+import type { BrokerHealth } from './outage.js';
+import { openMergeTask, openSourceTask, type ChangelogAccess, type CommittedToken, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+
+const log = logger('worker');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A partition and the offset its task resumes reading at. */
+export type Assignment = { topic: string; partition: number; offset: number };
+
+/** What the task manager asks of the rest of the worker. */
+export interface TaskManagerHooks {
+  /** Checkpoints tasks about to be revoked (their next owner starts from it). */
+  checkpointRevoked(tasks: Task[]): Promise<void>;
+  /** The group took partitions without a revocation: no checkpoint of them may land. */
+  partitionsLost(): void;
+  /** A task is being rebuilt from the changelog (fraction 1: done). */
+  restoreProgress(task: string, progress: RestoreProgress): void;
+}
+
+/** Opens the task of a partition from its store (or the changelog): tasks.ts, or a test's fake. */
+export type TaskOpener = (stage: Stage, topic: string, partition: number, committed: CommittedToken, changelog: ChangelogAccess | undefined) => Promise<Task>;
+
+export class TaskManager {
+  /** Tasks by partition, per stage: arrays for a fast lookup on the hot path. */
+  private readonly sources: Array<SourceTask | undefined> = [];
+  private readonly merges: Array<MergeTask | undefined> = [];
+  private readonly pendingRebalances: Array<{ assign: boolean; partitions: TopicPartition[] }> = [];
+  /** False from a revocation until the group's next assignment reaches this worker. */
+  private settled = false;
+  /** Shutting down: every task was checkpointed and closed already. */
+  private closing = false;
+  /** Fetching is paused (outputs wait for room, or a transaction is being aborted). */
+  private paused = false;
+
+  constructor(
+    private readonly consumer: ConsumerClient,
+    private readonly topics: TopicNames,
+    settings: TaskSettings,
+    private readonly changelog: { reader: ChangelogReader; topics: ChangelogTopics } | undefined,
+    private readonly health: BrokerHealth,
+    private readonly hooks: TaskManagerHooks,
+    private readonly open: TaskOpener = (stage, topic, partition, committed, changelog) =>
+      stage === 'source'
+        ? openSourceTask(settings, topic, partition, Date.now(), committed, changelog)
+        : openMergeTask(settings, topic, partition, committed, changelog),
+  ) {}
+
+  get tasks(): Task[] {
+    return [...this.sources, ...this.merges].filter((task): task is Task => task !== undefined);
+  }
+
+  /** The open source tasks, by partition (holes for partitions held elsewhere). */
+  get sourceTasks(): ReadonlyArray<SourceTask | undefined> {
+    return this.sources;
+  }
+
+  source(partition: number): SourceTask | undefined {
+    return this.sources[partition];
+  }
+
+  merge(partition: number): MergeTask | undefined {
+    return this.merges[partition];
+  }
+
+  /** The worker holds all it will until the next rebalance (savepoints wait for this). */
+  get assignmentSettled(): boolean {
+    return this.settled;
+  }
+
+  get rebalancePending(): boolean {
+    return this.pendingRebalances.length > 0;
+  }
+
+  /** The consumer's rebalance callback: queues the event for the loop. */
+  onRebalance(err: { code: number }, assignment: TopicPartition[]): void {
+    const assign = err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS;
+    if (this.closing) {
+      // The binding refuses these calls once it is disconnecting; librdkafka then completes the
+      // rebalance by itself.
+      try {
+        if (assign) incremental(this.consumer).incrementalAssign(assignment);
+        else incremental(this.consumer).incrementalUnassign(assignment);
+      } catch {
+        // disconnecting
+      }
+      return;
+    }
+    this.pendingRebalances.push({ assign, partitions: assignment });
+  }
+
+  /** Serves the queued rebalance events, in order. */
+  async handleRebalances(): Promise<void> {
+    while (this.pendingRebalances.length > 0) {
+      const { assign, partitions } = this.pendingRebalances.shift()!;
+      if (assign) await this.assign(partitions);
+      else await this.revoke(partitions);
+      // A revocation (or a lost assignment) is followed by an assignment, empty or not, once
+      // the group has settled again.
+      this.settled = assign;
+    }
+  }
+
+  /**
+   * Opens a task per partition newly assigned and starts fetching each from its checkpoint. With
+   * `reposition`, the partitions are assigned already (exactly-once recovery): their tasks reopen
+   * and fetching seeks back.
+   */
+  private async assign(partitions: Array<{ topic: string; partition: number }>, reposition = false): Promise<void> {
+    const assignment: Assignment[] = [];
+    for (const { topic, partition } of partitions) {
+      const stage: Stage = topic === this.topics.clicks ? 'source' : 'merge';
+      const task = await this.open(stage, topic, partition, this.committedToken(topic, partition), this.changelogAccess(stage));
+      const name = `${task.stage}-${partition}`;
+      if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: name, nextOffset: task.nextOffset });
+      if (task.stateOrigin.use === 'changelog') {
+        const openKeys = task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount;
+        log.warn('task state rebuilt from the changelog', { task: name, localStore: task.stateOrigin.reason, seq: task.seq, nextOffset: task.nextOffset, openKeys });
+      } else if (task.stateOrigin.use === 'seed') log.info('changelog empty: seeding it from the local store', { task: name });
+      if (task.stage === 'source') this.sources[partition] = task;
+      else this.merges[partition] = task;
+      assignment.push({ topic, partition, offset: task.resume.from === 'earliest' ? OFFSET_BEGINNING : task.resume.offset });
+    }
+    if (reposition) {
+      for (const { topic, partition, offset } of assignment) await this.health.retry('seeking', () => this.seek(topic, partition, offset));
+      log.info('repositioned', { partitions: assignment });
+      return;
+    }
+    incremental(this.consumer).incrementalAssign(assignment);
+    // New partitions fetch at once; while outputs wait or a transaction is being aborted, not yet.
+    // Either way say so: librdkafka keeps a partition's pause across unassign and assign, so a
+    // partition paused before a revocation would otherwise come back paused for good.
+    const added = assignment.map(({ topic, partition }) => ({ topic, partition }));
+    if (added.length > 0) {
+      if (this.paused) this.consumer.pause(added);
+      else this.consumer.resume(added);
+    }
+    log.info('assigned', { partitions: assignment });
+  }
+
+  private async revoke(partitions: TopicPartition[]): Promise<void> {
+    const revoked: Task[] = [];
+    for (const { topic, partition } of partitions) {
+      const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
+      if (task !== undefined) revoked.push(task);
+    }
+    if (incremental(this.consumer).assignmentLost()) {
+      // Another worker may own these already (this one missed the group's deadline): no
+      // checkpoint of them, which could land after the new owner's. It replays from the last one.
+      log.warn('partitions lost to the group (this worker was too slow to rejoin)', { partitions: revoked.map((t) => `${t.stage}-${t.partition}`) });
+      this.hooks.partitionsLost();
+      await this.close(revoked);
+      incremental(this.consumer).incrementalUnassign(partitions);
+      return;
+    }
+    await this.hooks.checkpointRevoked(revoked);
+    await this.close(revoked);
+    incremental(this.consumer).incrementalUnassign(partitions);
+    log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
+  }
+
+  get fetchingPaused(): boolean {
+    return this.paused;
+  }
+
+  /** Stops (or resumes) fetching every assigned partition; rebalances are still served by consume(). */
+  pauseFetching(paused: boolean): void {
+    if (paused === this.paused) return;
+    const partitions = this.consumer.assignments();
+    if (partitions.length > 0) {
+      if (paused) this.consumer.pause(partitions);
+      else this.consumer.resume(partitions);
+    }
+    this.paused = paused;
+  }
+
+  /** Exactly-once recovery: every task closes and reopens from its store; fetching seeks back. */
+  async reopenAll(): Promise<number> {
+    const partitions = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
+    if (partitions.length === 0) return 0;
+    await this.close(this.tasks);
+    await this.assign(partitions, true);
+    return partitions.length;
+  }
+
+  private async close(tasks: Task[]): Promise<void> {
+    for (const task of tasks) {
+      await task.store.close();
+      if (task.stage === 'source') this.sources[task.partition] = undefined;
+      else this.merges[task.partition] = undefined;
+    }
+  }
+
+  /** At stop: closes every store (the final checkpoint is taken) and gives the partitions back. */
+  async closeAll(): Promise<void> {
+    this.closing = true;
+    for (const task of this.tasks) await task.store.close().catch(() => undefined);
+    this.sources.length = 0;
+    this.merges.length = 0;
+    // Give the partitions back while still connected, then leave: a cooperative consumer closing
+    // with partitions still assigned waits for a revocation the binding can no longer serve.
+    try {
+      const assigned = this.consumer.assignments();
+      if (assigned.length > 0) incremental(this.consumer).incrementalUnassign(assigned);
+      this.consumer.unsubscribe();
+    } catch {
+      // not connected
+    }
+  }
+
+  private seek(topic: string, partition: number, offset: number): Promise<void> {
+    return new Promise((resolve, reject) => this.consumer.seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * The group's committed offset of a partition and its metadata (the token of the transaction
+   * that committed it), read as stable: librdkafka's read_committed consumer waits for pending
+   * transactional commits (KIP-447). Retries while the broker is away.
+   */
+  private committedToken(topic: string, partition: number): CommittedToken {
+    return async () => {
+      const since = Date.now();
+      let hangingReported = false;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const [committed] = await new Promise<Array<{ metadata?: string | null; offset?: number }>>((resolve, reject) =>
+            this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+          );
+          const offset = committed?.offset;
+          return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };
+        } catch (err) {
+          this.health.failed(`cannot read the committed offset of ${topic}-${partition} (attempt ${attempt}): ${(err as Error).message}`);
+          if (!hangingReported && Date.now() - since > tunables.hangingTransactionSuspectMs) {
+            // No open transaction outlives its timeout; an offset unstable for longer is held by a
+            // transaction whose markers the broker never wrote. Only an operator can abort it.
+            hangingReported = true;
+            log.error(`the committed offset of ${topic}-${partition} is still unreadable after ${Math.round((Date.now() - since) / 1000)} s: the broker is unreachable, or holds a hanging transaction (a single-node broker restart can leave one); list and abort those with 'bash scripts/kafka.sh hanging --abort' (kafka-transactions.sh find-hanging / abort)`);
+          }
+          await sleep(1_000);
+        }
+      }
+    };
+  }
+
+  private changelogAccess(stage: Stage): ChangelogAccess | undefined {
+    if (this.changelog === undefined) return undefined;
+    return {
+      reader: this.changelog.reader,
+      topic: stage === 'source' ? this.changelog.topics.source : this.changelog.topics.merge,
+      onProgress: (taskStage, partition, progress) => this.hooks.restoreProgress(`${taskStage}-${partition}`, progress),
+      retry: (what, call) => this.health.retry(what, call),
+    };
+  }
+}
