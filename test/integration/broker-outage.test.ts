@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChildProcess } from 'node:child_process';
 import { OwnBroker } from '../support/own-broker.js';
+import { explainPaneMismatches } from '../support/explain.js';
 import { useBrokers } from '../support/kafka.js';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, type TestJob } from '../support/job.js';
 
@@ -56,14 +57,16 @@ test('a 30 s broker outage: state kept, reported once each way, output equals th
     await broker.stop();
     await sleep(30_000);
     await broker.start();
-    const expected = await Promise.all(producing.map(async (p) => oracleFor(await p)));
+    const logs = await Promise.all(producing);
+    const expected = logs.map((log) => oracleFor(log));
     for (const [i, run] of runs.entries()) {
       const output = await readOutput(run.job, expected[i]!);
       try {
         assertOutputEqualsOracle(output, expected[i]!);
       } catch (err) {
         // A new error: the runner prints the stack, which an assertion error built with its first message.
-        throw new Error(`${run.mode.name}: ${(err as Error).message.split('\n').slice(0, 40).join('\n')}\nworker log:\n${run.log().join('\n')}`);
+        const panes = await explainPaneMismatches(run.job, logs[i]!);
+        throw new Error(`${run.mode.name}: ${(err as Error).message.split('\n').slice(0, 40).join('\n')}\n${panes}\nworker log:\n${run.log().join('\n')}`);
       }
       if (run.mode.name === 'exactly-once') assert.equal(output.duplicates, 0, 'exactly-once: no duplicates after the outage');
       assert.equal(run.worker.exitCode, null, `${run.mode.name}: the worker rode out the outage`);
