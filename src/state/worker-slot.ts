@@ -6,9 +6,11 @@
 // of the affected partitions are held back).
 //
 // How the id is chosen: each state dir keeps numbered slots,
-//   <state-dir>/<job-id>/workers/slot-<n>.pid   pid of the live holder (created exclusively)
+//   <state-dir>/<job-id>/workers/slot-<n>.pid   pid and host name of the holder (created exclusively)
 //   <state-dir>/<job-id>/workers/slot-<n>.id    the slot's instance id: 96 random bits
-// and a worker takes the lowest slot whose holder is gone. Its transactional id is
+// and a worker takes the lowest slot whose holder is gone: a process of this host that no longer
+// runs (a holder on another host, as on a volume two containers share, cannot be checked and is
+// left alone). Its transactional id is
 // `<job-id>-<instance id>`. Why that is unique: the instance id is drawn at random when a slot is
 // first used, so workers with state dirs of their own (other machines, containers whose host
 // names repeat, or separate dirs on one host) draw different ids; workers sharing a state dir
@@ -19,6 +21,7 @@
 // runtime/at-least-once.ts and exactly-once.ts).
 
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
@@ -66,12 +69,29 @@ export function slotIdentity(jobId: string, slot: WorkerSlot): TransactionalIden
   };
 }
 
+/** Who holds a slot: a process of a host. */
+export interface SlotHolder {
+  pid: number;
+  /** Undefined in files written before host names were recorded (taken as this host). */
+  host: string | undefined;
+}
+
+/** A slot's pid file: "<pid> <host>"; undefined if it says nothing usable. */
+export function parseHolder(text: string | undefined): SlotHolder | undefined {
+  const [pidText, host] = (text ?? '').trim().split(/\s+/, 2);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, host: host || undefined } : undefined;
+}
+
 /**
- * Whether slot `holder` (the pid in its file, undefined if none or unreadable) may be taken by
- * process `pid`: it is free, its holder is gone, or it is this process. Pure given `alive`.
+ * Whether a slot whose holder is `holder` may be taken by `self`: it is free, its holder is a
+ * process of this host that is gone, or it is this very process. A holder on another host (a
+ * state dir on a shared volume) cannot be checked: its slot stays its own. Pure given `alive`.
  */
-export function slotFree(holder: number | undefined, pid: number, alive: (pid: number) => boolean): boolean {
-  return holder === undefined || !Number.isInteger(holder) || holder <= 0 || holder === pid || !alive(holder);
+export function slotFree(holder: SlotHolder | undefined, self: { pid: number; host: string }, alive: (pid: number) => boolean): boolean {
+  if (holder === undefined) return true;
+  if (holder.host !== undefined && holder.host !== self.host) return false;
+  return holder.pid === self.pid || !alive(holder.pid);
 }
 
 function alive(pid: number): boolean {
@@ -98,7 +118,7 @@ function writeInstanceId(file: string, id: string): void {
   renameSync(temporary, file);
 }
 
-export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.pid): WorkerSlot {
+export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.pid, host = hostname()): WorkerSlot {
   const dir = path.join(jobDir(stateDir, jobId), 'workers');
   try {
     mkdirSync(dir, { recursive: true });
@@ -108,8 +128,7 @@ export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.p
   for (let slot = 0; slot < maxSlots; slot++) {
     const pidFile = path.join(dir, `slot-${slot}.pid`);
     const holderText = readText(pidFile);
-    const holder = holderText === undefined ? undefined : Number(holderText.trim());
-    if (!slotFree(holder, pid, alive)) continue;
+    if (!slotFree(parseHolder(holderText), { pid, host }, alive)) continue;
     if (holderText !== undefined) rmSync(pidFile, { force: true });
     let fd: number;
     try {
@@ -117,7 +136,7 @@ export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.p
     } catch {
       continue;
     }
-    writeSync(fd, `${pid}\n`);
+    writeSync(fd, `${pid} ${host}\n`);
     closeSync(fd);
     const idFile = path.join(dir, `slot-${slot}.id`);
     let instanceId = parseInstanceId(readText(idFile));
@@ -142,7 +161,8 @@ export function claimWorkerSlot(stateDir: string, jobId: string, pid = process.p
         return instanceId;
       },
       release: () => {
-        if (Number(readText(pidFile)?.trim()) === pid) rmSync(pidFile, { force: true });
+        const holder = parseHolder(readText(pidFile));
+        if (holder?.pid === pid && holder.host === host) rmSync(pidFile, { force: true });
       },
     };
   }
