@@ -6,7 +6,7 @@
 import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
 import { jobConsumerConfig, jobConsumerTopicConfig } from '../src/kafka/consumer-config.js';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { jobWindows, topicNames, tunables, urlsCsvPath } from '../src/config.js';
+import { defaultClickLimits, jobWindows, topicNames, tunables, urlsCsvPath } from '../src/config.js';
 import { Worker } from '../src/runtime/worker.js';
 import { readUrlRows, toUrlTable } from '../src/table/urls.js';
 
@@ -58,6 +58,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
     idleTimeoutMs: 10_000,
     checkpointIntervalMs: 2_000,
     urlTable: toUrlTable(readUrlRows(urlsCsvPath)),
+    limits: defaultClickLimits,
     printMinuteTables: false,
     exactlyOnce,
     changelog,

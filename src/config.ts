@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import type { WindowSpec } from './topology/windows.js';
+import type { ClickLimits } from './codec/click-admission.js';
 
 /** Root of the installed package (holds proto/, urls.csv, state/). */
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -60,6 +61,16 @@ export function changelogTopicNames(prefix: string, jobId: string): ChangelogTop
  * other sizes is refused.
  */
 export const jobWindows: WindowSpec = { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000 };
+
+/** What a click may be (see codec/click-admission.ts); flags of `clickstream run` change them. */
+export const defaultClickLimits: ClickLimits = {
+  /** A click is ~100 bytes; a record 64 KB long is not one. */
+  maxRecordBytes: 65_536,
+  /** Longer urls are refused (browsers and servers cap urls around 2-8 KB). */
+  maxUrlBytes: 2_048,
+  /** How far an event time may be ahead of its record's Kafka timestamp. */
+  maxFutureMs: 600_000,
+};
 
 export const defaults = {
   brokers: '127.0.0.1:9092',

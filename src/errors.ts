@@ -8,6 +8,7 @@ export type UserErrorCode =
   | 'BAD_FLAG'
   | 'BAD_TABLE'
   | 'PORT_IN_USE'
+  | 'CANNOT_LISTEN'
   | 'BROKER_UNREACHABLE'
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'

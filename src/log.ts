@@ -30,3 +30,23 @@ export function logger(component: string): Logger {
     error: (msg, fields) => write('error', msg, fields),
   };
 }
+
+/**
+ * A log call for events that can repeat at the rate of the input (bad records): the first one is
+ * written, then at most one per `intervalMs`, saying how many were left out meanwhile. Memory
+ * stays one counter whatever the input.
+ */
+export function rateLimited(write: (msg: string, fields?: Record<string, unknown>) => void, intervalMs = 10_000): (msg: string, fields?: Record<string, unknown>) => void {
+  let lastAt = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (msg, fields) => {
+    const now = Date.now();
+    if (now - lastAt < intervalMs) {
+      suppressed++;
+      return;
+    }
+    lastAt = now;
+    write(msg, suppressed > 0 ? { ...fields, alsoSinceLast: suppressed } : fields);
+    suppressed = 0;
+  };
+}

@@ -5,7 +5,7 @@ import { resolveBrokers } from '../config.js';
 import { outputCodecs } from '../codec/messages.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
-import { brokersOption } from './options.js';
+import { brokersOption, topicPrefix } from './options.js';
 
 interface ConsumeFlags {
   fromBeginning: boolean;
@@ -22,7 +22,7 @@ export function consumeCommand(): Command {
     .option('--from-beginning', 'read each topic from its first record', false)
     .option('--json', 'one JSON object per line instead of readable text', false)
     .option('--group <id>', 'consumer group (default: a fresh one, nothing committed)')
-    .option('--topic-prefix <prefix>', 'prefix of the topic names (several jobs on one cluster)', '')
+    .option('--topic-prefix <prefix>', 'prefix of the topic names (several jobs on one cluster)', topicPrefix, '')
     .addOption(brokersOption())
     .action(async (names: string[], flags: ConsumeFlags) => {
       await consume(names.length > 0 ? names : ['counts', 'total'], flags);

@@ -1,5 +1,6 @@
 // Flag parsers shared by the commands. A bad value becomes commander's one-line usage error.
 
+import { isIP } from 'node:net';
 import { InvalidArgumentError, Option } from 'commander';
 
 export function nonNegativeInt(value: string): number {
@@ -34,6 +35,50 @@ export function duration(value: string): number {
   const amount = Number(match[1]);
   const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Math.round(amount * unitMs);
+}
+
+/** A whole number in [min, max]; the message names the range. */
+export function intIn(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** A TCP port: 0 (any free one) to 65535. */
+export const port = intIn(0, 65_535);
+
+const formatMs = (ms: number): string => (ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1_000 === 0 ? `${ms / 1_000}s` : `${ms}ms`);
+
+/** A duration (as `duration` reads it) in [minMs, maxMs]; the message names the range. */
+export function durationIn(minMs: number, maxMs: number): (value: string) => number {
+  return (value) => {
+    const ms = duration(value);
+    if (ms < minMs || ms > maxMs) throw new InvalidArgumentError(`expected a duration from ${formatMs(minMs)} to ${formatMs(maxMs)}`);
+    return ms;
+  };
+}
+
+/** An address to listen on: an IPv4 or IPv6 address, or a host name. */
+export function listenHost(value: string): string {
+  if (isIP(value) !== 0) return value;
+  if (/^\d+(\.\d+){3}$/.test(value) || !/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(value)) {
+    throw new InvalidArgumentError('expected an IP address (127.0.0.1, 0.0.0.0, ::1) or a host name');
+  }
+  return value;
+}
+
+/** A job id: it names a directory and topics, so letters, digits, ".", "_" and "-" only. */
+export function jobId(value: string): string {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(value) || value === '.' || value === '..') throw new InvalidArgumentError('expected 1-200 letters, digits, ".", "_" or "-"');
+  return value;
+}
+
+/** A topic prefix: empty, or characters Kafka allows in topic names. */
+export function topicPrefix(value: string): string {
+  if (!/^[A-Za-z0-9._-]{0,200}$/.test(value)) throw new InvalidArgumentError('expected letters, digits, ".", "_" or "-" (as in Kafka topic names)');
+  return value;
 }
 
 export function brokersOption(): Option {

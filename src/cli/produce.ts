@@ -7,7 +7,7 @@ import { sendClicks, type SendProgress } from '../producer/send.js';
 import { readUrlRows } from '../table/urls.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
-import { brokersOption, duration, nonNegativeInt, positiveInt, positiveNumber, share } from './options.js';
+import { brokersOption, durationIn, nonNegativeInt, positiveInt, positiveNumber, share } from './options.js';
 
 interface ProduceFlags {
   rate: number;
@@ -34,7 +34,7 @@ export function produceCommand(): Command {
     .description('write dummy click events to the clicks topic')
     .option('--rate <n>', 'clicks per second; 0 = as fast as possible', nonNegativeInt, 1000)
     .option('--count <n>', 'stop after n clicks', positiveInt)
-    .option('--duration <time>', 'stop after this long (e.g. 30s, 5m)', duration)
+    .option('--duration <time>', 'stop after this long (e.g. 30s, 5m; up to 365 days)', durationIn(1, 365 * 86_400_000))
     .addOption(new Option('--key <strategy>', 'record key, and so partition: url, user or none').choices(['url', 'user', 'none']).default('url'))
     .option('--seed <n>', 'seed for a reproducible stream (default: random, printed)', nonNegativeInt)
     .option('--log <file>', 'record every sent click as a JSON line (partition, key, click)')
@@ -44,7 +44,7 @@ export function produceCommand(): Command {
     .option('--unknown-share <share>', 'share of clicks on urls missing from the table', share, 0.05)
     .option('--zipf <exponent>', 'Zipf exponent of url popularity', positiveNumber, 1.1)
     .option('--users <n>', 'distinct users', positiveInt, 10_000)
-    .option('--max-disorder <time>', 'event times lag the clock by up to this (in bound)', duration, 3_000)
+    .option('--max-disorder <time>', 'event times lag the clock by up to this (in bound; up to 1h)', durationIn(0, 3_600_000), 3_000)
     .option('--late-share <share>', `share of clicks older than the ${defaults.maxOutOfOrdernessMs / 1000} s bound`, share, 0.005)
     .option('--event-rate <n>', 'clicks per second of event time (default: --rate, or 1000 when --rate is 0)', positiveNumber)
     .option('--start-time <ms>', 'event time of the first click in ms since the epoch (default: now, or in the past for a --rate 0 backlog)', nonNegativeInt)

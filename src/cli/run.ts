@@ -3,12 +3,12 @@
 
 import path from 'node:path';
 import { Command } from 'commander';
-import { defaults, jobWindows, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
+import { defaultClickLimits, defaults, jobWindows, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
 import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
 import { validateWindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
-import { brokersOption, duration, nonNegativeInt } from './options.js';
+import { brokersOption, durationIn, intIn, jobId, listenHost, port, topicPrefix } from './options.js';
 import { Dashboard } from '../http/dashboard.js';
 import { serveMetrics, startMetricsServer, workerRegistry } from '../http/metrics.js';
 
@@ -31,31 +31,37 @@ export interface RunFlags extends JobFlags {
   metricsPort: number;
   exactlyOnce: boolean;
   changelog: boolean;
+  maxUrlLength: number;
+  maxRecordSize: number;
+  maxFuture: number;
 }
 
 /** Flags that name a job and its state: shared by run, restore and savepoint. */
 export function addJobOptions(command: Command): Command {
   return command
-    .option('--job-id <id>', 'job name: the consumer group and the state sub-directory', defaults.jobId)
+    .option('--job-id <id>', 'job name: the consumer group and the state sub-directory', jobId, defaults.jobId)
     .option('--state-dir <dir>', 'where task state lives (LevelDB stores)', path.join(packageRoot, 'state'))
-    .option('--max-out-of-orderness <time>', 'watermark bound: how late an event may be', duration, defaults.maxOutOfOrdernessMs)
-    .option('--topic-prefix <prefix>', 'prefix of every topic name (several jobs on one cluster)', '')
+    .option('--max-out-of-orderness <time>', 'watermark bound: how late an event may be (0 to 1h)', durationIn(0, 3_600_000), defaults.maxOutOfOrdernessMs)
+    .option('--topic-prefix <prefix>', 'prefix of every topic name (several jobs on one cluster)', topicPrefix, '')
     .addOption(brokersOption());
 }
 
 /** Flags of a running worker: run and restore. */
 export function addWorkerOptions(command: Command): Command {
   return addJobOptions(command)
-    .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open', duration, defaults.idleTimeoutMs)
-    .option('--checkpoint-interval <time>', 'how often state and offsets are written together', duration, defaults.checkpointIntervalMs)
+    .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open (1s to 1h)', durationIn(1_000, 3_600_000), defaults.idleTimeoutMs)
+    .option('--checkpoint-interval <time>', 'how often state and offsets are written together (100ms to 10m)', durationIn(100, 600_000), defaults.checkpointIntervalMs)
+    .option('--max-url-length <bytes>', 'a click whose url is longer goes to the dead-letter topic (url-too-long)', intIn(1, 65_536), defaultClickLimits.maxUrlBytes)
+    .option('--max-record-size <bytes>', 'a record of clicks larger than this goes to the dead-letter topic (too-large)', intIn(64, 1_000_000), defaultClickLimits.maxRecordBytes)
+    .option('--max-future <time>', 'a click dated further ahead of its record\'s timestamp goes to the dead-letter topic (future; 0 to 7 days)', durationIn(0, 7 * 86_400_000), defaultClickLimits.maxFutureMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
     .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
     .option('--no-changelog', 'do not write state changes to the changelog topics (tasks can then only resume on the machine holding their store)')
     .option('--exactly-once', 'commit outputs and input offsets in one Kafka transaction per checkpoint (read outputs with isolation.level=read_committed)', false)
     .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
-    .option('--http-port <port>', 'dashboard port', nonNegativeInt, defaults.httpPort)
-    .option('--host <address>', 'address the HTTP servers listen on (0.0.0.0 in containers)', '127.0.0.1')
-    .option('--metrics-port <port>', 'port of this worker\'s Prometheus /metrics (0: any free port, shown on the dashboard)', nonNegativeInt, 0);
+    .option('--http-port <port>', 'dashboard port', port, defaults.httpPort)
+    .option('--host <address>', 'address the HTTP servers listen on (0.0.0.0 in containers)', listenHost, '127.0.0.1')
+    .option('--metrics-port <port>', 'port of this worker\'s Prometheus /metrics (0: any free port, shown on the dashboard)', port, 0);
 }
 
 export function runCommand(): Command {
@@ -67,7 +73,6 @@ export function runCommand(): Command {
 export async function runWorker(flags: RunFlags): Promise<void> {
   const problem = validateWindowSpec(jobWindows);
   if (problem !== undefined) throw new UserError('BAD_FLAG', problem);
-  if (flags.checkpointInterval <= 0) throw new UserError('BAD_FLAG', '--checkpoint-interval must be positive');
   const worker = new Worker({
     brokers: resolveBrokers(flags.brokers),
     topics: topicNames(flags.topicPrefix),
@@ -78,12 +83,13 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     idleTimeoutMs: flags.idleTimeout,
     checkpointIntervalMs: flags.checkpointInterval,
     urlTable: toUrlTable(readUrlRows(flags.urls)),
+    limits: { maxUrlBytes: flags.maxUrlLength, maxRecordBytes: flags.maxRecordSize, maxFutureMs: flags.maxFuture },
     printMinuteTables: flags.minuteTables,
     exactlyOnce: flags.exactlyOnce,
     changelog: flags.changelog,
     topicPrefix: flags.topicPrefix,
   });
-  await worker.start();
+  // HTTP first: a port that cannot be had is refused before the worker touches any state.
   const registry = workerRegistry(worker);
   const topics = topicNames(flags.topicPrefix);
   let closeHttp: () => Promise<void>;
@@ -102,6 +108,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
+    await worker.start();
     await worker.run();
   } finally {
     await closeHttp();

@@ -14,11 +14,15 @@ export const MAX_EVENT_TIME_MS = 4_102_444_800_000;
 const URL_FIELD = 1;
 const TIMESTAMP_FIELD = 2;
 
+/** A url longer than the caller's limit: reported with this prefix (the url is never decoded). */
+export const URL_TOO_LONG = 'url of';
+
 /**
  * Fills `out` from the bytes of a Click; returns undefined on success, else why it is malformed.
- * `out` is reused by the caller across records so reading allocates only the url string.
+ * `out` is reused by the caller across records so reading allocates only the url string. A url
+ * longer than `maxUrlBytes` is refused before it is decoded (its message starts URL_TOO_LONG).
  */
-export function readClickFields(bytes: Buffer, out: ClickFields): string | undefined {
+export function readClickFields(bytes: Buffer, out: ClickFields, maxUrlBytes = Infinity): string | undefined {
   const end = bytes.length;
   let pos = 0;
   let url: string | undefined;
@@ -66,6 +70,7 @@ export function readClickFields(bytes: Buffer, out: ClickFields): string | undef
           count++;
         } while (byte & 0x80);
         if (pos + length > end) return 'field runs past the end of the record';
+        if (field === URL_FIELD && length > maxUrlBytes) return `${URL_TOO_LONG} ${length} bytes is over the limit of ${maxUrlBytes}`;
         if (field === URL_FIELD) url = (bytes as Buffer & { utf8Slice(start: number, end: number): string }).utf8Slice(pos, pos + length);
         else if (field === TIMESTAMP_FIELD) return 'timestamp_ms has the wrong wire type';
         pos += length;

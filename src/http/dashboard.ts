@@ -10,8 +10,9 @@ import { packageRoot, type TopicNames } from '../config.js';
 import { windowCountCodec, windowTotalCodec } from '../codec/messages.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts, type ConsumerClient } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
-import { logger } from '../log.js';
-import type { WorkerStatus } from '../runtime/status.js';
+import { listen } from './listen.js';
+import { logger, rateLimited } from '../log.js';
+import { parseWorkerStatus } from '../runtime/status-parse.js';
 import { JobView } from './job-view.js';
 
 const log = logger('dashboard');
@@ -34,6 +35,7 @@ export class Dashboard {
   private server!: Server;
   private running = false;
   private loop: Promise<void> | undefined;
+  private readonly skipped = rateLimited((msg, fields) => log.warn(msg, fields));
 
   constructor(private readonly options: DashboardOptions) {}
 
@@ -63,12 +65,7 @@ export class Dashboard {
         res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(err.code === 'EADDRINUSE' ? new UserError('PORT_IN_USE', `port ${this.options.port} is in use; choose another with --http-port`) : err),
-      );
-      this.server.listen(this.options.port, this.options.host, () => resolve());
-    });
+    await listen(this.server, this.options.port, this.options.host, '--http-port');
     log.info('dashboard listening', { url: this.url });
   }
 
@@ -97,11 +94,15 @@ export class Dashboard {
       for (const message of messages) {
         if (!message.value) continue;
         try {
-          if (message.topic === topics.status) this.view.applyStatus(JSON.parse(String(message.value)) as WorkerStatus, now);
+          if (message.topic === topics.status) {
+            const parsed = parseWorkerStatus(JSON.parse(String(message.value)));
+            if ('problem' in parsed) throw new Error(`not a worker status: ${parsed.problem}`);
+            this.view.applyStatus(parsed.status, now);
+          }
           else if (message.topic === topics.total) this.view.applyTotal(windowTotalCodec.decode(message.value));
           else this.view.applyCount(windowCountCodec.decode(message.value));
         } catch (err) {
-          log.warn('skipped a record it cannot read', { topic: message.topic, offset: message.offset, error: (err as Error).message });
+          this.skipped('skipped a record it cannot read', { topic: message.topic, offset: message.offset, error: (err as Error).message });
         }
       }
     }

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Worker } from '../runtime/worker.js';
 import type { TaskStatus } from '../runtime/status.js';
 import { logger } from '../log.js';
+import { listen } from './listen.js';
 
 const log = logger('metrics');
 
@@ -67,10 +68,7 @@ export async function startMetricsServer(registry: Registry, port: number, host:
     if (req.url === '/metrics') serveMetrics(registry, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
     else res.writeHead(404).end('not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listen(server, port, host, '--metrics-port');
   const address = server.address();
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${typeof address === 'object' && address !== null ? address.port : port}/metrics`;
   log.info('metrics listening', { url });

@@ -42,12 +42,11 @@ class ClickLog {
 
   static async open(file: string): Promise<ClickLog> {
     const stream = createWriteStream(file);
-    await Promise.race([
-      once(stream, 'open'),
-      once(stream, 'error').then(([err]) => {
-        throw new UserError('BAD_FILE', `cannot write log ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      }),
-    ]);
+    try {
+      await once(stream, 'open'); // rejects with the stream's error if it cannot open
+    } catch (err) {
+      throw new UserError('BAD_FILE', `cannot write log ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
     return new ClickLog(stream);
   }
 

@@ -6,7 +6,9 @@
 
 import { CODES, type ProducerClient } from '../kafka/clients.js';
 
-export type Headers = Array<Record<string, string>>;
+import type { Headers } from '../codec/headers.js';
+
+export type { Headers };
 
 /** A record waiting for room in librdkafka's queue: topic, partition, value, key, headers. */
 type QueuedRecord = [string, number | null, Buffer | null, string | Buffer | null, Headers | undefined];

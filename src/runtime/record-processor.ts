@@ -7,9 +7,12 @@
 import type { Message } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type PartialMessage, type UrlStats } from '../codec/messages.js';
-import { readClickFields, type ClickFields } from '../codec/click-fields.js';
+import type { ClickFields } from '../codec/click-fields.js';
+import { admitClick, type ClickLimits } from '../codec/click-admission.js';
+import { deadLetter } from '../codec/dead-letter.js';
+import { logger, rateLimited } from '../log.js';
 import type { UrlTable } from '../table/urls.js';
-import { joinUrlStats } from '../topology/merge-stage.js';
+import { joinUrlStats, partialProblem } from '../topology/merge-stage.js';
 import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
 import type { RoutedPartial } from '../topology/source-stage.js';
 import { formatMinuteTable } from './minute-table.js';
@@ -18,18 +21,33 @@ import type { WorkerMetrics } from './status.js';
 import type { TaskManager } from './task-manager.js';
 import type { MergeTask, SourceTask } from './tasks.js';
 
+const log = logger('worker');
+
+/** What the processor needs to know of the job. */
+export interface ProcessorSettings {
+  topics: TopicNames;
+  limits: ClickLimits;
+  /** Source partitions (partitions of `clicks`) and the pane size: what a valid partial refers to. */
+  sourcePartitions: number;
+  paneMs: number;
+  urlTable: UrlTable;
+  /** Print each closed minute as a table on stdout. */
+  printMinuteTables: boolean;
+}
+
 export class RecordProcessor {
   private readonly click: ClickFields = { url: '', timestampMs: 0 };
+  private readonly topics: TopicNames;
+  private readonly skippedLog = rateLimited((msg, fields) => log.warn(msg, fields));
 
   constructor(
-    private readonly topics: TopicNames,
+    private readonly settings: ProcessorSettings,
     private readonly tasks: TaskManager,
     private readonly sink: OutputSink,
     private readonly metrics: WorkerMetrics,
-    private readonly urlTable: UrlTable,
-    /** Print each closed minute as a table on stdout. */
-    private readonly printMinuteTables: boolean,
-  ) {}
+  ) {
+    this.topics = settings.topics;
+  }
 
   process(messages: Message[], nowMs: number): void {
     const touchedSources = new Set<SourceTask>();
@@ -38,17 +56,19 @@ export class RecordProcessor {
       if (message.topic === this.topics.clicks) {
         const task = this.tasks.source(message.partition);
         if (task === undefined) continue; // revoked meanwhile: its new owner reads it from the checkpoint
-        this.processClick(task, message);
+        this.processClick(task, message, nowMs);
         touchedSources.add(task);
       } else {
         const task = this.tasks.merge(message.partition);
         if (task === undefined) continue;
-        let out = touchedMerges.get(task);
-        if (out === undefined) touchedMerges.set(task, (out = emptyOutput()));
-        task.topology.apply(partialCodec.decode(message.value!), out);
         task.nextOffset = message.offset + 1;
         task.recordsIn++;
         this.metrics.partialsIn++;
+        const partial = this.readPartial(message);
+        if (partial === undefined) continue;
+        let out = touchedMerges.get(task);
+        if (out === undefined) touchedMerges.set(task, (out = emptyOutput()));
+        task.topology.apply(partial, out);
       }
     }
     const routed: RoutedPartial[] = [];
@@ -60,24 +80,40 @@ export class RecordProcessor {
     for (const [task, out] of touchedMerges) this.emitResults(task, out);
   }
 
-  private processClick(task: SourceTask, message: Message): void {
+  /**
+   * A record of the internal partials topic, or undefined if it does not decode or does not fit
+   * (anyone who can write to Kafka can write there): skipped, counted, logged at a bounded rate.
+   */
+  private readPartial(message: Message): PartialMessage | undefined {
+    let problem: string | undefined;
+    let partial: PartialMessage | undefined;
+    try {
+      partial = partialCodec.decode(message.value ?? Buffer.alloc(0));
+      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.paneMs, this.settings.limits.maxUrlBytes);
+    } catch (err) {
+      problem = `does not decode: ${(err as Error).message}`;
+    }
+    if (problem === undefined) return partial;
+    this.metrics.internalSkipped++;
+    this.skippedLog('skipped a record of the partials topic that is not a partial of this job', { topic: message.topic, partition: message.partition, offset: message.offset, problem });
+    return undefined;
+  }
+
+  private processClick(task: SourceTask, message: Message, nowMs: number): void {
     task.nextOffset = message.offset + 1;
     task.recordsIn++;
     this.metrics.clicksIn++;
     const value = message.value;
-    const error = value ? readClickFields(value, this.click) : 'empty record';
-    if (error !== undefined) {
+    const refusal = admitClick(value, message.timestamp, nowMs, this.settings.limits, this.click);
+    if (refusal !== undefined) {
       task.deadLettered++;
       this.metrics.deadLettered++;
-      this.sink.produce(this.topics.deadLetter, null, value ?? null, message.key ?? null, [
-        { error },
-        { 'source-topic': message.topic },
-        { 'source-partition': String(message.partition) },
-        { 'source-offset': String(message.offset) },
-      ]);
+      const letter = deadLetter(value, message.key, refusal.reason, refusal.detail, { topic: message.topic, partition: message.partition, offset: message.offset });
+      this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
       return;
     }
     if (!task.topology.add(this.click.url, this.click.timestampMs)) {
+      // Past its pane: valid, but too late to count (the reason says which watermark).
       task.late++;
       this.metrics.late++;
       this.sink.produce(this.topics.late, null, value!, message.key ?? null, [
@@ -99,7 +135,7 @@ export class RecordProcessor {
   private emitResults(task: MergeTask, out: MergeOutput): void {
     for (const count of out.counts) this.sink.produce(this.topics.counts, null, windowCountCodec.encode(count) as Buffer, count.url);
     for (const total of out.totals) this.sink.produce(this.topics.total, null, windowTotalCodec.encode(total) as Buffer, String(total.windowStart));
-    const joined: UrlStats[] = out.stats.map((stats) => joinUrlStats(stats, this.urlTable));
+    const joined: UrlStats[] = out.stats.map((stats) => joinUrlStats(stats, this.settings.urlTable));
     for (const stats of joined) this.sink.produce(this.topics.urlStats, null, urlStatsCodec.encode(stats) as Buffer, stats.url);
     for (const late of out.late) {
       const partial: PartialMessage = late.url !== null
@@ -113,6 +149,6 @@ export class RecordProcessor {
     this.metrics.totalsOut += out.totals.length;
     this.metrics.statsOut += joined.length;
     this.metrics.lateAtMerge += out.late.reduce((sum, late) => sum + late.count, 0);
-    if (this.printMinuteTables && joined.length > 0) process.stdout.write(formatMinuteTable(joined, task.partition));
+    if (this.settings.printMinuteTables && joined.length > 0) process.stdout.write(formatMinuteTable(joined, task.partition));
   }
 }

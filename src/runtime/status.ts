@@ -19,6 +19,8 @@ export interface WorkerMetrics {
   late: number;
   lateAtMerge: number;
   deadLettered: number;
+  /** Records of internal topics (partials) skipped because they do not decode or fit. */
+  internalSkipped: number;
   partialsOut: number;
   countsOut: number;
   totalsOut: number;
@@ -26,7 +28,7 @@ export interface WorkerMetrics {
 }
 
 export function emptyMetrics(): WorkerMetrics {
-  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
+  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
 }
 
 export interface TaskStatus {

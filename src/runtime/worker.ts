@@ -21,6 +21,7 @@ import { logger } from '../log.js';
 import { claimJobDir, type JobShape } from '../state/state-dir.js';
 import { claimWorkerSlot, slotIdentity, type TransactionalIdentity, type WorkerSlot } from '../state/worker-slot.js';
 import type { UrlTable } from '../table/urls.js';
+import type { ClickLimits } from '../codec/click-admission.js';
 import type { WindowSpec } from '../topology/windows.js';
 import type { CheckpointReport, CheckpointedTask } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
@@ -44,6 +45,8 @@ export interface WorkerConfig {
   idleTimeoutMs: number;
   checkpointIntervalMs: number;
   urlTable: UrlTable;
+  /** What a click may be (record size, url length, how far ahead of its record's time). */
+  limits: ClickLimits;
   /** Print each closed minute as a table on stdout. */
   printMinuteTables: boolean;
   /** Outputs, internal records and input offsets committed in one Kafka transaction per checkpoint. */
@@ -171,7 +174,8 @@ export class Worker {
       pauseFetching: (paused) => this.tasks.pauseFetching(paused),
       changelog: changelog ? { writerId, topicOf } : undefined,
     }));
-    this.processor = new RecordProcessor(topics, this.tasks, this.sink, this.metrics, this.config.urlTable, this.config.printMinuteTables);
+    const { urlTable, printMinuteTables, limits } = this.config;
+    this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, paneMs: windows.paneMs, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
     this.idleness = new IdlenessProbe(this.consumer, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
     this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
     await this.savepoints.start();

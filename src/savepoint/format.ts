@@ -6,46 +6,16 @@
 // directory with the final name is always whole; reading verifies every checksum before use.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { shapeDifference, type JobShape, type Stage } from '../state/state-dir.js';
+import { shapeDifference } from '../state/state-dir.js';
+import { MergeWindows } from '../topology/merge-windows.js';
+import { SourcePanes } from '../topology/source-panes.js';
+import { taskFile, validateManifest, validateTaskBody } from './validate.js';
+import { SAVEPOINT_FORMAT_VERSION, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot, type TaskSummary } from './manifest.js';
 
-export const SAVEPOINT_FORMAT_VERSION = 1;
-
-export interface TaskSnapshot {
-  stage: Stage;
-  partition: number;
-  /** Next input offset; null if the task never read a record. */
-  nextOffset: number | null;
-  entries: Array<[string, string]>;
-}
-
-export interface SavepointTaskEntry {
-  stage: Stage;
-  partition: number;
-  nextOffset: number | null;
-  /** Source: the partition's watermark; merge: the watermark its windows are emitted up to. */
-  watermarkMs: number | null;
-  openWindowKeys: number;
-  file: string;
-  bytes: number;
-  sha256: string;
-}
-
-export interface SavepointManifest {
-  formatVersion: number;
-  savepointId: string;
-  createdAt: string;
-  jobId: string;
-  /** Where the state came from: the workers of a running job, or a stopped job's state dir. */
-  takenFrom: 'running-job' | 'state-dir';
-  config: JobShape & { topicPrefix: string };
-  tasks: SavepointTaskEntry[];
-  totalBytes: number;
-}
-
-export type TaskSummary = Pick<SavepointTaskEntry, 'watermarkMs' | 'openWindowKeys'>;
+export { SAVEPOINT_FORMAT_VERSION, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot, type TaskSummary };
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -83,44 +53,94 @@ export function writeSavepoint(
   }
 }
 
-/** Reads and verifies a savepoint: manifest checksum, format version, every task file's checksum. */
+/**
+ * Reads and verifies a savepoint before anything is touched: the manifest's checksum and every
+ * field (validate.ts), and every task file: a regular file inside the directory (no link out of
+ * it), of the size and checksum the manifest gives. A refusal is one line (UserError BAD_FILE)
+ * that never quotes the files' contents.
+ */
 export function readSavepoint(dir: string): { manifest: SavepointManifest; load(task: SavepointTaskEntry): TaskSnapshot } {
   const refuse = (why: string): never => {
     throw new UserError('BAD_FILE', `savepoint ${dir} refused: ${why}`);
   };
   let manifestText: string;
   let checksumText: string;
+  let root: string;
   try {
-    manifestText = readFileSync(path.join(dir, 'manifest.json'), 'utf8');
-    checksumText = readFileSync(path.join(dir, 'manifest.sha256'), 'utf8');
+    root = realpathSync(dir);
+    manifestText = readRegularFile(root, 'manifest.json', 16 * 1024 * 1024).toString('utf8');
+    checksumText = readRegularFile(root, 'manifest.sha256', 4_096).toString('utf8');
   } catch (err) {
-    return refuse(`cannot read its manifest (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    return refuse(`cannot read its manifest (${describe(err)})`);
   }
   if (checksumText.split(/\s+/)[0] !== sha256(manifestText)) refuse('manifest.json does not match its checksum (corrupt or truncated copy)');
-  let manifest: SavepointManifest;
+  let parsed: unknown;
   try {
-    manifest = JSON.parse(manifestText) as SavepointManifest;
+    parsed = JSON.parse(manifestText);
   } catch {
     return refuse('manifest.json is not valid JSON');
   }
-  if (manifest.formatVersion !== SAVEPOINT_FORMAT_VERSION) refuse(`format version ${manifest.formatVersion} is not supported (this clickstream reads ${SAVEPOINT_FORMAT_VERSION})`);
+  const checked = validateManifest(parsed);
+  if ('problem' in checked) return refuse(checked.problem);
+  const { manifest } = checked;
+  const bodies = new Map<string, Buffer>();
   for (const task of manifest.tasks) {
-    if (path.isAbsolute(task.file) || task.file.includes('..')) refuse(`task file ${task.file} points outside the savepoint`);
     let body: Buffer;
     try {
-      body = readFileSync(path.join(dir, task.file));
-    } catch {
-      return refuse(`task file ${task.file} is missing`);
+      body = readRegularFile(root, taskFile(task.stage, task.partition), task.bytes);
+    } catch (err) {
+      return refuse(`task file ${taskFile(task.stage, task.partition)}: ${describe(err)}`);
     }
     if (body.length !== task.bytes || sha256(body) !== task.sha256) refuse(`task file ${task.file} does not match its checksum (corrupt or truncated copy)`);
+    bodies.set(task.file, body);
   }
   return {
     manifest,
     load: (task) => {
-      const body = JSON.parse(readFileSync(path.join(dir, task.file), 'utf8')) as { nextOffset: number | null; entries: Array<[string, string]> };
-      return { stage: task.stage, partition: task.partition, nextOffset: body.nextOffset, entries: body.entries };
+      let value: unknown;
+      try {
+        value = JSON.parse(bodies.get(task.file)!.toString('utf8'));
+      } catch {
+        return refuse(`task file ${task.file} is not valid JSON`);
+      }
+      const loaded = validateTaskBody(value, task);
+      if ('problem' in loaded) return refuse(loaded.problem);
+      const problem = stateProblem(loaded.snapshot, manifest.config);
+      if (problem !== undefined) return refuse(`task file ${task.file}: ${problem}`);
+      return loaded.snapshot;
     },
   };
+}
+
+/** Why the error happened, in a few words (never the file's contents). */
+function describe(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+/**
+ * A file of the savepoint, read only if it is a regular file (not a link) that resolves inside
+ * the savepoint's real directory and is no larger than `maxBytes`.
+ */
+function readRegularFile(root: string, name: string, maxBytes: number): Buffer {
+  const file = path.join(root, name);
+  const stat = lstatSync(file);
+  if (stat.isSymbolicLink()) throw new Error('is a symbolic link');
+  if (!stat.isFile()) throw new Error('is not a regular file');
+  const real = realpathSync(file);
+  if (!real.startsWith(root + path.sep)) throw new Error('resolves outside the savepoint');
+  if (stat.size > maxBytes) throw new Error(`is larger (${stat.size} bytes) than the manifest says`);
+  return readFileSync(real);
+}
+
+/** Whether a task's entries are state its stage can restore (the stage's own reader decides). */
+function stateProblem(snapshot: TaskSnapshot, config: SavepointManifest['config']): string | undefined {
+  try {
+    if (snapshot.stage === 'source') SourcePanes.restore(config.paneMs, config.maxOutOfOrdernessMs, snapshot.entries);
+    else MergeWindows.restore({ paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs }, config.clicksPartitions, snapshot.entries);
+    return undefined;
+  } catch {
+    return `its entries are not ${snapshot.stage} task state`;
+  }
 }
 
 /** The first configuration field where the savepoint and the job to restore differ. */

@@ -68,7 +68,9 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
 
   // Build the new state beside the old, then swap.
   const target = jobDir(options.stateDir, options.jobId);
+  // The savepoint id is checked (savepoint/validate.ts); the staging directory stays beside the job's.
   const staging = `${target}.restoring-${manifest.savepointId}`;
+  if (path.dirname(staging) !== path.dirname(target)) throw new UserError('BAD_FILE', `savepoint id ${manifest.savepointId} would stage outside the state dir; nothing was changed`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   let keys = 0;

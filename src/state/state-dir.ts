@@ -21,7 +21,16 @@ export interface JobShape {
   maxOutOfOrdernessMs: number;
 }
 
+/** Job ids name directories and topics: letters, digits, ".", "_" and "-", never "." or "..". */
+export function checkJobId(jobId: string): void {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(jobId) || jobId === '.' || jobId === '..') {
+    throw new UserError('BAD_FLAG', `job id "${jobId.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}" must be 1-200 letters, digits, ".", "_" or "-"`);
+  }
+}
+
+/** The job's directory in the state dir; an id that would lead elsewhere is refused. */
 export function jobDir(stateDir: string, jobId: string): string {
+  checkJobId(jobId);
   return path.join(stateDir, jobId);
 }
 

@@ -27,6 +27,29 @@ export class MergeStage {
   }
 }
 
+const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * What is wrong with a partial read from the internal topic, or undefined if a merge task may
+ * apply it. The topic is written by the job's own source tasks, but anyone who can write to
+ * Kafka can write there too: a record that does not fit (a source partition out of range, a pane
+ * not on a pane boundary, a negative or fractional count, a url longer than clicks may carry) is
+ * skipped, never applied. Pure.
+ */
+export function partialProblem(partial: PartialMessage, sourcePartitions: number, paneMs: number, maxUrlBytes: number): string | undefined {
+  const source = partial.paneCount?.sourcePartition ?? partial.paneTotal?.sourcePartition ?? partial.watermark?.sourcePartition;
+  if (source === undefined) return 'no pane count, pane total or watermark';
+  if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
+  const pane = partial.paneCount ?? partial.paneTotal;
+  if (pane !== undefined) {
+    if (!Number.isSafeInteger(pane.paneStart) || pane.paneStart % paneMs !== 0) return `pane start ${pane.paneStart} is not a multiple of ${paneMs} ms`;
+    if (!isCount(pane.count)) return `count ${pane.count} is not a non-negative integer`;
+  }
+  if (partial.paneCount !== undefined && (partial.paneCount.url === '' || Buffer.byteLength(partial.paneCount.url) > maxUrlBytes)) return 'url empty or over the url limit';
+  if (partial.watermark !== undefined && !Number.isSafeInteger(partial.watermark.watermarkMs)) return `watermark ${partial.watermark.watermarkMs} is not a time`;
+  return undefined;
+}
+
 /** The 1-minute window joined with urls.csv; a url missing from the table is kept, marked unknown. */
 export function joinUrlStats(stats: CountResult, table: UrlTable): UrlStats {
   const row = table.get(stats.url);

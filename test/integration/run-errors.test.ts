@@ -34,8 +34,3 @@ test('state built with another configuration is refused and left untouched', asy
   assert.deepEqual(JSON.parse(readFileSync(path.join(jobDir, 'job.json'), 'utf8')), stored);
 
 });
-
-test('bad flags of run are one-line usage errors', async () => {
-  assertOneLineError(await runCli(['run', '--idle-timeout', 'soon']), /option '--idle-timeout <time>' argument 'soon' is invalid/);
-  assertOneLineError(await runCli(['run', '--checkpoint-interval', '0']), /--checkpoint-interval must be positive/);
-});
