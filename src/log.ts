@@ -1,5 +1,8 @@
 // Structured logging: one JSON object per line on stderr, quiet by default (warn and above).
 // CLICKSTREAM_LOG=debug|info|warn|error sets the level; stdout stays free for command output.
+// Lines escape every control character of what they carry (printable.ts).
+
+import { printableJson } from './printable.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -21,7 +24,7 @@ export function logger(component: string): Logger {
   const write = (level: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
     if (rank[level] < threshold) return;
     const line = { ts: new Date().toISOString(), level, component, msg, ...fields };
-    process.stderr.write(JSON.stringify(line) + '\n');
+    process.stderr.write(printableJson(JSON.stringify(line)) + '\n');
   };
   return {
     debug: (msg, fields) => write('debug', msg, fields),

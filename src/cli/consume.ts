@@ -5,6 +5,7 @@ import { resolveBrokers } from '../config.js';
 import { outputCodecs } from '../codec/messages.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
+import { printable, printableJson } from '../printable.js';
 import { brokersOption, topicPrefix } from './options.js';
 
 interface ConsumeFlags {
@@ -69,7 +70,7 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
       if (!message.value) continue;
       const codec = codecByTopic.get(message.topic)!;
       const value = codec.toPlain(codec.decode(message.value));
-      out += (flags.json ? JSON.stringify({ topic: message.topic, ...value }) : readable(baseName.get(message.topic)!, value)) + '\n';
+      out += (flags.json ? printableJson(JSON.stringify({ topic: message.topic, ...value })) : readable(baseName.get(message.topic)!, value)) + '\n';
     }
     if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
   }
@@ -84,10 +85,10 @@ function window(start: unknown, end: unknown): string {
 function readable(topic: string, v: Record<string, unknown>): string {
   switch (topic) {
     case 'counts':
-      return `counts    ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${String(v.url)}`;
+      return `counts    ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}`;
     case 'total':
       return `total     ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  all clicks`;
     default:
-      return `url-stats ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${String(v.url)}  ${v.known ? `${String(v.title)} (${String(v.category)})` : '(unknown url)'}`;
+      return `url-stats ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}  ${v.known ? `${printable(String(v.title))} (${printable(String(v.category))})` : '(unknown url)'}`;
   }
 }

@@ -44,6 +44,13 @@ export interface JobSnapshot {
 }
 
 const historyLimit = 500;
+/** Urls kept per 5 s window for the top list: each (window, url) count arrives final, so the largest 100 are exact. */
+const keptPerWindow = 100;
+/** A stopped or dead worker leaves the list this long after its last status. */
+const goneWorkerMs = 600_000;
+/** At most this many workers listed (the newest statuses kept). */
+const workerLimit = 1_000;
+const savepointLimit = 100;
 
 export class JobView {
   private readonly workers = new Map<string, { status: WorkerStatus; seenAtMs: number }>();
@@ -53,7 +60,9 @@ export class JobView {
   private readonly counts = new Map<number, Map<string, number>>();
 
   applyStatus(status: WorkerStatus, nowMs: number): void {
+    this.workers.delete(status.worker); // re-inserted last: the map stays in order of last status
     this.workers.set(status.worker, { status, seenAtMs: nowMs });
+    if (this.workers.size > workerLimit) this.workers.delete(this.workers.keys().next().value!);
     for (const c of status.checkpoints) {
       this.checkpoints.push({
         worker: status.worker, id: c.id, startedAtMs: c.startedAtMs, durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes, status: c.status,
@@ -67,6 +76,7 @@ export class JobView {
       const entry = this.savepoints.get(s.savepointId) ?? { savepointId: s.savepointId, atMs: s.atMs, workers: new Set<string>(), stop: s.stop };
       entry.workers.add(status.worker);
       this.savepoints.set(s.savepointId, entry);
+      if (this.savepoints.size > savepointLimit) this.savepoints.delete(this.savepoints.keys().next().value!);
     }
   }
 
@@ -78,11 +88,25 @@ export class JobView {
   applyCount(count: WindowCount): void {
     let urls = this.counts.get(count.windowStart);
     if (urls === undefined) this.counts.set(count.windowStart, (urls = new Map()));
-    urls.set(count.url, count.count);
+    if (urls.has(count.url) || urls.size < keptPerWindow) urls.set(count.url, count.count);
+    else {
+      // Full: the new count replaces the smallest kept, if it is larger.
+      let smallest: string | undefined;
+      for (const [url, n] of urls) if (smallest === undefined || n < urls.get(smallest)!) smallest = url;
+      if (count.count > urls.get(smallest!)!) {
+        urls.delete(smallest!);
+        urls.set(count.url, count.count);
+      }
+    }
     if (this.counts.size > 4) this.counts.delete(Math.min(...this.counts.keys()));
   }
 
   snapshot(nowMs: number, topN = 10): JobSnapshot {
+    // In order of last status, oldest first: silent this long, a worker is stopped or dead long ago.
+    for (const [id, { seenAtMs }] of this.workers) {
+      if (nowMs - seenAtMs <= goneWorkerMs) break;
+      this.workers.delete(id);
+    }
     const workers: WorkerRow[] = [...this.workers.values()]
       .map(({ status, seenAtMs }) => {
         const deadAfterMs = Math.max(3 * status.checkpointIntervalMs, 10_000);

@@ -9,7 +9,7 @@ import type { CheckpointedTask } from './checkpoint.js';
 import type { DeliveryMode } from './delivery-mode.js';
 import { ExactlyOnce } from './exactly-once.js';
 import type { BrokerHealth } from './outage.js';
-import { OutputSink } from './output-sink.js';
+import { OutputSink, type RefusedRecord } from './output-sink.js';
 import type { TaskManager } from './task-manager.js';
 
 export interface DeliveryOptions {
@@ -25,6 +25,8 @@ export interface DeliveryOptions {
   tasks: TaskManager;
   health: BrokerHealth;
   pauseFetching(paused: boolean): void;
+  /** A record the producer refused for what it is (too large, invalid): dead-letter it. */
+  onRefused: RefusedRecord;
   /** With the changelog: who writes, and each task's changelog topic. */
   changelog: { writerId: string; topicOf: (task: CheckpointedTask) => string } | undefined;
 }
@@ -49,14 +51,14 @@ export async function openDelivery(options: DeliveryOptions): Promise<{ delivery
       changelog,
       onClientError: (err) => health.clientError(err),
     });
-    sink = new OutputSink(delivery.producer, (err) => delivery.produceFailed(err));
+    sink = new OutputSink(delivery.producer, (err) => delivery.produceFailed(err), options.onRefused);
     await delivery.connect();
     return { delivery, sink };
   }
   const producer = new Producer(options.producerSettings);
   await connectClient(producer, brokers);
   producer.on('event.error', (err) => health.clientError(err));
-  const sink = new OutputSink(producer, () => false);
+  const sink = new OutputSink(producer, () => false, options.onRefused);
   const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!) : undefined;
   const delivery = new AtLeastOnce(producer, consumer, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
   return { delivery, sink };

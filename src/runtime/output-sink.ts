@@ -15,6 +15,12 @@ type QueuedRecord = [string, number | null, Buffer | null, string | Buffer | nul
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Produce errors that are the record's fault (too large, invalid): retrying cannot help. */
+const recordFaults = new Set<number>([CODES.ERRORS.ERR_MSG_SIZE_TOO_LARGE, CODES.ERRORS.ERR_INVALID_MSG_SIZE, CODES.ERRORS.ERR_INVALID_MSG, CODES.ERRORS.ERR_INVALID_RECORD, CODES.ERRORS.ERR_RECORD_LIST_TOO_LARGE]);
+
+/** A record the producer refused for what it is; the worker dead-letters it. */
+export type RefusedRecord = (topic: string, partition: number | null, value: Buffer | null, key: string | Buffer | null, error: Error) => void;
+
 export class OutputSink {
   private overflow: QueuedRecord[] = [];
   private overflowHead = 0;
@@ -31,6 +37,8 @@ export class OutputSink {
      * transaction (the records are then dropped and replayed), false to make it fatal.
      */
     private readonly onProduceError: (err: unknown) => boolean,
+    /** A record refused for what it is (too large, invalid): it takes the dead-letter path. */
+    private readonly onRefused: RefusedRecord = () => undefined,
   ) {}
 
   /** The producer that replaced a fenced or stuck one (exactly-once). */
@@ -46,7 +54,9 @@ export class OutputSink {
         this.producer.produce(topic, partition, value, key, null, undefined, headers);
         return;
       } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) {
+        const code = (err as { code?: number }).code;
+        if (code !== undefined && recordFaults.has(code)) return this.onRefused(topic, partition, value, key, err as Error);
+        if (code !== CODES.ERRORS.ERR__QUEUE_FULL) {
           if (!this.onProduceError(err)) throw err;
           return;
         }
@@ -69,7 +79,13 @@ export class OutputSink {
         this.producer.produce(topic, partition, value, key, null, undefined, headers);
         this.overflowHead++;
       } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) {
+        const code = (err as { code?: number }).code;
+        if (code !== undefined && recordFaults.has(code)) {
+          this.overflowHead++;
+          this.onRefused(topic, partition, value, key, err as Error);
+          continue;
+        }
+        if (code !== CODES.ERRORS.ERR__QUEUE_FULL) {
           if (!this.onProduceError(err)) throw err;
           this.clear();
           return false;

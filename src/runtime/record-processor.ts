@@ -39,6 +39,7 @@ export class RecordProcessor {
   private readonly click: ClickFields = { url: '', timestampMs: 0 };
   private readonly topics: TopicNames;
   private readonly skippedLog = rateLimited((msg, fields) => log.warn(msg, fields));
+  private readonly refusedLog = rateLimited((msg, fields) => log.error(msg, fields));
 
   constructor(
     private readonly settings: ProcessorSettings,
@@ -122,6 +123,17 @@ export class RecordProcessor {
         { 'source-offset': String(message.offset) },
       ]);
     }
+  }
+
+  /**
+   * A record the producer refused for what it is (too large, invalid): it goes to the dead-letter
+   * topic, cut to a size the topic takes, instead of stopping the worker at every restart.
+   */
+  deadLetterRefused(topic: string, partition: number | null, value: Buffer | null, key: string | Buffer | null, error: Error): void {
+    this.metrics.deadLettered++;
+    if (topic === this.topics.deadLetter) return this.refusedLog('dropped a dead-letter record the producer refused', { error: error.message });
+    const letter = deadLetter(value, key, 'too-large', error.message, { topic, partition: partition ?? -1 });
+    this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
   }
 
   /** Forwards closed panes and watermarks to the merge partitions they are routed to. */

@@ -173,6 +173,7 @@ export class Worker {
       health: this.health,
       pauseFetching: (paused) => this.tasks.pauseFetching(paused),
       changelog: changelog ? { writerId, topicOf } : undefined,
+      onRefused: (topic, partition, value, key, error) => this.processor.deadLetterRefused(topic, partition, value, key, error),
     }));
     const { urlTable, printMinuteTables, limits } = this.config;
     this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, paneMs: windows.paneMs, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);

@@ -10,6 +10,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSyn
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { shapeDifference } from '../state/state-dir.js';
+import { printable } from '../printable.js';
 import { MergeWindows } from '../topology/merge-windows.js';
 import { SourcePanes } from '../topology/source-panes.js';
 import { taskFile, validateManifest, validateTaskBody } from './validate.js';
@@ -161,5 +162,6 @@ export function formatManifest(manifest: SavepointManifest): string {
       `${`${t.stage}-${t.partition}`.padEnd(10)}${String(t.nextOffset ?? '-').padStart(12)}  ${(t.watermarkMs !== null && Math.abs(t.watermarkMs) < 8.64e15 ? new Date(t.watermarkMs).toISOString() : '-').padEnd(24)}${String(t.openWindowKeys).padStart(10)}${(t.bytes / 1024).toFixed(1).padStart(10)}`,
     ),
   ];
-  return lines.join('\n') + '\n';
+  // The manifest is validated, but print it as untrusted text all the same.
+  return lines.map(printable).join('\n') + '\n';
 }

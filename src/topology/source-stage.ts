@@ -23,6 +23,9 @@ export interface RoutedPartial {
   partial: PartialMessage;
 }
 
+/** Urls whose merge partition is remembered at once; past it the cache starts over. */
+const URL_CACHE_SIZE = 100_000;
+
 /** Merge partition that owns the job-wide totals. */
 export const TOTAL_OWNER = 0;
 
@@ -86,6 +89,8 @@ export class SourceStage {
     let partition = this.mergePartitionOfUrl.get(url);
     if (partition === undefined) {
       partition = partitionForKey(this.encoder.encode(url), this.mergePartitions);
+      // A cache, not a registry: clients can send any number of distinct urls.
+      if (this.mergePartitionOfUrl.size >= URL_CACHE_SIZE) this.mergePartitionOfUrl.clear();
       this.mergePartitionOfUrl.set(url, partition);
     }
     return partition;

@@ -58,3 +58,21 @@ test('a running worker rebuilding tasks from the changelog shows their progress;
   snapshot = view.snapshot(20_000);
   assert.deepEqual(snapshot.workers[0]!.restoring, [], 'a dead worker restores nothing');
 });
+
+test('the worker list forgets workers silent for 10 minutes, and stays bounded whatever the restarts', () => {
+  const view = new JobView();
+  view.applyStatus(status('old/1', 0, { state: 'stopped' }), 0);
+  view.applyStatus(status('live/2', 0), 0);
+  view.applyStatus(status('live/2', 590_000), 590_000);
+  assert.deepEqual(view.snapshot(601_000).workers.map((w) => w.worker), ['live/2']);
+  for (let i = 0; i < 1_500; i++) view.applyStatus(status(`restart/${i}`, 700_000), 700_000);
+  assert.equal(view.snapshot(700_000).workers.length, 1_000);
+});
+
+test('the top urls of a window are exact while only a hundred are kept', () => {
+  const view = new JobView();
+  const counts = Array.from({ length: 5_000 }, (_, i) => ({ url: `/u${i}`, count: (i * 7919) % 5_003 }));
+  for (const c of [...counts, ...counts]) view.applyCount({ url: c.url, windowStart: 1_000, windowEnd: 6_000, count: c.count });
+  const expected = [...counts].sort((a, b) => b.count - a.count || (a.url < b.url ? -1 : 1)).slice(0, 10);
+  assert.deepEqual(view.snapshot(10_000).topUrls.rows, expected);
+});

@@ -1,0 +1,16 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { partialProblem } from '../../../src/topology/merge-stage.js';
+
+test('a partial that does not fit the job is named, not applied', () => {
+  const ok = (p: object) => partialProblem(p as never, 4, 5_000, 2_048);
+  assert.equal(ok({ paneCount: { sourcePartition: 3, paneStart: 10_000, url: '/a', count: 2 } }), undefined);
+  assert.equal(ok({ watermark: { sourcePartition: 0, watermarkMs: Number.MIN_SAFE_INTEGER, idle: true } }), undefined);
+  assert.match(ok({})!, /no pane count/);
+  assert.match(ok({ paneTotal: { sourcePartition: 99, paneStart: 0, count: 1 } })!, /source partition 99/);
+  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 1_234, count: 1 } })!, /multiple of 5000/);
+  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 0, count: -3 } })!, /count -3/);
+  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 0, url: '', count: 1 } })!, /url/);
+  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 0, url: 'x'.repeat(3_000), count: 1 } })!, /url/);
+  assert.match(ok({ watermark: { sourcePartition: 1, watermarkMs: 1.5, idle: false } })!, /not a time/);
+});
