@@ -81,6 +81,13 @@ export function topicPrefix(value: string): string {
   return value;
 }
 
+/** --public-host, repeatable: host names the dashboard may be reached under besides loopback. */
+export function publicHostOption(): Option {
+  return new Option('--public-host <name>', 'a host name the dashboard may be reached under besides localhost (repeatable; e.g. behind a reverse proxy)')
+    .argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), listenHost(value)])
+    .default([]);
+}
+
 export function brokersOption(): Option {
   return new Option('--brokers <list>', 'Kafka bootstrap servers (default: $KAFKA_BROKERS or 127.0.0.1:9092)');
 }

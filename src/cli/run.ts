@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
 import { validateWindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
-import { brokersOption, durationIn, intIn, jobId, listenHost, port, topicPrefix } from './options.js';
+import { brokersOption, durationIn, intIn, jobId, listenHost, port, publicHostOption, topicPrefix } from './options.js';
 import { Dashboard } from '../http/dashboard.js';
 import { serveMetrics, startMetricsServer, workerRegistry } from '../http/metrics.js';
 
@@ -28,6 +28,7 @@ export interface RunFlags extends JobFlags {
   dashboard: boolean;
   httpPort: number;
   host: string;
+  publicHost: string[];
   metricsPort: number;
   exactlyOnce: boolean;
   changelog: boolean;
@@ -61,6 +62,7 @@ export function addWorkerOptions(command: Command): Command {
     .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
     .option('--http-port <port>', 'dashboard port', port, defaults.httpPort)
     .option('--host <address>', 'address the HTTP servers listen on (0.0.0.0 in containers)', listenHost, '127.0.0.1')
+    .addOption(publicHostOption())
     .option('--metrics-port <port>', 'port of this worker\'s Prometheus /metrics (0: any free port, shown on the dashboard)', port, 0);
 }
 
@@ -94,7 +96,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
   const topics = topicNames(flags.topicPrefix);
   let closeHttp: () => Promise<void>;
   if (flags.dashboard) {
-    const dashboard = new Dashboard({ brokers: resolveBrokers(flags.brokers), topics, port: flags.httpPort, host: flags.host, extraRoutes: { '/metrics': (res) => serveMetrics(registry, res) } });
+    const dashboard = new Dashboard({ brokers: resolveBrokers(flags.brokers), topics, port: flags.httpPort, host: flags.host, publicHosts: flags.publicHost, extraRoutes: { '/metrics': (res) => serveMetrics(registry, res) } });
     await dashboard.start();
     worker.metricsUrl = `${dashboard.url}metrics`;
     process.stderr.write(`dashboard: ${dashboard.url}\n`);

@@ -11,6 +11,7 @@ import { windowCountCodec, windowTotalCodec } from '../codec/messages.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, partitionCounts, type ConsumerClient } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
 import { listen } from './listen.js';
+import { allowedHosts, refusal, securityHeaders } from './request-guard.js';
 import { logger, rateLimited } from '../log.js';
 import { parseWorkerStatus } from '../runtime/status-parse.js';
 import { JobView } from './job-view.js';
@@ -25,6 +26,8 @@ export interface DashboardOptions {
   topics: TopicNames;
   port: number;
   host: string;
+  /** Host names the page may be reached under besides loopback (--public-host). */
+  publicHosts?: string[];
   /** Extra routes (a worker running the dashboard adds its /metrics). */
   extraRoutes?: Record<string, (res: ServerResponse) => Promise<void> | void>;
 }
@@ -60,9 +63,19 @@ export class Dashboard {
     this.running = true;
     this.loop = this.readLoop();
 
+    const allowed = allowedHosts(this.options.publicHosts ?? []);
     this.server = createServer((req, res) => {
+      for (const [name, value] of Object.entries(securityHeaders)) res.setHeader(name, value);
+      const refused = refusal(req.method, req.headers.host, allowed);
+      if (refused !== undefined) {
+        res.writeHead(refused.status, { 'content-type': 'text/plain', ...(refused.status === 405 ? { allow: 'GET, HEAD' } : {}) }).end(refused.text);
+        return;
+      }
       this.route(req, res).catch((err: unknown) => {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err));
+        // The details stay in the log: an answer names no internals.
+        this.skipped('a request failed', { path: req.url?.slice(0, 200), error: (err as Error).message });
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
       });
     });
     await listen(this.server, this.options.port, this.options.host, '--http-port');

@@ -7,6 +7,7 @@ import type { Worker } from '../runtime/worker.js';
 import type { TaskStatus } from '../runtime/status.js';
 import { logger } from '../log.js';
 import { listen } from './listen.js';
+import { refusal, securityHeaders } from './request-guard.js';
 
 const log = logger('metrics');
 
@@ -65,7 +66,11 @@ export async function serveMetrics(registry: Registry, res: ServerResponse): Pro
 /** A small server for /metrics alone (a worker without the dashboard). */
 export async function startMetricsServer(registry: Registry, port: number, host: string): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') serveMetrics(registry, res).catch((err: unknown) => res.writeHead(500).end(String(err)));
+    for (const [name, value] of Object.entries(securityHeaders)) res.setHeader(name, value);
+    // Prometheus scrapes a worker under whatever address it has: methods are checked, host names not.
+    const refused = refusal(req.method, req.headers.host, new Set(), false);
+    if (refused !== undefined) res.writeHead(refused.status, { allow: 'GET, HEAD' }).end(refused.text);
+    else if (req.url === '/metrics') serveMetrics(registry, res).catch(() => res.writeHead(500).end('internal error\n'));
     else res.writeHead(404).end('not found\n');
   });
   await listen(server, port, host, '--metrics-port');
