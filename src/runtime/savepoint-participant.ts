@@ -10,14 +10,15 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
 import { flush } from '../kafka/clients.js';
-import { logger } from '../log.js';
+import { logger, rateLimited } from '../log.js';
 import type { JobShape } from '../state/state-dir.js';
-import { snapshotRecords, taskName, type ContributionEnd, type SavepointRequest } from '../savepoint/protocol.js';
+import { parseSavepointRequest, snapshotRecords, taskName, type ContributionEnd, type SavepointRequest } from '../savepoint/protocol.js';
 import { summarizeTaskState } from '../savepoint/summary.js';
 import type { WindowSpec } from '../topology/windows.js';
 import type { Task } from './tasks.js';
 
 const log = logger('savepoint');
+const ignoredLog = rateLimited((msg, fields) => log.debug(msg, fields));
 
 /** What serving a request needs from the worker. */
 export interface SavepointService {
@@ -91,12 +92,10 @@ export class SavepointParticipant {
     const messages = await new Promise<Message[]>((resolve, reject) => this.consumer.consume(100, (err, got) => (err ? reject(err) : resolve(got))));
     const requests: SavepointRequest[] = [];
     for (const message of messages) {
-      try {
-        const request = JSON.parse(String(message.value)) as SavepointRequest;
-        if (request.type === 'savepoint-request' && request.jobId === this.jobId) requests.push(request);
-      } catch {
-        log.warn('ignored a control record that is not JSON', { offset: message.offset });
-      }
+      // Anyone who can write to Kafka can write here: only requests shaped as the command writes them count.
+      const request = parseSavepointRequest(String(message.value ?? ''), this.jobId);
+      if (request !== undefined) requests.push(request);
+      else ignoredLog('ignored a control record that is not a savepoint request of this job', { offset: message.offset });
     }
     return requests;
   }

@@ -52,6 +52,54 @@ export type SavepointRecord = SnapshotChunk | SnapshotDone | ContributionEnd;
 
 export const taskName = (stage: Stage, partition: number): string => `${stage}-${partition}`;
 
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const whole = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+const word = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+/** Chunks of one task: its state over 512 KB chunks; more than this is not a task of ours. */
+const MAX_CHUNKS = 1_000_000;
+
+/**
+ * A record of the savepoints topic for `savepointId`, if it has the shape workers write, else
+ * undefined (anyone who can write to Kafka can write there: a record that does not fit is skipped).
+ */
+export function parseSavepointRecord(text: string, savepointId: string): SavepointRecord | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(v) || v.savepointId !== savepointId || !word(v.worker)) return undefined;
+  if (v.type === 'end') return Array.isArray(v.tasks) && v.tasks.length <= 100_000 && v.tasks.every(word) ? (v as unknown as ContributionEnd) : undefined;
+  if ((v.stage !== 'source' && v.stage !== 'merge') || !whole(v.partition, 100_000)) return undefined;
+  if (v.type === 'chunk') {
+    const entries = v.entries;
+    const pairs = Array.isArray(entries) && entries.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && typeof e[1] === 'string');
+    return whole(v.seq, MAX_CHUNKS - 1) && pairs ? (v as unknown as SnapshotChunk) : undefined;
+  }
+  if (v.type === 'done') {
+    const offsetOk = v.nextOffset === null || whole(v.nextOffset);
+    const summaryOk = (v.watermarkMs === null || (typeof v.watermarkMs === 'number' && Number.isSafeInteger(v.watermarkMs))) && whole(v.openWindowKeys);
+    return whole(v.chunks, MAX_CHUNKS) && offsetOk && summaryOk && isObject(v.config) ? (v as unknown as SnapshotDone) : undefined;
+  }
+  return undefined;
+}
+
+/** A request of the control topic for `jobId`, if it has the shape `clickstream savepoint` writes. */
+export function parseSavepointRequest(text: string, jobId: string): SavepointRequest | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(v) || v.type !== 'savepoint-request' || v.jobId !== jobId) return undefined;
+  if (typeof v.savepointId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v.savepointId) || typeof v.stop !== 'boolean') return undefined;
+  if (v.deadlineMs !== undefined && (typeof v.deadlineMs !== 'number' || !Number.isFinite(v.deadlineMs))) return undefined;
+  return v as unknown as SavepointRequest;
+}
+
 /** Chunks stay well below Kafka's default 1 MB record limit. */
 const chunkBytes = 512 * 1024;
 

@@ -9,7 +9,7 @@ import { KafkaConsumer, Producer, commonConfig, connectClient, disconnect, parti
 import { flush } from '../kafka/clients.js';
 import { shapeDifference, type Stage } from '../state/state-dir.js';
 import { newSavepointId, writeSavepoint, type SavepointManifest } from './format.js';
-import { SnapshotAssembler, type SavepointRecord, type SavepointRequest } from './protocol.js';
+import { SnapshotAssembler, parseSavepointRecord, type SavepointRequest } from './protocol.js';
 
 export interface TakeOptions {
   brokers: string;
@@ -62,7 +62,10 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
         );
       }
       const messages = await new Promise<Message[]>((resolve, reject) => consumer.consume(100, (err, got) => (err ? reject(err) : resolve(got))));
-      for (const message of messages) assembler.add(JSON.parse(String(message.value)) as SavepointRecord);
+      for (const message of messages) {
+        const record = parseSavepointRecord(String(message.value ?? ''), savepointId);
+        if (record !== undefined) assembler.add(record);
+      }
       options.onProgress?.(assembler.size, expected.length);
     }
     const contributions = assembler.snapshots();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotAssembler, snapshotRecords, type ContributionEnd, type SavepointRecord } from '../../../src/savepoint/protocol.js';
+import { SnapshotAssembler, parseSavepointRecord, parseSavepointRequest, snapshotRecords, type ContributionEnd, type SavepointRecord } from '../../../src/savepoint/protocol.js';
 import type { TaskSnapshot } from '../../../src/savepoint/format.js';
 import type { Stage } from '../../../src/state/state-dir.js';
 
@@ -66,4 +66,26 @@ test('records of another savepoint are ignored', () => {
   const assembler = new SnapshotAssembler('sp-1');
   for (const record of contribution('host/1', [snapshot('source', 0, 10, 'a')], 'sp-0')) assembler.add(record);
   assert.equal(assembler.size, 0);
+});
+
+test('records of the savepoints topic that are not shaped as workers write them are skipped', () => {
+  const id = 'sp-1';
+  const good = { type: 'chunk', savepointId: id, stage: 'source', partition: 0, seq: 0, entries: [['k', 'v']], worker: 'w' };
+  assert.ok(parseSavepointRecord(JSON.stringify(good), id));
+  assert.equal(parseSavepointRecord('\u0000\u0001garbage', id), undefined);
+  assert.equal(parseSavepointRecord('{"type":"chunk"}', id), undefined);
+  assert.equal(parseSavepointRecord(JSON.stringify({ ...good, savepointId: 'other' }), id), undefined, 'another savepoint');
+  assert.equal(parseSavepointRecord(JSON.stringify({ ...good, seq: 1e12 }), id), undefined, 'a seq that would make a sparse array of a trillion');
+  assert.equal(parseSavepointRecord(JSON.stringify({ ...good, stage: '../x' }), id), undefined);
+  assert.equal(parseSavepointRecord(JSON.stringify({ ...good, entries: [['k', 1]] }), id), undefined);
+  assert.equal(parseSavepointRecord(JSON.stringify({ type: 'end', savepointId: id, worker: 'w', tasks: [1] }), id), undefined);
+});
+
+test('control records count only when shaped as the savepoint command writes them', () => {
+  const good = { type: 'savepoint-request', savepointId: 'sp-1', jobId: 'job', stop: false };
+  assert.ok(parseSavepointRequest(JSON.stringify(good), 'job'));
+  assert.equal(parseSavepointRequest(JSON.stringify(good), 'other-job'), undefined);
+  assert.equal(parseSavepointRequest(JSON.stringify({ ...good, savepointId: '../../x' }), 'job'), undefined);
+  assert.equal(parseSavepointRequest(JSON.stringify({ ...good, stop: 'yes' }), 'job'), undefined);
+  assert.equal(parseSavepointRequest('not json', 'job'), undefined);
 });
