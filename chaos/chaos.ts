@@ -2,7 +2,8 @@
 // keyed by url then unkeyed) while 2-3 workers run; at random moments the harness kill -9s a
 // worker and restarts it, kill -9s one and replaces it by a worker with an empty state dir of its
 // own (a new machine: its tasks are rebuilt from the changelog), stops one cleanly, adds one,
-// restarts the broker (the local one), or takes a stop-with-savepoint and restores it. Then it lets the job drain and compares the output
+// restarts the broker (the local one), takes a stop-with-savepoint and restores it, or writes
+// hostile records (test/support/hostile.ts) among the clicks and onto internal topics. Then it lets the job drain and compares the output
 // topics with the oracle computed from the producer's log. Exit 1 on any mismatch.
 // `--exactly-once` runs the workers in that mode, reads the outputs read_committed, and counts any
 // duplicate record (even an identical one) as a mismatch.
@@ -19,12 +20,14 @@ import { GROUP_STABLE, type GroupState } from '../src/kafka/groups.js';
 import { duration, nonNegativeInt } from '../src/cli/options.js';
 import { expectedWindows } from '../test/support/oracle.js';
 import { readClickLog, readOutput, assertOutputEqualsOracle, type TestJob } from '../test/support/job.js';
+import { hostileClicks, hostileInternalRecords } from '../test/support/hostile.js';
+import { Producer, commonConfig, connectClient, disconnect, flush } from '../src/kafka/clients.js';
 
 const cli = path.join(packageRoot, 'bin', 'clickstream');
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const localBroker = process.env.CHAOS_LOCAL_BROKER === '1';
 
-type FaultKind = 'kill-9' | 'replace-machine' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore';
+type FaultKind = 'kill-9' | 'replace-machine' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore' | 'hostile-record';
 
 function run(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
   })();
 
   const faults: Array<{ kind: FaultKind; recoveryMs: number }> = [];
-  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore'];
+  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore', 'hostile-record'];
   const deadline = Date.now() + options.duration;
   const describeGroup = (): Promise<GroupState> =>
     new Promise((resolve, reject) => {
@@ -164,6 +167,23 @@ async function main(): Promise<void> {
           await stopWorker(pick(), 'SIGKILL');
           await sleep(500 + random.below(2_000));
           startWorker(path.join(mkdtempSync(path.join(dir, 'machine-')), 'state'));
+          break;
+        }
+        case 'hostile-record': {
+          // Refused records are in no oracle: the good clicks must stay exact around them.
+          const clicks = hostileClicks(Date.now());
+          const internal = hostileInternalRecords();
+          const producer = new Producer({ ...commonConfig(brokers, 'chaos-hostile'), 'message.max.bytes': 2_000_000 });
+          await connectClient(producer, brokers);
+          for (let i = 0; i < 3; i++) {
+            const h = clicks[random.below(clicks.length)]!;
+            producer.produce(job.topics.clicks, random.below(4), h.value, h.key);
+          }
+          const r = internal[random.below(internal.length)]!;
+          const topic = { partials: job.topics.partials, status: job.topics.status, control: job.topics.control, savepoints: job.topics.savepoints }[r.topic];
+          producer.produce(topic, r.topic === 'partials' ? random.below(4) : 0, r.value, 'chaos-hostile');
+          await flush(producer, 30_000);
+          await disconnect(producer);
           break;
         }
         case 'clean-stop': {

@@ -31,10 +31,10 @@ export async function createJob(name: string, partitions = 4): Promise<TestJob> 
   return { prefix, topics: topicNames(prefix), jobId: `${prefix}job`, stateDir: path.join(dir, 'state'), dir, workers: [] };
 }
 
-export function startWorker(job: TestJob, extra: string[] = [], env: Record<string, string> = {}): ChildProcess {
+export function startWorker(job: TestJob, extra: string[] = [], env: Record<string, string> = {}, options: { minuteTables?: boolean } = {}): ChildProcess {
   const child = startCli([
     'run', '--topic-prefix', job.prefix, '--job-id', job.jobId, '--state-dir', job.stateDir,
-    '--idle-timeout', '3s', '--no-minute-tables', '--brokers', brokers, ...extra,
+    '--idle-timeout', '3s', ...(options.minuteTables === true ? [] : ['--no-minute-tables']), '--brokers', brokers, ...extra,
   ], env);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
