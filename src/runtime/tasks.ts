@@ -13,11 +13,21 @@ import { TaskStore } from '../state/task-store.js';
 import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { isUserError } from '../errors.js';
-import { logger } from '../log.js';
+import { logger, rateLimited } from '../log.js';
+import type { BadEntry } from '../topology/state-keys.js';
 import { taskDir, type Stage } from '../state/state-dir.js';
 import type { StateChanges } from '../topology/state-keys.js';
 
 const log = logger('tasks');
+const badEntryLog = rateLimited((msg, fields) => log.error(msg, fields));
+
+/**
+ * State read back (a local store, or the changelog anyone who can write to Kafka can write to)
+ * with an entry that is not state of its stage: skipped and logged, never a task that cannot open.
+ */
+function skipBadEntry(stage: Stage, partition: number): BadEntry {
+  return (key, why) => badEntryLog('skipped a state entry that is not task state', { task: `${stage}-${partition}`, key: key.slice(0, 80), why });
+}
 
 export interface TaskSettings {
   stateDir: string;
@@ -165,7 +175,7 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
 
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
-  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries);
+  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition));
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
     stage: 'source',
@@ -190,7 +200,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
 
 export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<MergeTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
-  const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries);
+  const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition));
   return {
     stage: 'merge',
     topic,

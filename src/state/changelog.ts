@@ -94,6 +94,21 @@ export function resumePoint(checkpointOffset: number | undefined, committedOffse
   return { from: 'earliest' };
 }
 
+/** A marker's stamp, if the text is one the job writes. Pure. */
+export function parseStamp(text: string): CheckpointStamp | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { seq, writer, nextOffset } = v as Record<string, unknown>;
+  if (!Number.isSafeInteger(seq) || (seq as number) < 0 || typeof writer !== 'string' || writer.length > 512) return undefined;
+  if (nextOffset !== null && (!Number.isSafeInteger(nextOffset) || (nextOffset as number) < 0)) return undefined;
+  return { seq: seq as number, writer, nextOffset: nextOffset as number | null };
+}
+
 export interface ChangelogRecord {
   key: string;
   value: Buffer | null;
@@ -118,17 +133,25 @@ export class ChangelogFold {
   private tail = new Map<string, string | null>();
   marker: CheckpointStamp | undefined;
   records = 0;
+  /** Marker records that were not one the job writes (skipped). */
+  skipped = 0;
 
   apply(key: string, value: Buffer | null | undefined): void {
     this.records++;
     if (key === MARKER_KEY) {
       if (value == null) return; // a marker is never deleted; ignore a stray tombstone
+      const stamp = parseStamp(value.toString());
+      if (stamp === undefined) {
+        // Not a marker the job wrote: it closes no checkpoint.
+        this.skipped++;
+        return;
+      }
       for (const [k, v] of this.tail) {
         if (v === null) this.state.delete(k);
         else this.state.set(k, v);
       }
       this.tail = new Map();
-      this.marker = JSON.parse(value.toString()) as CheckpointStamp;
+      this.marker = stamp;
       return;
     }
     this.tail.set(key, value == null ? null : value.toString());

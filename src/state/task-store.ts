@@ -12,7 +12,7 @@
 import { Level } from 'level';
 import { rmSync } from 'node:fs';
 import { checkAfterOpen, checkBeforeOpen, openFailure, readFailure } from './store-faults.js';
-import type { CheckpointStamp } from './changelog.js';
+import { parseStamp, type CheckpointStamp } from './changelog.js';
 
 const NEXT_OFFSET = 'checkpoint!nextOffset';
 /** The checkpoint's stamp (sequence number and writer), as in the changelog's marker. */
@@ -86,7 +86,7 @@ export class TaskStore {
     try {
       for await (const [key, value] of this.db.iterator()) {
         if (key === NEXT_OFFSET) nextOffset = Number(value);
-        else if (key === CHECKPOINT_STAMP) stamp = JSON.parse(value) as CheckpointStamp;
+        else if (key === CHECKPOINT_STAMP) stamp = parseStamp(value); // unreadable: the changelog decides (rebuilt)
         else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
       }
     } catch (err) {

@@ -4,7 +4,7 @@
 // never add, so a source that replays after a crash cannot count a click twice.
 
 import { NO_WATERMARK } from './watermark.js';
-import { SEP, timeKey, type StateChanges } from './state-keys.js';
+import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 
 export interface SourceProgress {
@@ -229,43 +229,75 @@ export class MergeWindows {
     return changes;
   }
 
-  static restore(spec: WindowSpec, sourcePartitions: number, entries: Iterable<[string, string]>): MergeWindows {
+  /**
+   * Rebuilds the state from persisted entries. An entry that is not one goes to `onBadEntry`,
+   * which throws by default (a savepoint is refused); a worker opening a task passes one that
+   * counts and skips it (state from Kafka must not stop the job).
+   */
+  static restore(spec: WindowSpec, sourcePartitions: number, entries: Iterable<[string, string]>, onBadEntry: BadEntry = throwBadEntry): MergeWindows {
     const merge = new MergeWindows(spec, sourcePartitions);
-    const perSource = (value: string): number[] => {
+    const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
+    const perSource = (value: string): number[] | undefined => {
       const counts = value.split(',').map(Number);
-      if (counts.length !== sourcePartitions) throw new Error(`merge state holds ${counts.length} source partitions, the job has ${sourcePartitions}`);
-      return counts;
+      return counts.length === sourcePartitions && counts.every(isCount) ? counts : undefined;
     };
     for (const [key, value] of entries) {
+      if (key === FRONTIER) {
+        const frontier = Number(value);
+        if (Number.isSafeInteger(frontier)) merge.frontier = frontier;
+        else onBadEntry(key, 'not a time');
+        continue;
+      }
       const first = key.indexOf(SEP);
       const kind = key.slice(0, first);
       const second = key.indexOf(SEP, first + 1);
       const time = Number(key.slice(first + 1, second < 0 ? undefined : second));
       const url = second < 0 ? '' : key.slice(second + 1);
+      if (first < 0 || !Number.isSafeInteger(time)) {
+        onBadEntry(key, 'not a merge state key');
+        continue;
+      }
       switch (kind) {
         case COUNT: {
+          const counts = perSource(value);
+          if (counts === undefined || url === '') {
+            onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
+            break;
+          }
           let urls = merge.paneCounts.get(time);
           if (urls === undefined) merge.paneCounts.set(time, (urls = new Map()));
-          urls.set(url, perSource(value));
+          urls.set(url, counts);
           break;
         }
         case MINUTE: {
+          const count = Number(value);
+          if (!isCount(count) || url === '') {
+            onBadEntry(key, 'not a count');
+            break;
+          }
           let urls = merge.minuteCounts.get(time);
           if (urls === undefined) merge.minuteCounts.set(time, (urls = new Map()));
-          urls.set(url, Number(value));
+          urls.set(url, count);
           break;
         }
-        case TOTAL:
-          merge.paneTotals.set(time, perSource(value));
+        case TOTAL: {
+          const counts = perSource(value);
+          if (counts === undefined) onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
+          else merge.paneTotals.set(time, counts);
           break;
+        }
         case SOURCE: {
-          const [watermarkMs, idle] = value.split(',');
-          merge.sources.set(time, { watermarkMs: Number(watermarkMs), idle: idle === '1' });
+          const [watermarkText, idle] = value.split(',');
+          const watermarkMs = Number(watermarkText);
+          if (!Number.isInteger(time) || time < 0 || time >= sourcePartitions || !Number.isSafeInteger(watermarkMs) || (idle !== '0' && idle !== '1')) {
+            onBadEntry(key, 'not a source partition\'s progress');
+            break;
+          }
+          merge.sources.set(time, { watermarkMs, idle: idle === '1' });
           break;
         }
         default:
-          if (key === FRONTIER) merge.frontier = Number(value);
-          else throw new Error(`unexpected merge state key ${key}`);
+          onBadEntry(key, 'not a merge state key');
       }
     }
     return merge;

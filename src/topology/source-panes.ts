@@ -10,7 +10,7 @@
 
 import { alignDown } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
-import { SEP, timeKey, type StateChanges } from './state-keys.js';
+import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 
 export interface ClosedPane {
   paneStart: number;
@@ -182,26 +182,40 @@ export class SourcePanes {
     return changes;
   }
 
-  /** Rebuilds the state from persisted entries (as written by takeChanges). */
-  static restore(paneMs: number, boundMs: number, entries: Iterable<[string, string]>): SourcePanes {
+  /**
+   * Rebuilds the state from persisted entries (as written by takeChanges). An entry that is not
+   * one goes to `onBadEntry`, which throws by default (a savepoint is refused); a worker opening
+   * a task passes one that counts and skips it (state from Kafka must not stop the job).
+   */
+  static restore(paneMs: number, boundMs: number, entries: Iterable<[string, string]>, onBadEntry: BadEntry = throwBadEntry): SourcePanes {
     const panes = new SourcePanes(paneMs, boundMs);
     for (const [key, value] of entries) {
-      if (key === MAX_EVENT_TIME) {
-        panes.watermark.maxEventTime = Number(value);
+      if (key === MAX_EVENT_TIME || key === CLOSED_UNTIL) {
+        const time = Number(value);
+        if (!Number.isSafeInteger(time)) {
+          onBadEntry(key, 'not a time');
+          continue;
+        }
+        if (key === MAX_EVENT_TIME) panes.watermark.maxEventTime = time;
+        else panes.closedUntil = time;
         continue;
       }
-      if (key === CLOSED_UNTIL) {
-        panes.closedUntil = Number(value);
-        continue;
-      }
-      const [kind, startText, bucketText] = key.split(SEP);
-      if (kind !== PANE || bucketText === undefined) throw new Error(`unexpected source state key ${key}`);
+      const [kind, startText, bucketText, extra] = key.split(SEP);
       const start = Number(startText);
       const bucket = Number(bucketText);
+      if (kind !== PANE || extra !== undefined || !Number.isSafeInteger(start) || start % paneMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
+        onBadEntry(key, 'not a source state key');
+        continue;
+      }
+      const counts = parseBucket(value);
+      if (counts === undefined) {
+        onBadEntry(key, 'not a bucket of [url, count] pairs');
+        continue;
+      }
       let pane = panes.panes.get(start);
       if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
       pane.persistedBuckets |= 1 << bucket;
-      for (const [url, count] of JSON.parse(value) as Array<[string, number]>) {
+      for (const [url, count] of counts) {
         pane.counts.set(url, { count, bucket });
         pane.total += count;
       }
@@ -213,6 +227,21 @@ export class SourcePanes {
   get empty(): boolean {
     return this.watermark.maxEventTime === NO_WATERMARK;
   }
+}
+
+/** A persisted bucket, if it is a list of [url, count] pairs with whole, non-negative counts. */
+function parseBucket(value: string): Array<[string, number]> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  for (const pair of parsed) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || !Number.isSafeInteger(pair[1]) || pair[1] < 0) return undefined;
+  }
+  return parsed as Array<[string, number]>;
 }
 
 function bucketKey(paneStart: number, bucket: number): string {

@@ -9,3 +9,11 @@ export function timeKey(ms: number): string {
 
 /** A change to persist at the next checkpoint: a value, or null for a deletion. */
 export type StateChanges = Map<string, string | null>;
+
+/** Called with a persisted entry that is not state of its stage, and why. */
+export type BadEntry = (key: string, why: string) => void;
+
+/** The default: such an entry is an error (a savepoint holding it is refused). */
+export const throwBadEntry: BadEntry = (key, why) => {
+  throw new Error(`${why}: ${key.slice(0, 80)}`);
+};

@@ -61,3 +61,14 @@ test('an opener waits until the changelog shows the checkpoint the group committ
   assert.equal(markerMatches(undefined, undefined), true, 'nothing committed anywhere');
   assert.equal(markerMatches(stamp(1, 'w1', 200), undefined), true, 'a changelog reset by a restore before the group\'s offsets');
 });
+
+test('a marker record that is not one the job writes closes no checkpoint', () => {
+  const fold = new ChangelogFold();
+  for (const r of checkpointRecords(new Map([['a', '1']]), stamp(1))) fold.apply(r.key, r.value);
+  fold.apply('b', Buffer.from('2'));
+  fold.apply(MARKER_KEY, Buffer.from('{"seq":"x"}'));
+  fold.apply(MARKER_KEY, Buffer.from([0xff, 0x00]));
+  assert.deepEqual(fold.marker, stamp(1));
+  assert.deepEqual([...fold.entries()], [['a', '1']], 'changes after the last real marker are left out');
+  assert.equal(fold.skipped, 2);
+});

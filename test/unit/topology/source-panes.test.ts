@@ -65,3 +65,12 @@ test('urls with separators, tabs, newlines and quotes survive the store', () => 
   panes.closeAllOpen();
   assert.deepEqual(restored.takeClosed(), panes.takeClosed());
 });
+
+test('restoring skips (or, by default, refuses) entries that are not source state', () => {
+  const bad: Array<[string, string]> = [['pane!00000000005000!07', '[["/a",2]]'], ['junk', 'x'], ['pane!00000000005000!99', '[]'], ['pane!00000000005000!01', '[["/b",-1]]'], ['meta!maxEventTime', 'NaN']];
+  assert.throws(() => SourcePanes.restore(5_000, 20_000, bad));
+  const skipped: string[] = [];
+  const panes = SourcePanes.restore(5_000, 20_000, bad, (key) => void skipped.push(key));
+  assert.equal(skipped.length, 4);
+  assert.equal(panes.openKeyCount, 1, 'the good entry is kept');
+});
