@@ -84,7 +84,8 @@ export function readSavepoint(dir: string): { manifest: SavepointManifest; load(
   const checked = validateManifest(parsed);
   if ('problem' in checked) return refuse(checked.problem);
   const { manifest } = checked;
-  const bodies = new Map<string, Buffer>();
+  // Every task file is read, checked and parsed before the caller touches anything.
+  const snapshots = new Map<string, TaskSnapshot>();
   for (const task of manifest.tasks) {
     let body: Buffer;
     try {
@@ -93,24 +94,19 @@ export function readSavepoint(dir: string): { manifest: SavepointManifest; load(
       return refuse(`task file ${taskFile(task.stage, task.partition)}: ${describe(err)}`);
     }
     if (body.length !== task.bytes || sha256(body) !== task.sha256) refuse(`task file ${task.file} does not match its checksum (corrupt or truncated copy)`);
-    bodies.set(task.file, body);
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString('utf8'));
+    } catch {
+      return refuse(`task file ${task.file} is not valid JSON`);
+    }
+    const loaded = validateTaskBody(value, task);
+    if ('problem' in loaded) return refuse(loaded.problem);
+    const problem = stateProblem(loaded.snapshot, manifest.config);
+    if (problem !== undefined) return refuse(`task file ${task.file}: ${problem}`);
+    snapshots.set(task.file, loaded.snapshot);
   }
-  return {
-    manifest,
-    load: (task) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(bodies.get(task.file)!.toString('utf8'));
-      } catch {
-        return refuse(`task file ${task.file} is not valid JSON`);
-      }
-      const loaded = validateTaskBody(value, task);
-      if ('problem' in loaded) return refuse(loaded.problem);
-      const problem = stateProblem(loaded.snapshot, manifest.config);
-      if (problem !== undefined) return refuse(`task file ${task.file}: ${problem}`);
-      return loaded.snapshot;
-    },
-  };
+  return { manifest, load: (task) => snapshots.get(task.file)! };
 }
 
 /** Why the error happened, in a few words (never the file's contents). */
