@@ -37,16 +37,18 @@ const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
  * skipped, never applied. Pure.
  */
 export function partialProblem(partial: PartialMessage, sourcePartitions: number, paneMs: number, maxUrlBytes: number): string | undefined {
-  const source = partial.paneCount?.sourcePartition ?? partial.paneTotal?.sourcePartition ?? partial.watermark?.sourcePartition;
-  if (source === undefined) return 'no pane count, pane total or watermark';
+  // Decoded messages leave the kinds not set as null or undefined.
+  const { paneCount, paneTotal, watermark } = partial;
+  const source = paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition;
+  if (source === undefined || source === null) return 'no pane count, pane total or watermark';
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
-  const pane = partial.paneCount ?? partial.paneTotal;
-  if (pane !== undefined) {
+  const pane = paneCount ?? paneTotal;
+  if (pane != null) {
     if (!Number.isSafeInteger(pane.paneStart) || pane.paneStart % paneMs !== 0) return `pane start ${pane.paneStart} is not a multiple of ${paneMs} ms`;
     if (!isCount(pane.count)) return `count ${pane.count} is not a non-negative integer`;
   }
-  if (partial.paneCount !== undefined && (partial.paneCount.url === '' || Buffer.byteLength(partial.paneCount.url) > maxUrlBytes)) return 'url empty or over the url limit';
-  if (partial.watermark !== undefined && !Number.isSafeInteger(partial.watermark.watermarkMs)) return `watermark ${partial.watermark.watermarkMs} is not a time`;
+  if (paneCount != null && (typeof paneCount.url !== 'string' || paneCount.url === '' || Buffer.byteLength(paneCount.url) > maxUrlBytes)) return 'url empty or over the url limit';
+  if (paneCount == null && paneTotal == null && watermark != null && !Number.isSafeInteger(watermark.watermarkMs)) return `watermark ${watermark.watermarkMs} is not a time`;
   return undefined;
 }
 

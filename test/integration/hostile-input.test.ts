@@ -39,7 +39,7 @@ test('hostile records never stop the worker, are dead-lettered with their reason
   const job = await createJob('hostile');
   try {
     const startMs = Date.now() - 30_000;
-    const escapeUrl = '/esc\u001b[2J\u001b]0;owned\u0007\n   999  /forged-row';
+    const escapeUrl = '/unlisted/esc\u001b[2J\u001b]0;owned\u0007\n   999  /forged-row';
     const hostile = hostileClicks(Date.now());
     const producer = new Producer({ ...commonConfig(brokers, 'test-hostile'), 'message.max.bytes': 2_000_000 });
     await connectClient(producer, brokers);
@@ -87,7 +87,7 @@ test('hostile records never stop the worker, are dead-lettered with their reason
 
     // The minute tables printed the url with terminal escapes, escaped: no raw control character.
     assert.match(stdout, /minute .* UTC/, 'minute tables were printed');
-    assert.ok(stdout.includes('/esc\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{a}   999  /forged-row'), 'the url is shown escaped');
+    assert.ok(stdout.includes('/unlisted/esc\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{a}   999  /forged-row'), 'the url is shown escaped');
     assert.doesNotMatch(stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, 'no raw control character on stdout');
   } finally {
     await stopAll(job);

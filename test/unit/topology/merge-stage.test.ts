@@ -14,3 +14,12 @@ test('a partial that does not fit the job is named, not applied', () => {
   assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 0, url: 'x'.repeat(3_000), count: 1 } })!, /url/);
   assert.match(ok({ watermark: { sourcePartition: 1, watermarkMs: 1.5, idle: false } })!, /not a time/);
 });
+
+test('partials as the codec decodes them (kinds not set are null) pass when they fit', async () => {
+  const { partialCodec } = await import('../../../src/codec/messages.js');
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, 5_000, 2_048);
+  assert.equal(check({ paneTotal: { sourcePartition: 1, paneStart: 5_000, count: 3 } }), undefined);
+  assert.equal(check({ watermark: { sourcePartition: 2, watermarkMs: 10_000, idle: false } }), undefined);
+  assert.equal(check({ paneCount: { sourcePartition: 3, paneStart: 0, url: '/a', count: 1 } }), undefined);
+  assert.match(check({ paneTotal: { sourcePartition: 7, paneStart: 5_000, count: 3 } })!, /source partition 7/);
+});
