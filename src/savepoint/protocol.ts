@@ -56,6 +56,16 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const whole = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
 const word = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+/** The JSON object in `text`, if it is one. */
+function jsonObject(text: string): Json | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Chunks of one task: its state over 512 KB chunks; more than this is not a task of ours. */
 const MAX_CHUNKS = 1_000_000;
 
@@ -64,13 +74,8 @@ const MAX_CHUNKS = 1_000_000;
  * undefined (anyone who can write to Kafka can write there: a record that does not fit is skipped).
  */
 export function parseSavepointRecord(text: string, savepointId: string): SavepointRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(v) || v.savepointId !== savepointId || !word(v.worker)) return undefined;
+  const v = jsonObject(text);
+  if (v === undefined || v.savepointId !== savepointId || !word(v.worker)) return undefined;
   if (v.type === 'end') return Array.isArray(v.tasks) && v.tasks.length <= 100_000 && v.tasks.every(word) ? (v as unknown as ContributionEnd) : undefined;
   if ((v.stage !== 'source' && v.stage !== 'merge') || !whole(v.partition, 100_000)) return undefined;
   if (v.type === 'chunk') {
@@ -88,13 +93,8 @@ export function parseSavepointRecord(text: string, savepointId: string): Savepoi
 
 /** A request of the control topic for `jobId`, if it has the shape `clickstream savepoint` writes. */
 export function parseSavepointRequest(text: string, jobId: string): SavepointRequest | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!isObject(v) || v.type !== 'savepoint-request' || v.jobId !== jobId) return undefined;
+  const v = jsonObject(text);
+  if (v === undefined || v.type !== 'savepoint-request' || v.jobId !== jobId) return undefined;
   if (typeof v.savepointId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v.savepointId) || typeof v.stop !== 'boolean') return undefined;
   if (v.deadlineMs !== undefined && (typeof v.deadlineMs !== 'number' || !Number.isFinite(v.deadlineMs))) return undefined;
   return v as unknown as SavepointRequest;
