@@ -69,7 +69,14 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
     for (const message of messages) {
       if (!message.value) continue;
       const codec = codecByTopic.get(message.topic)!;
-      const value = codec.toPlain(codec.decode(message.value));
+      let value: Record<string, unknown>;
+      try {
+        value = codec.toPlain(codec.decode(message.value));
+      } catch {
+        // Anyone who can write to the topic can write a record that is not an output: skip it.
+        skippedNote(`clickstream: skipped a record of ${message.topic} at offset ${message.offset} that does not decode\n`);
+        continue;
+      }
       out += (flags.json ? printableJson(JSON.stringify({ topic: message.topic, ...value })) : readable(baseName.get(message.topic)!, value)) + '\n';
     }
     if (out !== '' && !process.stdout.write(out)) await new Promise((resolve) => process.stdout.once('drain', resolve));
@@ -77,8 +84,16 @@ async function consume(names: string[], flags: ConsumeFlags): Promise<void> {
   await disconnect(consumer);
 }
 
+/** One note on stderr per 10 s at most, however many bad records come. */
+let lastNoteAt = 0;
+function skippedNote(text: string): void {
+  if (Date.now() - lastNoteAt < 10_000) return;
+  lastNoteAt = Date.now();
+  process.stderr.write(printable(text.trimEnd()) + '\n');
+}
+
 function window(start: unknown, end: unknown): string {
-  const iso = (ms: unknown): string => new Date(Number(ms)).toISOString().slice(11, 19);
+  const iso = (ms: unknown): string => (Math.abs(Number(ms)) <= 8.64e15 ? new Date(Number(ms)).toISOString().slice(11, 19) : '?');
   return `[${iso(start)}–${iso(end)})`;
 }
 

@@ -7,7 +7,7 @@ import { sendClicks, type SendProgress } from '../producer/send.js';
 import { readUrlRows } from '../table/urls.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { UserError } from '../errors.js';
-import { brokersOption, durationIn, nonNegativeInt, positiveInt, positiveNumber, share } from './options.js';
+import { brokersOption, durationIn, intIn, nonNegativeInt, numberIn, positiveInt, share } from './options.js';
 
 interface ProduceFlags {
   rate: number;
@@ -40,14 +40,14 @@ export function produceCommand(): Command {
     .option('--log <file>', 'record every sent click as a JSON line (partition, key, click)')
     .option('--topic <name>', 'topic to write', topics.clicks)
     .option('--urls <file>', 'url table whose row order is the popularity rank', urlsCsvPath)
-    .option('--unknown-urls <n>', 'distinct urls missing from the table', nonNegativeInt, 50)
+    .option('--unknown-urls <n>', 'distinct urls missing from the table (up to 1000000)', intIn(0, 1_000_000), 50)
     .option('--unknown-share <share>', 'share of clicks on urls missing from the table', share, 0.05)
-    .option('--zipf <exponent>', 'Zipf exponent of url popularity', positiveNumber, 1.1)
-    .option('--users <n>', 'distinct users', positiveInt, 10_000)
+    .option('--zipf <exponent>', 'Zipf exponent of url popularity (0.01 to 10)', numberIn(0.01, 10), 1.1)
+    .option('--users <n>', 'distinct users (up to 100000000)', intIn(1, 100_000_000), 10_000)
     .option('--max-disorder <time>', 'event times lag the clock by up to this (in bound; up to 1h)', durationIn(0, 3_600_000), 3_000)
     .option('--late-share <share>', `share of clicks older than the ${defaults.maxOutOfOrdernessMs / 1000} s bound`, share, 0.005)
-    .option('--event-rate <n>', 'clicks per second of event time (default: --rate, or 1000 when --rate is 0)', positiveNumber)
-    .option('--start-time <ms>', 'event time of the first click in ms since the epoch (default: now, or in the past for a --rate 0 backlog)', nonNegativeInt)
+    .option('--event-rate <n>', 'clicks per second of event time, up to 1000000 (default: --rate, or 1000 when --rate is 0)', numberIn(0.001, 1_000_000))
+    .option('--start-time <ms>', 'event time of the first click in ms since the epoch, 2000-2100 (default: now, or in the past for a --rate 0 backlog)', intIn(946_684_800_000, 4_102_444_799_999))
     .addOption(brokersOption())
     .action(async (flags: ProduceFlags) => {
       await produce(flags);

@@ -74,7 +74,7 @@ export class JobView {
     if (this.checkpoints.length > historyLimit) this.checkpoints.splice(0, this.checkpoints.length - historyLimit);
     for (const s of status.savepoints) {
       const entry = this.savepoints.get(s.savepointId) ?? { savepointId: s.savepointId, atMs: s.atMs, workers: new Set<string>(), stop: s.stop };
-      entry.workers.add(status.worker);
+      if (entry.workers.size < workerLimit) entry.workers.add(status.worker);
       this.savepoints.set(s.savepointId, entry);
       if (this.savepoints.size > savepointLimit) this.savepoints.delete(this.savepoints.keys().next().value!);
     }

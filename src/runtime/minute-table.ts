@@ -3,7 +3,8 @@
 import type { UrlStats } from '../codec/messages.js';
 import { printable } from '../printable.js';
 
-const timeOfDay = (ms: number): string => new Date(ms).toISOString().slice(11, 19);
+/** HH:MM:SS of a time; '?' for one no Date can hold (never a throw on the hot path). */
+const timeOfDay = (ms: number): string => (Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString().slice(11, 19) : '?');
 
 export function formatMinuteTable(stats: UrlStats[], mergePartition: number, topN = 10): string {
   if (stats.length === 0) return '';

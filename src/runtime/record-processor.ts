@@ -57,8 +57,8 @@ export class RecordProcessor {
       if (message.topic === this.topics.clicks) {
         const task = this.tasks.source(message.partition);
         if (task === undefined) continue; // revoked meanwhile: its new owner reads it from the checkpoint
-        this.processClick(task, message, nowMs);
-        touchedSources.add(task);
+        // A dead-lettered record is no activity: it must not keep a partition from going idle.
+        if (this.processClick(task, message, nowMs)) touchedSources.add(task);
       } else {
         const task = this.tasks.merge(message.partition);
         if (task === undefined) continue;
@@ -100,18 +100,21 @@ export class RecordProcessor {
     return undefined;
   }
 
-  private processClick(task: SourceTask, message: Message, nowMs: number): void {
+  /** Counts a click (or sends it to clicks-late); false if it was dead-lettered. */
+  private processClick(task: SourceTask, message: Message, nowMs: number): boolean {
     task.nextOffset = message.offset + 1;
     task.recordsIn++;
     this.metrics.clicksIn++;
     const value = message.value;
-    const refusal = admitClick(value, message.timestamp, nowMs, this.settings.limits, this.click);
+    const key = message.key;
+    const keyBytes = key === undefined || key === null ? 0 : typeof key === 'string' ? Buffer.byteLength(key) : key.length;
+    const refusal = admitClick(value, message.timestamp, nowMs, this.settings.limits, this.click, keyBytes);
     if (refusal !== undefined) {
       task.deadLettered++;
       this.metrics.deadLettered++;
       const letter = deadLetter(value, message.key, refusal.reason, refusal.detail, { topic: message.topic, partition: message.partition, offset: message.offset });
       this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
-      return;
+      return false;
     }
     if (!task.topology.add(this.click.url, this.click.timestampMs)) {
       // Past its pane: valid, but too late to count (the reason says which watermark).
@@ -123,6 +126,7 @@ export class RecordProcessor {
         { 'source-offset': String(message.offset) },
       ]);
     }
+    return true;
   }
 
   /**

@@ -111,8 +111,9 @@ export class SavepointParticipant {
     const contributed: string[] = [];
     for (const task of tasks) {
       const loaded = await task.store.load();
-      const snapshot = { stage: task.stage, partition: task.partition, nextOffset: loaded.nextOffset ?? null, entries: loaded.entries };
-      const summary = summarizeTaskState(task.stage, loaded.entries, windows, shape.maxOutOfOrdernessMs, shape.clicksPartitions);
+      const state = summarizeTaskState(task.stage, loaded.entries, windows, shape.maxOutOfOrdernessMs, shape.clicksPartitions);
+      const snapshot = { stage: task.stage, partition: task.partition, nextOffset: loaded.nextOffset ?? null, entries: state.entries };
+      const summary = state.summary;
       for (const record of snapshotRecords(request.savepointId, snapshot, summary, this.worker, shape)) {
         send(this.topics.savepoints, 0, Buffer.from(JSON.stringify(record)), request.savepointId);
       }

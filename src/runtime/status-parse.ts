@@ -27,8 +27,9 @@ function task(v: unknown): boolean {
 }
 
 function checkpoint(v: unknown): boolean {
-  return isObject(v) && num(v.id) && num(v.startedAtMs) && count(v.durationMs) && count(v.bytes) && (v.status === 'completed' || v.status === 'skipped' || v.status === 'aborted')
-    && (v.reason === undefined || text(v.reason)) && list(v.tasks, MAX_TASKS) && v.tasks.every((t) => isObject(t) && text(t.stage) && count(t.partition) && count(t.bytes) && count(t.keys));
+  return isObject(v) && num(v.id) && num(v.startedAtMs) && count(v.durationMs) && count(v.kafkaWaitMs) && count(v.bytes) && (v.status === 'completed' || v.status === 'skipped' || v.status === 'aborted')
+    && (v.reason === undefined || text(v.reason)) && list(v.tasks, MAX_TASKS)
+    && v.tasks.every((t) => isObject(t) && text(t.stage) && count(t.partition) && count(t.bytes) && count(t.keys) && (t.nextOffset === undefined || t.nextOffset === null || count(t.nextOffset)));
 }
 
 /** The status in `value`, or why it is not one. */

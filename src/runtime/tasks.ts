@@ -25,8 +25,19 @@ const badEntryLog = rateLimited((msg, fields) => log.error(msg, fields));
  * State read back (a local store, or the changelog anyone who can write to Kafka can write to)
  * with an entry that is not state of its stage: skipped and logged, never a task that cannot open.
  */
-function skipBadEntry(stage: Stage, partition: number): BadEntry {
-  return (key, why) => badEntryLog('skipped a state entry that is not task state', { task: `${stage}-${partition}`, key: key.slice(0, 80), why });
+function skipBadEntry(stage: Stage, partition: number, skipped: string[]): BadEntry {
+  return (key, why) => {
+    skipped.push(key);
+    badEntryLog('skipped a state entry that is not task state (deleted at the next checkpoint)', { task: `${stage}-${partition}`, key: key.slice(0, 80), why });
+  };
+}
+
+/** What the first checkpoint must write besides the task's own changes: a seed, and deletions of skipped entries. */
+function unsaved(backlog: Map<string, string | null> | undefined, skipped: string[]): Map<string, string | null> | undefined {
+  if (skipped.length === 0) return backlog;
+  const changes = new Map(backlog);
+  for (const key of skipped) changes.set(key, null);
+  return changes;
 }
 
 export interface TaskSettings {
@@ -175,7 +186,8 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
 
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
-  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition));
+  const skipped: string[] = [];
+  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
     stage: 'source',
@@ -188,7 +200,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     pendingResolution,
     stateOrigin: source,
     seq,
-    unsavedChanges: backlog,
+    unsavedChanges: unsaved(backlog, skipped),
     recordsIn: 0,
     topology,
     idleness: new IdlenessTracker(settings.idleTimeoutMs, nowMs),
@@ -200,7 +212,8 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
 
 export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<MergeTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
-  const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition));
+  const skipped: string[] = [];
+  const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition, skipped));
   return {
     stage: 'merge',
     topic,
@@ -212,7 +225,7 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     pendingResolution,
     stateOrigin: source,
     seq,
-    unsavedChanges: backlog,
+    unsavedChanges: unsaved(backlog, skipped),
     recordsIn: 0,
     topology: new MergeStage(partition, windows),
     takeChanges: () => windows.takeChanges(),

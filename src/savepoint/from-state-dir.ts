@@ -1,10 +1,10 @@
 // A savepoint of a stopped job, read straight from its state dir. A store still locked by a
 // running worker is refused (use the running-job savepoint for that).
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { jobDir, taskDir, type JobShape, type Stage } from '../state/state-dir.js';
+import { jobDir, readShape, taskDir, type Stage } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
 import { jobWindows } from '../config.js';
 import { newSavepointId, writeSavepoint, type SavepointManifest, type TaskSnapshot, type TaskSummary } from './format.js';
@@ -13,7 +13,7 @@ import { summarizeTaskState } from './summary.js';
 export async function savepointFromStateDir(stateDir: string, jobId: string, topicPrefix: string, dir: string): Promise<SavepointManifest> {
   const shapeFile = path.join(jobDir(stateDir, jobId), 'job.json');
   if (!existsSync(shapeFile)) throw new UserError('BAD_STATE', `no state of job ${jobId} in ${stateDir} (missing ${shapeFile})`);
-  const shape = JSON.parse(readFileSync(shapeFile, 'utf8')) as JobShape;
+  const shape = readShape(shapeFile);
   const windows = { ...jobWindows, paneMs: shape.paneMs, totalWindowMs: shape.totalWindowMs, totalSlideMs: shape.totalSlideMs, statsWindowMs: shape.statsWindowMs };
   const tasks: Array<[Stage, number]> = [
     ...Array.from({ length: shape.clicksPartitions }, (_, p): [Stage, number] => ['source', p]),
@@ -34,7 +34,8 @@ export async function savepointFromStateDir(stateDir: string, jobId: string, top
         await store.close();
       }
     }
-    snapshots.push({ snapshot: { stage, partition, nextOffset, entries }, summary: summarizeTaskState(stage, entries, windows, shape.maxOutOfOrdernessMs, shape.clicksPartitions) });
+    const state = summarizeTaskState(stage, entries, windows, shape.maxOutOfOrdernessMs, shape.clicksPartitions);
+    snapshots.push({ snapshot: { stage, partition, nextOffset, entries: state.entries }, summary: state.summary });
   }
   return writeSavepoint(dir, { savepointId: newSavepointId(), createdAt: new Date().toISOString(), jobId, takenFrom: 'state-dir', config: { ...shape, topicPrefix } }, snapshots);
 }

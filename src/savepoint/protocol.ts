@@ -115,7 +115,7 @@ export function snapshotRecords(savepointId: string, snapshot: TaskSnapshot, sum
   };
   for (const entry of snapshot.entries) {
     entries.push(entry);
-    size += entry[0].length + entry[1].length + 8;
+    size += Buffer.byteLength(entry[0]) + Buffer.byteLength(entry[1]) + 8; // bytes, not UTF-16 units
     if (size >= chunkBytes) cut();
   }
   if (entries.length > 0) cut();
@@ -162,7 +162,9 @@ export class SnapshotAssembler {
       return;
     }
     const { chunks } = entry;
-    if (chunks.length !== record.chunks || chunks.some((chunk) => chunk === undefined)) return;
+    if (chunks.length !== record.chunks) return;
+    // Every chunk, holes included (array methods skip holes: a lost middle chunk would pass).
+    for (let i = 0; i < chunks.length; i++) if (chunks[i] === undefined) return;
     entry.done = {
       snapshot: { stage: record.stage, partition: record.partition, nextOffset: record.nextOffset, entries: chunks.flatMap((chunk) => chunk.entries) },
       summary: { watermarkMs: record.watermarkMs, openWindowKeys: record.openWindowKeys },

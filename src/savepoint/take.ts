@@ -53,7 +53,8 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
 
     const assembler = new SnapshotAssembler(savepointId);
     const deadline = startedAt + options.timeoutMs;
-    while (assembler.size < expected.length) {
+    // Every expected task, not a count: records for tasks the job does not have must not fill it.
+    while (!expected.every(([stage, p]) => assembler.has(stage, p))) {
       if (Date.now() > deadline) {
         const absent = expected.filter(([stage, p]) => !assembler.has(stage, p)).map(([stage, p]) => `${stage}-${p}`);
         throw new UserError(
@@ -66,9 +67,10 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
         const record = parseSavepointRecord(String(message.value ?? ''), savepointId);
         if (record !== undefined) assembler.add(record);
       }
-      options.onProgress?.(assembler.size, expected.length);
+      options.onProgress?.(expected.filter(([stage, p]) => assembler.has(stage, p)).length, expected.length);
     }
-    const contributions = assembler.snapshots();
+    const wanted = new Set(expected.map(([stage, p]) => `${stage}-${p}`));
+    const contributions = assembler.snapshots().filter((c) => wanted.has(`${c.snapshot.stage}-${c.snapshot.partition}`));
     const config = contributions[0]!.config;
     for (const c of contributions) {
       const difference = shapeDifference(config, c.config);

@@ -42,6 +42,8 @@
  */
 export const MARKER_KEY = '!checkpoint';
 export const SEQ_HEADER = 'checkpoint-seq';
+/** Key prefixes a task store keeps for itself (state/task-store.ts): never state from a changelog. */
+export const RESERVED_PREFIXES = ['checkpoint!', 'pending!'] as const;
 
 /** Which checkpoint a store or a changelog is at. */
 export interface CheckpointStamp {
@@ -133,7 +135,7 @@ export class ChangelogFold {
   private tail = new Map<string, string | null>();
   marker: CheckpointStamp | undefined;
   records = 0;
-  /** Marker records that were not one the job writes (skipped). */
+  /** Records that were not the job's (a marker it did not write, a store key): skipped. */
   skipped = 0;
 
   apply(key: string, value: Buffer | null | undefined): void {
@@ -152,6 +154,12 @@ export class ChangelogFold {
       }
       this.tail = new Map();
       this.marker = stamp;
+      return;
+    }
+    // The store's own keys (its checkpoint metadata, a staged checkpoint) are never task state:
+    // a record naming one is not the job's.
+    if (RESERVED_PREFIXES.some((prefix) => key.startsWith(prefix))) {
+      this.skipped++;
       return;
     }
     this.tail.set(key, value == null ? null : value.toString());

@@ -4,7 +4,7 @@
 //   <state-dir>/<job-id>/merge-<p>/             LevelDB store of the task reading partials partition p
 // job.json guards against reusing state with other window sizes, bound or partition counts.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -46,16 +46,32 @@ export function shapeDifference(stored: JobShape, wanted: JobShape): string | un
   return undefined;
 }
 
+const shapeFields: Array<keyof JobShape> = ['clicksPartitions', 'mergePartitions', 'paneMs', 'totalWindowMs', 'totalSlideMs', 'statsWindowMs', 'maxOutOfOrdernessMs'];
+
+/**
+ * A job.json: the shape a job's state was built with. Anything else (unreadable, not JSON, fields
+ * missing or not whole numbers) is one line naming the file, never its contents.
+ */
+export function readShape(file: string): JobShape {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UserError('BAD_STATE', `cannot read ${file}: ${code ?? 'not JSON'}`);
+  }
+  const shape = value as Record<string, unknown> | null;
+  if (typeof shape !== 'object' || shape === null || !shapeFields.every((field) => Number.isSafeInteger(shape[field]) && (shape[field] as number) >= 0)) {
+    throw new UserError('BAD_STATE', `${file} is not a job configuration (it needs ${shapeFields.join(', ')} as whole numbers)`);
+  }
+  return Object.fromEntries(shapeFields.map((field) => [field, shape[field]])) as unknown as JobShape;
+}
+
 /** Records the job's shape on first use; refuses state that was built with another shape. */
 export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): void {
   const dir = jobDir(stateDir, jobId);
   const file = path.join(dir, 'job.json');
-  let stored: JobShape | undefined;
-  try {
-    stored = JSON.parse(readFileSync(file, 'utf8')) as JobShape;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UserError('BAD_STATE', `cannot read ${file}: ${(err as Error).message}`);
-  }
+  const stored = existsSync(file) ? readShape(file) : undefined;
   if (stored !== undefined) {
     const difference = shapeDifference(stored, shape);
     if (difference !== undefined) {

@@ -48,6 +48,20 @@ export interface CheckpointWrite {
   keys: number;
 }
 
+/** The token of a staged checkpoint whose metadata cannot be read: matches no committed offset. */
+const UNREADABLE = '\u0000unreadable';
+
+/** A staged checkpoint's metadata, if it reads as one this store wrote. */
+function parsePendingMeta(text: string): PendingMeta | undefined {
+  try {
+    const meta = JSON.parse(text) as PendingMeta;
+    if (typeof meta.token !== 'string' || meta.token === '' || (meta.nextOffset !== null && !Number.isSafeInteger(meta.nextOffset))) return undefined;
+    return meta;
+  } catch {
+    return undefined;
+  }
+}
+
 export class TaskStore {
   /** The checkpoint staged by this process and not yet promoted (saves reading it back). */
   private staged: PendingCheckpoint | undefined;
@@ -85,7 +99,7 @@ export class TaskStore {
     let stamp: CheckpointStamp | undefined;
     try {
       for await (const [key, value] of this.db.iterator()) {
-        if (key === NEXT_OFFSET) nextOffset = Number(value);
+        if (key === NEXT_OFFSET) nextOffset = Number.isSafeInteger(Number(value)) && Number(value) >= 0 ? Number(value) : undefined;
         else if (key === CHECKPOINT_STAMP) stamp = parseStamp(value); // unreadable: the changelog decides (rebuilt)
         else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
       }
@@ -114,7 +128,9 @@ export class TaskStore {
   async pending(): Promise<PendingCheckpoint | undefined> {
     const metaText = await this.db.get(PENDING_META);
     if (metaText === undefined) return undefined;
-    const meta = JSON.parse(metaText) as PendingMeta;
+    const meta = parsePendingMeta(metaText);
+    // Unreadable: no token to settle it by, so it is treated as a transaction that did not commit.
+    if (meta === undefined) return { token: UNREADABLE, nextOffset: null, changes: new Map() };
     const changes = new Map<string, string | null>();
     for await (const [key, value] of this.db.iterator({ gt: PENDING, lt: PENDING + '\uffff' })) {
       if (key === PENDING_META) continue;

@@ -16,7 +16,8 @@ export type UrlTable = ReadonlyMap<string, UrlRow>;
 export function parseUrlTable(text: string, fileName = 'urls.csv'): UrlRow[] {
   const lines = text.split(/\r?\n/);
   if (lines[0]?.trim() !== 'url,title,category') {
-    throw new UserError('BAD_TABLE', `${fileName}:1: expected header "url,title,category", got "${lines[0] ?? ''}"`);
+    // The first line is not quoted: the file may be anything (--urls /etc/passwd).
+    throw new UserError('BAD_TABLE', `${fileName}:1: expected the header "url,title,category"`);
   }
   const rows: UrlRow[] = [];
   const seen = new Set<string>();

@@ -30,6 +30,14 @@ export class MergeStage {
 const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
 
 /**
+ * Event times a partial may name: the range clicks are admitted in (codec/click-fields.ts), with a
+ * day of margin for window ends and watermarks. Kept here (topology imports nothing of codec's code).
+ */
+const EARLIEST_MS = 946_684_800_000 - 86_400_000;
+const LATEST_MS = 4_102_444_800_000 + 86_400_000;
+const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && ms <= LATEST_MS;
+
+/**
  * What is wrong with a partial read from the internal topic, or undefined if a merge task may
  * apply it. The topic is written by the job's own source tasks, but anyone who can write to
  * Kafka can write there too: a record that does not fit (a source partition out of range, a pane
@@ -44,11 +52,12 @@ export function partialProblem(partial: PartialMessage, sourcePartitions: number
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
   const pane = paneCount ?? paneTotal;
   if (pane != null) {
-    if (!Number.isSafeInteger(pane.paneStart) || pane.paneStart % paneMs !== 0) return `pane start ${pane.paneStart} is not a multiple of ${paneMs} ms`;
+    if (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;
     if (!isCount(pane.count)) return `count ${pane.count} is not a non-negative integer`;
   }
   if (paneCount != null && (typeof paneCount.url !== 'string' || paneCount.url === '' || Buffer.byteLength(paneCount.url) > maxUrlBytes)) return 'url empty or over the url limit';
-  if (paneCount == null && paneTotal == null && watermark != null && !Number.isSafeInteger(watermark.watermarkMs)) return `watermark ${watermark.watermarkMs} is not a time`;
+  // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
+  if (paneCount == null && paneTotal == null && watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
   return undefined;
 }
 

@@ -36,3 +36,20 @@ test('the future is judged against the record\'s own timestamp, so a replay deci
   assert.equal(admit(click('/a', now + 500_000), undefined), undefined);
   assert.equal(admit(click('/a', now + 700_000), now + 10_000_000)?.reason, 'future');
 });
+
+test('the key counts towards the record size, and a url is measured as decoded too', () => {
+  const out = { url: '', timestampMs: 0 };
+  assert.equal(admitClick(click('/a', now), now - 1, now, limits, out, 5_000)?.reason, 'too-large', 'a small click under a 5 KB key');
+  const invalidUtf8 = Buffer.concat([Buffer.from([0x0a, ...varint(2_000)]), Buffer.from('/'), Buffer.alloc(2_000 - 1, 0xff), Buffer.from([0x10]), Buffer.from(varint(now))]);
+  assert.equal(admitClick(invalidUtf8, now - 1, now, limits, out)?.reason, 'url-too-long', '2000 raw bytes that decode to ~6000');
+});
+
+function varint(n: number): number[] {
+  const bytes: number[] = [];
+  while (n >= 128) {
+    bytes.push((n % 128) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  bytes.push(n);
+  return bytes;
+}

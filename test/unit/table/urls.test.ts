@@ -21,7 +21,7 @@ test('rows parse into url, title, category in file order', () => {
 
 test('a malformed row is a user error naming the file and line', () => {
   const cases: Array<[string, RegExp]> = [
-    ['url,title\n/a,A\n', /t.csv:1: expected header/],
+    ['url,title\n/a,A\n', /t.csv:1: expected the header/],
     ['url,title,category\n/a,A,blog\n/b,B\n', /t.csv:3: expected 3 fields/],
     ['url,title,category\na,A,blog\n', /t.csv:2: url must start with/],
     ['url,title,category\n/a,A,blog\n/a,A2,blog\n', /t.csv:3: duplicate url/],

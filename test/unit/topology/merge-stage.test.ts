@@ -4,22 +4,24 @@ import { partialProblem } from '../../../src/topology/merge-stage.js';
 
 test('a partial that does not fit the job is named, not applied', () => {
   const ok = (p: object) => partialProblem(p as never, 4, 5_000, 2_048);
-  assert.equal(ok({ paneCount: { sourcePartition: 3, paneStart: 10_000, url: '/a', count: 2 } }), undefined);
+  assert.equal(ok({ paneCount: { sourcePartition: 3, paneStart: 1_800_000_010_000, url: '/a', count: 2 } }), undefined);
   assert.equal(ok({ watermark: { sourcePartition: 0, watermarkMs: Number.MIN_SAFE_INTEGER, idle: true } }), undefined);
   assert.match(ok({})!, /no pane count/);
-  assert.match(ok({ paneTotal: { sourcePartition: 99, paneStart: 0, count: 1 } })!, /source partition 99/);
-  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 1_234, count: 1 } })!, /multiple of 5000/);
-  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 0, count: -3 } })!, /count -3/);
-  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 0, url: '', count: 1 } })!, /url/);
-  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 0, url: 'x'.repeat(3_000), count: 1 } })!, /url/);
+  assert.match(ok({ paneTotal: { sourcePartition: 99, paneStart: 1_800_000_000_000, count: 1 } })!, /source partition 99/);
+  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_001_234, count: 1 } })!, /5000 ms boundary/);
+  assert.match(ok({ paneCount: { sourcePartition: 0, paneStart: 8_700_000_000_000_000, url: '/x', count: 1 } })!, /not a time of 2000-2100/, 'a pane in year 275,000');
+  assert.match(ok({ watermark: { sourcePartition: 0, watermarkMs: 8_700_000_000_000_000, idle: false } })!, /not a time/);
+  assert.match(ok({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_000_000, count: -3 } })!, /count -3/);
+  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 1_800_000_000_000, url: '', count: 1 } })!, /url/);
+  assert.match(ok({ paneCount: { sourcePartition: 1, paneStart: 1_800_000_000_000, url: 'x'.repeat(3_000), count: 1 } })!, /url/);
   assert.match(ok({ watermark: { sourcePartition: 1, watermarkMs: 1.5, idle: false } })!, /not a time/);
 });
 
 test('partials as the codec decodes them (kinds not set are null) pass when they fit', async () => {
   const { partialCodec } = await import('../../../src/codec/messages.js');
   const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, 5_000, 2_048);
-  assert.equal(check({ paneTotal: { sourcePartition: 1, paneStart: 5_000, count: 3 } }), undefined);
-  assert.equal(check({ watermark: { sourcePartition: 2, watermarkMs: 10_000, idle: false } }), undefined);
-  assert.equal(check({ paneCount: { sourcePartition: 3, paneStart: 0, url: '/a', count: 1 } }), undefined);
-  assert.match(check({ paneTotal: { sourcePartition: 7, paneStart: 5_000, count: 3 } })!, /source partition 7/);
+  assert.equal(check({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_005_000, count: 3 } }), undefined);
+  assert.equal(check({ watermark: { sourcePartition: 2, watermarkMs: 1_800_000_010_000, idle: false } }), undefined);
+  assert.equal(check({ paneCount: { sourcePartition: 3, paneStart: 1_800_000_000_000, url: '/a', count: 1 } }), undefined);
+  assert.match(check({ paneTotal: { sourcePartition: 7, paneStart: 1_800_000_005_000, count: 3 } })!, /source partition 7/);
 });
