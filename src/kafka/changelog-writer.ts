@@ -41,7 +41,7 @@ export class ChangelogWriter {
     private readonly transactionTimeoutMs: number,
   ) {}
 
-  static async open(brokers: string, clientId: string, identity: TransactionalIdentity, transactionTimeoutMs = 30_000): Promise<ChangelogWriter> {
+  static async open(brokers: string, clientId: string, identity: TransactionalIdentity, transactionTimeoutMs: number): Promise<ChangelogWriter> {
     const writer = new ChangelogWriter(brokers, clientId, identity, transactionTimeoutMs);
     await writer.connect(30_000);
     return writer;
@@ -72,7 +72,7 @@ export class ChangelogWriter {
    * the consumer's group, in one transaction. False, with nothing visible, if it did not commit:
    * the caller then writes neither its store nor anything else of the checkpoint.
    */
-  async write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number): Promise<boolean> {
+  async write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number, beforeCommit: () => void = () => undefined): Promise<boolean> {
     const deadline = Date.now() + timeoutMs; // one deadline for everything: a revocation waits on it
     try {
       if (this.broken) {
@@ -83,7 +83,7 @@ export class ChangelogWriter {
       for (const batch of batches) {
         for (const record of batch.records) await this.produce(batch.topic, batch.partition, record, deadline);
       }
-      const outcome = await this.transactions.commit(offsets, consumer, Math.max(1_000, deadline - Date.now()));
+      const outcome = await this.transactions.commit(offsets, consumer, Math.max(1_000, deadline - Date.now()), beforeCommit);
       if (outcome.committed) return true;
       // Not aborted here: after a timed-out commit librdkafka refuses an abort (the commit may
       // still complete). A new producer registering the id settles it either way.

@@ -59,7 +59,7 @@ export async function checkpointAtLeastOnce(
   if (changelog !== undefined) {
     // The changelog and the group's offsets first, together: a store is never ahead of them.
     const batches = changelogBatches(work, changelog);
-    if (batches.length > 0 && !(await changelog.write(batches, offsets))) {
+    if (batches.length > 0 && !(await changelog.write(batches, offsets, () => crashPoint('in-changelog-transaction', progressed)))) {
       for (const w of work) w.task.unsavedChanges = w.changes.size > 0 ? w.changes : undefined;
       return notCommitted(id, startedAtMs, started, 'skipped', 'changelog transaction did not commit', kafkaWaitMs);
     }
@@ -129,7 +129,7 @@ export class AtLeastOnce implements DeliveryMode {
   private changelogSink(timeoutMs: number): ChangelogSink | undefined {
     if (this.changelog === undefined) return undefined;
     const { writer, writerId, topicOf } = this.changelog;
-    return { writer: writerId, topicOf, write: (batches, offsets) => writer.write(batches, offsets, this.consumer, timeoutMs) };
+    return { writer: writerId, topicOf, write: (batches, offsets, beforeCommit) => writer.write(batches, offsets, this.consumer, timeoutMs, beforeCommit) };
   }
 
   partitionsLost(): void {

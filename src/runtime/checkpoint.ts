@@ -23,9 +23,10 @@ export interface ChangelogSink {
   /**
    * At-least-once: writes the batches and commits `offsets` to the group in one transaction of
    * their own. Exactly-once: puts the batches into the open transaction (the offsets follow with
-   * its commit). False if that did not happen.
+   * its commit). False if that did not happen. `beforeCommit` runs once everything is in the
+   * transaction (a crash test's hook).
    */
-  write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[]): Promise<boolean>;
+  write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], beforeCommit?: () => void): Promise<boolean>;
 }
 
 export interface TaskCheckpoint {

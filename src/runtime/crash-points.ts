@@ -10,6 +10,7 @@ import { logger } from '../log.js';
 export const crashPoints = [
   // at-least-once
   'after-flush', // outputs acknowledged, state not written
+  'in-changelog-transaction', // changelog records and offsets in a transaction not yet committed
   'after-changelog', // changelog transaction committed, the store not written (it is behind)
   'after-state-batch', // state and offsets in LevelDB, group offsets not committed
   'after-offset-commit', // everything done

@@ -17,7 +17,11 @@ export interface DeliveryOptions {
   brokers: string;
   clientId: string;
   producerSettings: Record<string, string | number | boolean>;
-  /** Exactly-once: how long an open transaction may last. */
+  /**
+   * How long an open transaction may last (the outputs' with exactly-once, the changelog's
+   * otherwise). A worker killed with one open holds its partitions' committed offsets unreadable
+   * this long, plus the broker's abort check: a new owner of its tasks waits that out.
+   */
   transactionTimeoutMs: number;
   /** The worker's transactional identity (with exactly-once or the changelog, which need one). */
   identity: TransactionalIdentity | undefined;
@@ -59,7 +63,7 @@ export async function openDelivery(options: DeliveryOptions): Promise<{ delivery
   await connectClient(producer, brokers);
   producer.on('event.error', (err) => health.clientError(err));
   const sink = new OutputSink(producer, () => false, options.onRefused);
-  const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!) : undefined;
+  const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!, options.transactionTimeoutMs) : undefined;
   const delivery = new AtLeastOnce(producer, consumer, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
   return { delivery, sink };
 }

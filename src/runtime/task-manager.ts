@@ -243,7 +243,12 @@ export class TaskManager {
           const offset = committed?.offset;
           return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };
         } catch (err) {
-          this.health.failed(`cannot read the committed offset of ${topic}-${partition} (attempt ${attempt}): ${(err as Error).message}`);
+          // Not reported as an outage: the usual cause is a previous owner killed inside a
+          // transaction (its offsets stay unstable until the broker aborts it, after the
+          // transaction timeout); a broker that is really away fails the loop's calls too.
+          if (attempt === 1) {
+            log.info('the committed offset is not readable yet: waiting for the open transaction of its previous owner to end (the broker aborts it after its timeout), or for the broker', { partition: `${topic}-${partition}`, reason: (err as Error).message });
+          }
           if (!hangingReported && Date.now() - since > tunables.hangingTransactionSuspectMs) {
             // No open transaction outlives its timeout; an offset unstable for longer is held by a
             // transaction whose markers the broker never wrote. Only an operator can abort it.

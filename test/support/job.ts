@@ -105,8 +105,13 @@ function collect<K>(map: Map<K, number>, raw: Map<K, Buffer>, key: K, count: num
   map.set(key, count);
 }
 
-/** Reads the three output topics until they hold every window the oracle expects (or time runs out). */
-export async function readOutput(job: TestJob, expected: Expected, partitions = 4, quietMs = 30_000): Promise<JobOutput> {
+/**
+ * Reads the three output topics until they hold every window the oracle expects, or no record came
+ * for `quietMs`. The default outlasts the job's longest legitimate pause: a worker killed inside a
+ * transaction holds its partitions until the broker aborts it (20 s transaction timeout, plus up to
+ * 10 s for the broker's abort check, plus 10 s session timeout and the changelog restore).
+ */
+export async function readOutput(job: TestJob, expected: Expected, partitions = 4, quietMs = 60_000): Promise<JobOutput> {
   const output: JobOutput = { counts: new Map(), totals: new Map(), stats: new Map(), duplicates: 0, records: 0 };
   // Replays after crashes and restores duplicate records: wait for distinct windows, not records.
   const distinct = (want: number, decode: (value: Buffer) => string) => (messages: Message[]) => new Set(messages.map((m) => decode(m.value!))).size >= want;

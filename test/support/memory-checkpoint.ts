@@ -145,8 +145,9 @@ export class MemoryKafka {
     return {
       writer,
       topicOf: () => 'changelog-source',
-      write: async (batches: ChangelogBatch[], offsets: OffsetWithMetadata[]) => {
+      write: async (batches: ChangelogBatch[], offsets: OffsetWithMetadata[], beforeCommit: () => void = () => undefined) => {
         this.begin().batches.push(...batches);
+        beforeCommit();
         return this.commitOpen(offsets);
       },
     };
