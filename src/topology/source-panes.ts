@@ -6,7 +6,9 @@
 // Persisted layout: each pane's urls are spread over BUCKETS buckets by a hash of the url, and a
 // bucket is one store entry (`pane!<start>!<bucket>` -> JSON [[url, count], ...]). A checkpoint rewrites
 // only the buckets that changed: a few dozen puts per pane instead of one per url, and per click
-// the dirty mark is one bit, not a set insertion.
+// the dirty mark is one bit, not a set insertion. A bucket too big for one changelog record (many
+// distinct long urls in one pane: Kafka refuses records over 1 MB) is split into parts, the first
+// at the bucket's key, part n at `pane!<start>!<bucket>!<n>`.
 
 import { alignDown } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
@@ -31,11 +33,19 @@ interface OpenPane {
   total: number;
   /** Bit b set: bucket b changed since the last checkpoint. */
   dirtyBuckets: number;
-  /** Bit b set: bucket b is in the store (so it must be deleted when the pane closes). */
-  persistedBuckets: number;
+  /** Entry b: how many parts of bucket b are in the store (deleted when the pane closes). */
+  persistedParts: number[];
 }
 
 const BUCKETS = 32;
+/**
+ * A part's JSON length in UTF-16 code units: at most 3 UTF-8 bytes each, so a part stays under
+ * 256 KiB, well inside Kafka's 1 MB default record limit. A part holds at least one entry, and
+ * one entry (a url of at most 64 KiB, JSON-escaped) stays under 400 KB.
+ */
+const PART_CHARS = Math.floor((256 * 1024) / 3);
+/** More parts than a bucket of 64 KiB urls could ever need: a bound for keys read back. */
+const MAX_PARTS = 1_000_000;
 
 /** FNV-1a over the url's UTF-16 code units, reduced to a bucket: stable across runs. */
 function bucketOf(url: string): number {
@@ -45,7 +55,7 @@ function bucketOf(url: string): number {
 }
 
 function newPane(start: number): OpenPane {
-  return { start, counts: new Map(), total: 0, dirtyBuckets: 0, persistedBuckets: 0 };
+  return { start, counts: new Map(), total: 0, dirtyBuckets: 0, persistedParts: new Array<number>(BUCKETS).fill(0) };
 }
 
 const PANE = 'pane';
@@ -154,7 +164,9 @@ export class SourcePanes {
     const changes: StateChanges = new Map();
     // A pane that opened and closed between two checkpoints never reached the store: nothing to delete.
     for (const pane of this.closedSinceCheckpoint) {
-      for (let bucket = 0; bucket < BUCKETS; bucket++) if (pane.persistedBuckets & (1 << bucket)) changes.set(bucketKey(pane.start, bucket), null);
+      pane.persistedParts.forEach((parts, bucket) => {
+        for (let part = 0; part < parts; part++) changes.set(bucketKey(pane.start, bucket, part), null);
+      });
     }
     this.closedSinceCheckpoint = [];
     for (const pane of this.panes.values()) {
@@ -166,9 +178,12 @@ export class SourcePanes {
       }
       // JSON, because a url is any string a client sent (tabs and newlines included).
       buckets.forEach((bucketCounts, bucket) => {
-        if (bucketCounts !== undefined) changes.set(bucketKey(pane.start, bucket), JSON.stringify(bucketCounts));
+        if (bucketCounts === undefined) return;
+        const parts = bucketParts(bucketCounts);
+        parts.forEach((part, index) => changes.set(bucketKey(pane.start, bucket, index), part));
+        for (let stale = parts.length; stale < pane.persistedParts[bucket]!; stale++) changes.set(bucketKey(pane.start, bucket, stale), null);
+        pane.persistedParts[bucket] = parts.length;
       });
-      pane.persistedBuckets |= pane.dirtyBuckets;
       pane.dirtyBuckets = 0;
     }
     if (this.maxEventTimeDirty) {
@@ -200,10 +215,12 @@ export class SourcePanes {
         else panes.closedUntil = time;
         continue;
       }
-      const [kind, startText, bucketText, extra] = key.split(SEP);
+      const [kind, startText, bucketText, partText, extra] = key.split(SEP);
       const start = Number(startText);
       const bucket = Number(bucketText);
-      if (kind !== PANE || extra !== undefined || !Number.isSafeInteger(start) || start % paneMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
+      const part = partText === undefined ? 0 : Number(partText);
+      const canonicalPart = partText === undefined || (String(part) === partText && part >= 1 && part < MAX_PARTS);
+      if (kind !== PANE || extra !== undefined || !canonicalPart || !Number.isSafeInteger(start) || start % paneMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
         onBadEntry(key, 'not a source state key');
         continue;
       }
@@ -214,7 +231,7 @@ export class SourcePanes {
       }
       let pane = panes.panes.get(start);
       if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
-      pane.persistedBuckets |= 1 << bucket;
+      pane.persistedParts[bucket] = Math.max(pane.persistedParts[bucket]!, part + 1);
       for (const [url, count] of counts) {
         pane.counts.set(url, { count, bucket });
         pane.total += count;
@@ -244,6 +261,28 @@ function parseBucket(value: string): Array<[string, number]> | undefined {
   return parsed as Array<[string, number]>;
 }
 
-function bucketKey(paneStart: number, bucket: number): string {
-  return PANE + SEP + timeKey(paneStart) + SEP + String(bucket).padStart(2, '0');
+function bucketKey(paneStart: number, bucket: number, part: number): string {
+  const key = PANE + SEP + timeKey(paneStart) + SEP + String(bucket).padStart(2, '0');
+  return part === 0 ? key : key + SEP + String(part);
+}
+
+/** A bucket's persisted form: one JSON list, or several when one would be too big for a record. */
+function bucketParts(counts: Array<[string, number]>): string[] {
+  const whole = JSON.stringify(counts);
+  if (whole.length <= PART_CHARS) return [whole];
+  const parts: string[] = [];
+  let entries: string[] = [];
+  let length = 2;
+  for (const pair of counts) {
+    const entry = JSON.stringify(pair);
+    if (entries.length > 0 && length + entry.length + 1 > PART_CHARS) {
+      parts.push(`[${entries.join(',')}]`);
+      entries = [];
+      length = 2;
+    }
+    entries.push(entry);
+    length += entry.length + 1;
+  }
+  parts.push(`[${entries.join(',')}]`);
+  return parts;
 }

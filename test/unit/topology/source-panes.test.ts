@@ -74,3 +74,35 @@ test('restoring skips (or, by default, refuses) entries that are not source stat
   assert.equal(skipped.length, 4);
   assert.equal(panes.openKeyCount, 1, 'the good entry is kept');
 });
+
+test('a pane of many long urls is persisted in parts that each fit a Kafka record, and restores exactly', () => {
+  const panes = new SourcePanes(5_000, 20_000);
+  const store = new Map<string, string>();
+  const apply = () => {
+    for (const [key, value] of panes.takeChanges()) {
+      if (value === null) store.delete(key);
+      else store.set(key, value);
+    }
+  };
+  const longUrl = (i: number) => `/${String(i).padStart(6, '0')}/${'\u00e9\u0001'.repeat(1_000)}`; // multi-byte and escaped in JSON
+  // 6,000 distinct urls of ~2 KB (about 11 MB of JSON): each of the 32 buckets far over 1 MB.
+  for (let i = 0; i < 3_000; i++) panes.add(longUrl(i), t0 + 1_000);
+  apply();
+  for (let i = 3_000; i < 6_000; i++) panes.add(longUrl(i), t0 + 1_000); // the buckets grow: more parts
+  panes.add(longUrl(0), t0 + 2_000);
+  apply();
+  const biggest = Math.max(...[...store.values()].map((value) => Buffer.byteLength(value)));
+  assert.ok(biggest <= 256 * 1024, `every persisted value fits a record (largest ${biggest} bytes)`);
+  assert.ok(store.size > 64, `buckets were split (${store.size} entries)`);
+
+  const restored = SourcePanes.restore(5_000, 20_000, store);
+  panes.add('/late-opener', t0 + 60_000);
+  restored.add('/late-opener', t0 + 60_000);
+  const [original] = panes.takeClosed();
+  const [fromStore] = restored.takeClosed();
+  assert.equal(fromStore!.total, 6_001);
+  assert.deepEqual(fromStore, original);
+
+  apply(); // every part of the closed pane is deleted; the new pane is one entry
+  assert.equal([...store.keys()].filter((key) => key.startsWith('pane')).length, 1);
+});
