@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { Producer, commonConfig, connectClient, disconnect, flush } from '../../src/kafka/clients.js';
 import { clickCodec } from '../../src/codec/messages.js';
 import { assertOutputEqualsOracle, createJob, produce, readClickLog, readOutput, startWorker, stopAll } from '../support/job.js';
-import { brokers, readTopic } from '../support/kafka.js';
+import { brokers, readTopic, waitForCommittedEnd } from '../support/kafka.js';
 import { expectedWindows, type OracleClick } from '../support/oracle.js';
 import { hostileClicks, hostileInternalRecords } from '../support/hostile.js';
 
@@ -49,6 +49,14 @@ test('hostile records never stop the worker, are dead-lettered with their reason
       producer.produce(job.topics.clicks, partition, Buffer.from(clickCodec.encode({ url: escapeUrl, timestampMs: startMs, userId: 'u', sessionId: 's', region: 'eu', referrer: '' })), `esc-${i}`);
       good.push({ partition, url: escapeUrl, ts: startMs });
     }
+    // A flood of distinct urls just under the length limit, all in one pane of one partition:
+    // 40 MB of state in one pane, each of its 32 store buckets over Kafka's 1 MB record limit.
+    for (let i = 0; i < 20_000; i++) {
+      const url = `/unlisted/flood/${i}/${'x'.repeat(2_000)}`;
+      producer.produce(job.topics.clicks, 0, Buffer.from(clickCodec.encode({ url, timestampMs: startMs + 1_000, userId: 'u', sessionId: 's', region: 'eu', referrer: '' })), `flood-${i}`);
+      good.push({ partition: 0, url, ts: startMs + 1_000 });
+      if (i % 1_000 === 999) producer.poll();
+    }
     hostile.forEach((h, i) => producer.produce(job.topics.clicks, i % 4, h.value, h.key));
     for (const [i, record] of hostileInternalRecords().entries()) {
       const topic = record.topic === 'partials' ? job.topics.partials : record.topic === 'status' ? job.topics.status : record.topic === 'control' ? job.topics.control : job.topics.savepoints;
@@ -66,6 +74,8 @@ test('hostile records never stop the worker, are dead-lettered with their reason
     const expected = expectedWindows([...good, ...readClickLog(log)]);
     assertOutputEqualsOracle(await readOutput(job, expected), expected);
     assert.equal(worker.exitCode, null, 'the worker ran through every hostile record without stopping');
+    const offsets = await waitForCommittedEnd(job.jobId, job.topics.clicks, 4, 30_000);
+    assert.deepEqual(offsets.committed, offsets.end, 'the worker checkpointed every click it read (the flood\'s pane included)');
 
     const dead = await readTopic(job.topics.deadLetter, 1, hostile.length);
     const header = (h: Array<Record<string, unknown>> | undefined, name: string) => String(h?.find((x) => name in x)?.[name] ?? '');
@@ -80,7 +90,9 @@ test('hostile records never stop the worker, are dead-lettered with their reason
 
     const response = await fetch(`http://127.0.0.1:${port}/api/job`);
     assert.equal(response.status, 200, 'the dashboard answers despite a bad status record');
-    const view = (await response.json()) as { workers: Array<{ metrics: { internalSkipped: number } }> };
+    const view = (await response.json()) as { workers: Array<{ metrics: { internalSkipped: number } }>; checkpointStats: { completed: number; skipped: number } };
+    assert.ok(view.checkpointStats.completed > 0);
+    assert.equal(view.checkpointStats.skipped, 0, 'no checkpoint failed: the flood\'s pane fits the changelog');
     assert.ok(view.workers.some((w) => w.metrics.internalSkipped >= 3), 'skipped internal records are counted');
     assert.equal(await statusOf(port, 'POST', '127.0.0.1'), 405);
     assert.equal(await statusOf(port, 'GET', 'rebind.attacker.example'), 421, 'a DNS-rebinding page is refused');
