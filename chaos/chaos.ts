@@ -132,7 +132,8 @@ async function main(): Promise<void> {
   const waitForRecovery = async (): Promise<void> => {
     const from = Date.now();
     while (Date.now() - from < 90_000) {
-      const alive = new Set([...workers].map((w) => `${job.jobId}-worker-${w.pid}`));
+      // Each worker is two members of the group, one per stage (src/kafka/stage-consumers.ts).
+      const alive = new Set([...workers].flatMap((w) => ['source', 'merge'].map((stage) => `${job.jobId}-worker-${w.pid}-${stage}`)));
       try {
         const group = await describeGroup();
         if (group.state === GROUP_STABLE && group.clientIds.length === alive.size && group.clientIds.every((id) => alive.has(id))) return;

@@ -58,6 +58,14 @@ function drawTopology(topology) {
   $('topology').replaceChildren(...parts);
 }
 
+// "source 2: 0 1 · merge 2: 2 3": how many tasks of each stage a worker holds, and which.
+function tasksPerStage(tasks) {
+  return ['source', 'merge'].map((stage) => {
+    const partitions = tasks.filter((t) => t.stage === stage).map((t) => t.partition).sort((a, b) => a - b);
+    return `${stage} ${partitions.length}${partitions.length > 0 ? `: ${partitions.join(' ')}` : ''}`;
+  }).join(' · ');
+}
+
 function render(job) {
   $('job').textContent = job.jobIds.length > 0 ? `job ${job.jobIds.join(', ')}` : 'no worker has reported yet';
   $('updated').textContent = `updated ${time(job.nowMs)} UTC`;
@@ -77,7 +85,7 @@ function render(job) {
     cell(w.state, `state-${w.state}`),
     cell(`${duration(w.lastSeenMsAgo)} ago`),
     cell([
-      w.tasks.map((t) => `${t.stage}-${t.partition}`).join(' '),
+      tasksPerStage(w.tasks),
       ...(w.restoring || []).map((r) => `restoring ${r.task} from the changelog: ${r.percent} % (${fmt.format(r.records)} records, ${fmt.format(r.recordsPerSec)}/s)`),
     ].filter(Boolean).join(' · ')),
     cell(fmt.format(w.metrics.clicksIn), 'num'),

@@ -5,7 +5,8 @@
 // state/changelog.ts for why a moved task is exact). In exactly-once mode the records go into the
 // worker's one transaction instead.
 
-import { CODES, Producer, connectClient, disconnect, type ConsumerClient, type ProducerClient } from './clients.js';
+import { CODES, Producer, connectClient, disconnect, type ProducerClient } from './clients.js';
+import type { MemberOf } from './stage-consumers.js';
 import { FencedError, Transactions, type OffsetWithMetadata } from './transactions.js';
 import { producerConfig } from './producer-config.js';
 import type { ChangelogRecord } from '../state/changelog.js';
@@ -72,7 +73,7 @@ export class ChangelogWriter {
    * the consumer's group, in one transaction. False, with nothing visible, if it did not commit:
    * the caller then writes neither its store nor anything else of the checkpoint.
    */
-  async write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number, beforeCommit: () => void = () => undefined): Promise<boolean> {
+  async write(batches: ChangelogBatch[], offsets: OffsetWithMetadata[], memberOf: MemberOf | undefined, timeoutMs: number, beforeCommit: () => void = () => undefined): Promise<boolean> {
     const deadline = Date.now() + timeoutMs; // one deadline for everything: a revocation waits on it
     try {
       if (this.broken) {
@@ -83,7 +84,7 @@ export class ChangelogWriter {
       for (const batch of batches) {
         for (const record of batch.records) await this.produce(batch.topic, batch.partition, record, deadline);
       }
-      const outcome = await this.transactions.commit(offsets, consumer, Math.max(1_000, deadline - Date.now()), beforeCommit);
+      const outcome = await this.transactions.commit(offsets, memberOf, Math.max(1_000, deadline - Date.now()), beforeCommit);
       if (outcome.committed) return true;
       // Not aborted here: after a timed-out commit librdkafka refuses an abort (the commit may
       // still complete). A new producer registering the id settles it either way.

@@ -8,6 +8,8 @@ export interface GroupState {
   /** librdkafka's ConsumerGroupStates: 3 is Stable. */
   state: number;
   clientIds: string[];
+  /** Per member (in the order of clientIds): the partitions it holds. */
+  assignments: Array<Array<{ topic: string; partition: number }>>;
 }
 
 export const GROUP_STABLE = 3;
@@ -24,7 +26,12 @@ export class GroupAdmin {
       this.admin.describeGroups([groupId], { timeout: 10_000 }, (err, result) => {
         if (err) return reject(err);
         const group = result.groups[0];
-        resolve({ state: Number(group?.state ?? 0), clientIds: (group?.members ?? []).map((m) => String((m as { clientId?: string }).clientId ?? '')) });
+        const members = group?.members ?? [];
+        resolve({
+          state: Number(group?.state ?? 0),
+          clientIds: members.map((m) => String(m.clientId ?? '')),
+          assignments: members.map((m) => (m.assignment?.topicPartitions ?? []).map(({ topic, partition }) => ({ topic, partition }))),
+        });
       }),
     );
   }
@@ -33,15 +40,20 @@ export class GroupAdmin {
     return (await this.describe(groupId)).clientIds.length;
   }
 
+  /** Workers in a job's group: each joins as two members, one per stage (stage-consumers.ts). */
+  async workerCount(groupId: string): Promise<number> {
+    return Math.ceil((await this.memberCount(groupId)) / 2);
+  }
+
   close(): void {
     this.admin.disconnect();
   }
 }
 
-export async function groupMemberCount(brokers: string, groupId: string): Promise<number> {
+export async function groupWorkerCount(brokers: string, groupId: string): Promise<number> {
   const admin = GroupAdmin.open(brokers);
   try {
-    return await admin.memberCount(groupId);
+    return await admin.workerCount(groupId);
   } finally {
     admin.close();
   }

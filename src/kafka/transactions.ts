@@ -3,7 +3,8 @@
 // is visible), and fenced (another process took this transactional id: this one is a zombie).
 
 import { FencedError } from '../errors.js';
-import type { ConsumerClient, ProducerClient } from './clients.js';
+import type { ProducerClient } from './clients.js';
+import { offsetsByMember, type MemberOf } from './stage-consumers.js';
 
 export { FencedError };
 
@@ -61,12 +62,14 @@ export class Transactions {
    * until the deadline; then, or on an abortable failure, it reports not committed and the caller
    * aborts (the outcome may be unknown: the store's staged checkpoint is settled on reopen).
    */
-  async commit(offsets: OffsetWithMetadata[], consumer: ConsumerClient | undefined, timeoutMs: number, afterOffsets: () => void = () => undefined): Promise<CommitOutcome> {
+  async commit(offsets: OffsetWithMetadata[], memberOf: MemberOf | undefined, timeoutMs: number, afterOffsets: () => void = () => undefined): Promise<CommitOutcome> {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(1_000, deadline - Date.now());
     try {
-      if (offsets.length > 0 && consumer !== undefined) {
-        await this.retrying(deadline, () => call((cb) => this.producer.sendOffsetsToTransaction(offsets, consumer, left(), cb)));
+      // Each member sends the offsets of its own partitions, with its own group metadata: one
+      // call after the other (librdkafka refuses overlapping transactional calls).
+      for (const { consumer, offsets: owned } of memberOf === undefined ? [] : offsetsByMember(offsets, memberOf)) {
+        await this.retrying(deadline, () => call((cb) => this.producer.sendOffsetsToTransaction(owned, consumer, left(), cb)));
       }
       afterOffsets();
       await this.retrying(deadline, () => call((cb) => this.producer.commitTransaction(left(), cb)));

@@ -23,6 +23,7 @@
 import { tunables } from '../config.js';
 import { disconnect, flush, type ConsumerClient, type Flushable, type ProducerClient } from '../kafka/clients.js';
 import type { ChangelogWriter } from '../kafka/changelog-writer.js';
+import { offsetsByMember, type MemberOf } from '../kafka/stage-consumers.js';
 import { crashPoint } from './crash-points.js';
 import { changelogBatches, hasNewInput, inputOffsets, notCommitted, prepare, storeWriteError, type ChangelogSink, type CheckpointReport, type CheckpointedTask, type TaskCheckpoint } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
@@ -37,7 +38,8 @@ export async function checkpointAtLeastOnce(
   id: number,
   tasks: Iterable<CheckpointedTask>,
   producer: Flushable,
-  consumer: Pick<ConsumerClient, 'commit' | 'commitSync'> | undefined,
+  /** The member of the group that commits a topic's offsets (without the changelog). */
+  memberOf: ((topic: string) => Pick<ConsumerClient, 'commit' | 'commitSync'>) | undefined,
   flushTimeoutMs: number,
   commitSync = false,
   changelog?: ChangelogSink,
@@ -83,13 +85,15 @@ export async function checkpointAtLeastOnce(
   );
   crashPoint('after-state-batch', progressed);
 
-  if (changelog === undefined && consumer !== undefined && offsets.length > 0) {
+  if (changelog === undefined && memberOf !== undefined && offsets.length > 0) {
     const plain = offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset }));
-    try {
-      if (commitSync) consumer.commitSync(plain);
-      else consumer.commit(plain);
-    } catch {
-      // Only a fallback: tasks resume from their stores. The next checkpoint commits again.
+    for (const { consumer, offsets: owned } of offsetsByMember(plain, memberOf)) {
+      try {
+        if (commitSync) consumer.commitSync(owned);
+        else consumer.commit(owned);
+      } catch {
+        // Only a fallback: tasks resume from their stores. The next checkpoint commits again.
+      }
     }
   }
   crashPoint('after-offset-commit', progressed);
@@ -111,7 +115,7 @@ export class AtLeastOnce implements DeliveryMode {
 
   constructor(
     readonly producer: ProducerClient,
-    private readonly consumer: ConsumerClient,
+    private readonly memberOf: MemberOf,
     private readonly sink: OutputSink,
     private readonly changelog: { writer: ChangelogWriter; writerId: string; topicOf: (task: CheckpointedTask) => string } | undefined,
   ) {}
@@ -123,13 +127,13 @@ export class AtLeastOnce implements DeliveryMode {
     const id = ++this.checkpointSeq;
     const timeoutMs = checkpointTimeoutMs(kind);
     if (!(await this.sink.drain(timeoutMs))) return notCommitted(id, Date.now(), performance.now(), 'skipped', 'producer queue did not drain');
-    return checkpointAtLeastOnce(id, tasks, this.producer, this.consumer, timeoutMs, kind !== 'periodic', this.changelogSink(timeoutMs));
+    return checkpointAtLeastOnce(id, tasks, this.producer, this.memberOf, timeoutMs, kind !== 'periodic', this.changelogSink(timeoutMs));
   }
 
   private changelogSink(timeoutMs: number): ChangelogSink | undefined {
     if (this.changelog === undefined) return undefined;
     const { writer, writerId, topicOf } = this.changelog;
-    return { writer: writerId, topicOf, write: (batches, offsets, beforeCommit) => writer.write(batches, offsets, this.consumer, timeoutMs, beforeCommit) };
+    return { writer: writerId, topicOf, write: (batches, offsets, beforeCommit) => writer.write(batches, offsets, this.memberOf, timeoutMs, beforeCommit) };
   }
 
   partitionsLost(): void {

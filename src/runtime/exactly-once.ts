@@ -17,7 +17,8 @@
 // aborted and every task reopens from its store (`recover`).
 
 import { FencedError } from '../errors.js';
-import { CODES, Producer, connectClient, disconnect, type ConsumerClient, type ProducerClient } from '../kafka/clients.js';
+import { CODES, Producer, connectClient, disconnect, type ProducerClient } from '../kafka/clients.js';
+import type { MemberOf } from '../kafka/stage-consumers.js';
 import { Transactions, type CommitOutcome } from '../kafka/transactions.js';
 import type { TransactionalIdentity } from '../state/worker-slot.js';
 import { logger } from '../log.js';
@@ -45,7 +46,7 @@ export async function checkpointInTransaction(
   token: string,
   tasks: Iterable<CheckpointedTask>,
   transactions: CheckpointTransactions,
-  consumer: ConsumerClient | undefined,
+  memberOf: MemberOf | undefined,
   timeoutMs: number,
   /** In this mode `write` puts the records into the open transaction (and waits until they are handed over). */
   changelog?: ChangelogSink,
@@ -74,7 +75,7 @@ export async function checkpointInTransaction(
   crashPoint('eos-after-stage', progressed);
 
   const commitStarted = performance.now();
-  const outcome: CommitOutcome = await transactions.commit(offsets, consumer, timeoutMs, () => crashPoint('eos-after-send-offsets', progressed));
+  const outcome: CommitOutcome = await transactions.commit(offsets, memberOf, timeoutMs, () => crashPoint('eos-after-send-offsets', progressed));
   const commitMs = performance.now() - commitStarted;
   if (!outcome.committed) return notCommitted(id, startedAtMs, started, 'aborted', outcome.reason, commitMs);
   crashPoint('eos-after-commit', progressed);
@@ -104,7 +105,8 @@ export interface ExactlyOnceContext {
   /** How long an open transaction may last before the coordinator aborts it. */
   transactionTimeoutMs: number;
   identity: TransactionalIdentity;
-  consumer: ConsumerClient;
+  /** The worker's member of the group that owns a topic's partitions (it sends their offsets). */
+  memberOf: MemberOf;
   sink: OutputSink;
   health: BrokerHealth;
   /** Every task of the worker: one transaction covers them all. */
@@ -194,7 +196,7 @@ export class ExactlyOnce implements DeliveryMode {
     } else {
       const token = `${this.context.identity.transactionalId()}:${this.startedAt}:${id}`;
       try {
-        report = await checkpointInTransaction(id, token, this.context.tasks(), this.transactions, this.context.consumer, timeoutMs, this.changelogSink(timeoutMs));
+        report = await checkpointInTransaction(id, token, this.context.tasks(), this.transactions, this.context.memberOf, timeoutMs, this.changelogSink(timeoutMs));
       } catch (err) {
         if (!(err instanceof FencedError)) throw err;
         this.producerBroken = this.producerFenced = true;
@@ -310,7 +312,7 @@ export class ExactlyOnce implements DeliveryMode {
   /** Commits only what the final checkpoint covers; a transaction it could not complete is aborted (committing it would show outputs the restarted task emits again). */
   async finish(timeoutMs: number): Promise<void> {
     if (!this.failed && (await this.context.sink.drain(timeoutMs))) {
-      await this.transactions.commit([], this.context.consumer, timeoutMs).catch(() => undefined);
+      await this.transactions.commit([], this.context.memberOf, timeoutMs).catch(() => undefined);
     } else {
       await this.transactions.abort(timeoutMs).catch(() => undefined);
     }

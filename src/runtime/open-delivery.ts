@@ -3,7 +3,8 @@
 
 import { ChangelogWriter } from '../kafka/changelog-writer.js';
 import type { TransactionalIdentity } from '../state/worker-slot.js';
-import { Producer, connectClient, type ConsumerClient } from '../kafka/clients.js';
+import { Producer, connectClient } from '../kafka/clients.js';
+import type { MemberOf } from '../kafka/stage-consumers.js';
 import { AtLeastOnce } from './at-least-once.js';
 import type { CheckpointedTask } from './checkpoint.js';
 import type { DeliveryMode } from './delivery-mode.js';
@@ -25,7 +26,8 @@ export interface DeliveryOptions {
   transactionTimeoutMs: number;
   /** The worker's transactional identity (with exactly-once or the changelog, which need one). */
   identity: TransactionalIdentity | undefined;
-  consumer: ConsumerClient;
+  /** The worker's member of the group that owns a topic's partitions. */
+  memberOf: MemberOf;
   tasks: TaskManager;
   health: BrokerHealth;
   pauseFetching(paused: boolean): void;
@@ -36,7 +38,7 @@ export interface DeliveryOptions {
 }
 
 export async function openDelivery(options: DeliveryOptions): Promise<{ delivery: DeliveryMode; sink: OutputSink }> {
-  const { brokers, consumer, health, changelog } = options;
+  const { brokers, memberOf, health, changelog } = options;
   if (options.exactlyOnce) {
     let sink: OutputSink | undefined;
     const delivery: ExactlyOnce = new ExactlyOnce({
@@ -44,7 +46,7 @@ export async function openDelivery(options: DeliveryOptions): Promise<{ delivery
       producerSettings: options.producerSettings,
       transactionTimeoutMs: options.transactionTimeoutMs,
       identity: options.identity!,
-      consumer,
+      memberOf,
       get sink(): OutputSink {
         return sink!;
       },
@@ -64,6 +66,6 @@ export async function openDelivery(options: DeliveryOptions): Promise<{ delivery
   producer.on('event.error', (err) => health.clientError(err));
   const sink = new OutputSink(producer, () => false, options.onRefused);
   const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!, options.transactionTimeoutMs) : undefined;
-  const delivery = new AtLeastOnce(producer, consumer, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
+  const delivery = new AtLeastOnce(producer, memberOf, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
   return { delivery, sink };
 }

@@ -4,12 +4,15 @@
 // partitions (their tasks open from their stores, or are rebuilt from the changelog, and fetch
 // from their checkpoint's offset), a revocation takes some away (checkpointed first, then
 // closed), a lost assignment takes them without a checkpoint (another worker may own them
-// already). The partitions kept go on untouched.
+// already). The partitions kept go on untouched. The worker is two members of the group, one per
+// stage (kafka/stage-consumers.ts): each hands its own events here, and each partition is
+// assigned, sought, paused and committed through the member that owns it.
 
 import type { TopicPartition } from '@confluentinc/kafka-javascript';
 import type { ChangelogTopics, TopicNames } from '../config.js';
 import { tunables } from '../config.js';
-import { CODES, OFFSET_BEGINNING, incremental, type ConsumerClient } from '../kafka/clients.js';
+import { CODES, OFFSET_BEGINNING, incremental } from '../kafka/clients.js';
+import type { StageConsumers } from '../kafka/stage-consumers.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { logger } from '../log.js';
 import type { Stage } from '../state/state-dir.js';
@@ -39,16 +42,16 @@ export class TaskManager {
   /** Tasks by partition, per stage: arrays for a fast lookup on the hot path. */
   private readonly sources: Array<SourceTask | undefined> = [];
   private readonly merges: Array<MergeTask | undefined> = [];
-  private readonly pendingRebalances: Array<{ assign: boolean; partitions: TopicPartition[] }> = [];
-  /** False from a revocation until the group's next assignment reaches this worker. */
-  private settled = false;
+  private readonly pendingRebalances: Array<{ stage: Stage; assign: boolean; partitions: TopicPartition[] }> = [];
+  /** Per member: false from a revocation until the group's next assignment reaches it. */
+  private readonly settled: Record<Stage, boolean> = { source: false, merge: false };
   /** Shutting down: every task was checkpointed and closed already. */
   private closing = false;
   /** Fetching is paused (outputs wait for room, or a transaction is being aborted). */
   private paused = false;
 
   constructor(
-    private readonly consumer: ConsumerClient,
+    private readonly consumers: StageConsumers,
     private readonly topics: TopicNames,
     settings: TaskSettings,
     private readonly changelog: { reader: ChangelogReader; topics: ChangelogTopics } | undefined,
@@ -79,39 +82,39 @@ export class TaskManager {
 
   /** The worker holds all it will until the next rebalance (savepoints wait for this). */
   get assignmentSettled(): boolean {
-    return this.settled;
+    return this.settled.source && this.settled.merge;
   }
 
   get rebalancePending(): boolean {
     return this.pendingRebalances.length > 0;
   }
 
-  /** The consumer's rebalance callback: queues the event for the loop. */
-  onRebalance(err: { code: number }, assignment: TopicPartition[]): void {
+  /** A member's rebalance callback: queues the event for the loop. */
+  onRebalance(stage: Stage, err: { code: number }, assignment: TopicPartition[]): void {
     const assign = err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS;
     if (this.closing) {
       // The binding refuses these calls once it is disconnecting; librdkafka then completes the
       // rebalance by itself.
       try {
-        if (assign) incremental(this.consumer).incrementalAssign(assignment);
-        else incremental(this.consumer).incrementalUnassign(assignment);
+        if (assign) incremental(this.consumers[stage]).incrementalAssign(assignment);
+        else incremental(this.consumers[stage]).incrementalUnassign(assignment);
       } catch {
         // disconnecting
       }
       return;
     }
-    this.pendingRebalances.push({ assign, partitions: assignment });
+    this.pendingRebalances.push({ stage, assign, partitions: assignment });
   }
 
   /** Serves the queued rebalance events, in order. */
   async handleRebalances(): Promise<void> {
     while (this.pendingRebalances.length > 0) {
-      const { assign, partitions } = this.pendingRebalances.shift()!;
-      if (assign) await this.assign(partitions);
-      else await this.revoke(partitions);
+      const { stage, assign, partitions } = this.pendingRebalances.shift()!;
+      if (assign) await this.assign(stage, partitions);
+      else await this.revoke(stage, partitions);
       // A revocation (or a lost assignment) is followed by an assignment, empty or not, once
       // the group has settled again.
-      this.settled = assign;
+      this.settled[stage] = assign;
     }
   }
 
@@ -120,7 +123,7 @@ export class TaskManager {
    * `reposition`, the partitions are assigned already (exactly-once recovery): their tasks reopen
    * and fetching seeks back.
    */
-  private async assign(partitions: Array<{ topic: string; partition: number }>, reposition = false): Promise<void> {
+  private async assign(member: Stage, partitions: Array<{ topic: string; partition: number }>, reposition = false): Promise<void> {
     const assignment: Assignment[] = [];
     for (const { topic, partition } of partitions) {
       const stage: Stage = topic === this.topics.clicks ? 'source' : 'merge';
@@ -140,36 +143,38 @@ export class TaskManager {
       log.info('repositioned', { partitions: assignment });
       return;
     }
-    incremental(this.consumer).incrementalAssign(assignment);
+    const consumer = this.consumers[member];
+    incremental(consumer).incrementalAssign(assignment);
     // New partitions fetch at once; while outputs wait or a transaction is being aborted, not yet.
     // Either way say so: librdkafka keeps a partition's pause across unassign and assign, so a
     // partition paused before a revocation would otherwise come back paused for good.
     const added = assignment.map(({ topic, partition }) => ({ topic, partition }));
     if (added.length > 0) {
-      if (this.paused) this.consumer.pause(added);
-      else this.consumer.resume(added);
+      if (this.paused) consumer.pause(added);
+      else consumer.resume(added);
     }
     log.info('assigned', { partitions: assignment });
   }
 
-  private async revoke(partitions: TopicPartition[]): Promise<void> {
+  private async revoke(member: Stage, partitions: TopicPartition[]): Promise<void> {
+    const consumer = this.consumers[member];
     const revoked: Task[] = [];
     for (const { topic, partition } of partitions) {
       const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
     }
-    if (incremental(this.consumer).assignmentLost()) {
+    if (incremental(consumer).assignmentLost()) {
       // Another worker may own these already (this one missed the group's deadline): no
       // checkpoint of them, which could land after the new owner's. It replays from the last one.
       log.warn('partitions lost to the group (this worker was too slow to rejoin)', { partitions: revoked.map((t) => `${t.stage}-${t.partition}`) });
       this.hooks.partitionsLost();
       await this.close(revoked);
-      incremental(this.consumer).incrementalUnassign(partitions);
+      incremental(consumer).incrementalUnassign(partitions);
       return;
     }
     await this.hooks.checkpointRevoked(revoked);
     await this.close(revoked);
-    incremental(this.consumer).incrementalUnassign(partitions);
+    incremental(consumer).incrementalUnassign(partitions);
     log.info('revoked', { partitions: partitions.map((p) => `${p.topic}-${p.partition}`) });
   }
 
@@ -180,21 +185,25 @@ export class TaskManager {
   /** Stops (or resumes) fetching every assigned partition; rebalances are still served by consume(). */
   pauseFetching(paused: boolean): void {
     if (paused === this.paused) return;
-    const partitions = this.consumer.assignments();
-    if (partitions.length > 0) {
-      if (paused) this.consumer.pause(partitions);
-      else this.consumer.resume(partitions);
+    for (const consumer of this.consumers.all) {
+      const partitions = consumer.assignments();
+      if (partitions.length === 0) continue;
+      if (paused) consumer.pause(partitions);
+      else consumer.resume(partitions);
     }
     this.paused = paused;
   }
 
   /** Exactly-once recovery: every task closes and reopens from its store; fetching seeks back. */
   async reopenAll(): Promise<number> {
-    const partitions = this.tasks.map((task) => ({ topic: task.topic, partition: task.partition }));
-    if (partitions.length === 0) return 0;
-    await this.close(this.tasks);
-    await this.assign(partitions, true);
-    return partitions.length;
+    const tasks = this.tasks;
+    if (tasks.length === 0) return 0;
+    await this.close(tasks);
+    for (const stage of ['source', 'merge'] as const) {
+      const partitions = tasks.filter((task) => task.stage === stage).map((task) => ({ topic: task.topic, partition: task.partition }));
+      if (partitions.length > 0) await this.assign(stage, partitions, true);
+    }
+    return tasks.length;
   }
 
   private async close(tasks: Task[]): Promise<void> {
@@ -213,17 +222,19 @@ export class TaskManager {
     this.merges.length = 0;
     // Give the partitions back while still connected, then leave: a cooperative consumer closing
     // with partitions still assigned waits for a revocation the binding can no longer serve.
-    try {
-      const assigned = this.consumer.assignments();
-      if (assigned.length > 0) incremental(this.consumer).incrementalUnassign(assigned);
-      this.consumer.unsubscribe();
-    } catch {
-      // not connected
+    for (const consumer of this.consumers.all) {
+      try {
+        const assigned = consumer.assignments();
+        if (assigned.length > 0) incremental(consumer).incrementalUnassign(assigned);
+        consumer.unsubscribe();
+      } catch {
+        // not connected
+      }
     }
   }
 
   private seek(topic: string, partition: number, offset: number): Promise<void> {
-    return new Promise((resolve, reject) => this.consumer.seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.consumers.of(topic).seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
   }
 
   /**
@@ -238,7 +249,7 @@ export class TaskManager {
       for (let attempt = 1; ; attempt++) {
         try {
           const [committed] = await new Promise<Array<{ metadata?: string | null; offset?: number }>>((resolve, reject) =>
-            this.consumer.committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
+            this.consumers.of(topic).committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
           );
           const offset = committed?.offset;
           return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };

@@ -1,6 +1,6 @@
-// One worker process of the job. It joins the job's consumer group on two topics, `clicks` and
-// the internal partials topic, so Kafka spreads both the source tasks and the merge tasks over
-// the workers. One loop does everything in order: consume a batch, run it through the tasks,
+// One worker process of the job. It joins the job's consumer group as two members, one reading
+// `clicks` and one the internal partials topic (kafka/stage-consumers.ts), so Kafka spreads the
+// source tasks and the merge tasks each evenly over the workers. One loop does everything in order: consume a batch, run it through the tasks,
 // serve rebalances, close idle partitions, checkpoint every interval, serve savepoint requests.
 // Each of those is a role of its own beside this file: task-manager.ts (tasks and rebalances),
 // record-processor.ts (the hot path), output-sink.ts (producing with backpressure),
@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { changelogTopicNames, tunables, type TopicNames } from '../config.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { CODES, KafkaConsumer, connectClient, disconnect, highWatermark, type ConsumerClient } from '../kafka/clients.js';
+import { StageConsumers } from '../kafka/stage-consumers.js';
 import { jobConsumerConfig, jobConsumerTopicConfig } from '../kafka/consumer-config.js';
 import { jobProducerConfig } from '../kafka/producer-config.js';
 import { changelogTopics, ensureTopics, partitionsOfTopics } from '../kafka/topics.js';
@@ -71,7 +72,7 @@ export class Worker {
   private readonly health: BrokerHealth;
   private readonly status: StatusReporter;
   private readonly checkpointListeners: Array<(report: CheckpointReport) => void> = [];
-  private consumer!: ConsumerClient;
+  private consumers: StageConsumers | undefined;
   private tasks!: TaskManager;
   private sink!: OutputSink;
   private delivery!: DeliveryMode;
@@ -93,7 +94,7 @@ export class Worker {
       checkpointIntervalMs: config.checkpointIntervalMs,
       metrics: this.metrics,
       tasks: () => this.tasks?.tasks ?? [],
-      highOffset: (task) => highWatermark(this.consumer, task.topic, task.partition),
+      highOffset: (task) => (this.consumers === undefined ? null : highWatermark(this.consumers.of(task.topic), task.topic, task.partition)),
       metricsUrl: () => this.metricsUrl,
     });
   }
@@ -121,19 +122,25 @@ export class Worker {
       this.identity = slotIdentity(jobId, this.slot);
     }
     const clientId = `${jobId}-worker-${process.pid}`;
-    this.consumer = new KafkaConsumer(
-      {
-        ...jobConsumerConfig(brokers, jobId, clientId),
-        'rebalance_cb': (err: { code: number }, assignment: TopicPartition[]) => this.tasks.onRebalance(err, assignment),
-      } as unknown as ConstructorParameters<typeof KafkaConsumer>[0],
-      jobConsumerTopicConfig,
-    );
-    const partitions = await partitionsOfTopics(this.consumer, brokers, Object.values(topics), await connectClient(this.consumer, brokers));
+    const member = (stage: 'source' | 'merge', extra: Record<string, number> = {}): ConsumerClient =>
+      new KafkaConsumer(
+        {
+          ...jobConsumerConfig(brokers, jobId, `${clientId}-${stage}`),
+          ...extra,
+          'rebalance_cb': (err: { code: number }, assignment: TopicPartition[]) => this.tasks.onRebalance(stage, err, assignment),
+        } as unknown as ConstructorParameters<typeof KafkaConsumer>[0],
+        jobConsumerTopicConfig,
+      );
+    // Partials are a few per cent of the clicks: a smaller prefetch queue does.
+    this.consumers = new StageConsumers(member('source'), member('merge', { 'queued.max.messages.kbytes': 4_096 }), topics.clicks);
+    const { source: sourceMember, merge: mergeMember } = this.consumers;
+    const metadata = await connectClient(sourceMember, brokers);
+    await connectClient(mergeMember, brokers);
+    const partitions = await partitionsOfTopics(sourceMember, brokers, Object.values(topics), metadata);
     const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs };
     claimJobDir(this.config.stateDir, jobId, shape);
     const { clicksPartitions, mergePartitions } = shape;
-    this.consumer.on('event.error', (err) => this.health.clientError(err));
-    this.consumer.setDefaultConsumeTimeout(100);
+    for (const consumer of this.consumers.all) consumer.on('event.error', (err) => this.health.clientError(err));
 
     // Who this worker is in checkpoint stamps: tells two histories of a task apart.
     const writerId = `${this.identity?.transactionalId() ?? this.workerId}:${this.startedAt}`;
@@ -144,7 +151,7 @@ export class Worker {
       this.changelogReader = await ChangelogReader.open(brokers, `${clientId}-changelog`);
     }
     this.tasks = new TaskManager(
-      this.consumer,
+      this.consumers,
       topics,
       { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions },
       this.changelogReader !== undefined ? { reader: this.changelogReader, topics: changelogNames } : undefined,
@@ -168,7 +175,7 @@ export class Worker {
       // Longer than a checkpoint interval plus its commit.
       transactionTimeoutMs: Math.max(20_000, this.config.checkpointIntervalMs * 3 + tunables.flushTimeoutMs),
       identity: this.identity,
-      consumer: this.consumer,
+      memberOf: (topic) => this.consumers!.of(topic),
       tasks: this.tasks,
       health: this.health,
       pauseFetching: (paused) => this.tasks.pauseFetching(paused),
@@ -177,10 +184,11 @@ export class Worker {
     }));
     const { urlTable, printMinuteTables, limits } = this.config;
     this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, paneMs: windows.paneMs, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
-    this.idleness = new IdlenessProbe(this.consumer, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
+    this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
     this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
     await this.savepoints.start();
-    this.consumer.subscribe([topics.clicks, topics.partials]);
+    sourceMember.subscribe([topics.clicks]);
+    mergeMember.subscribe([topics.partials]);
     await this.delivery.start();
     this.lastCheckpointAt = Date.now();
     log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, changelog, transactionalId: this.identity?.transactionalId() });
@@ -228,10 +236,21 @@ export class Worker {
     }
   }
 
-  private consumeBatch(size: number): Promise<Message[]> {
-    return new Promise((resolve, reject) => {
-      this.consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages)));
-    });
+  /**
+   * A batch from both members, read at once. The member holding source partitions waits for
+   * records (up to 100 ms); the other only takes what its fetcher queued already, so a worker
+   * with clicks to read never waits on quiet partials (a worker without source partitions waits
+   * on its partials instead). Both serve their rebalance events.
+   */
+  private async consumeBatch(size: number): Promise<Message[]> {
+    const { source, merge } = this.consumers!;
+    const sourceWaits = source.assignments().length > 0 || merge.assignments().length === 0;
+    source.setDefaultConsumeTimeout(sourceWaits ? 100 : 0);
+    merge.setDefaultConsumeTimeout(sourceWaits ? 0 : 100);
+    const read = (consumer: ConsumerClient) =>
+      new Promise<Message[]>((resolve, reject) => consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages))));
+    const [clicks, partials] = await Promise.all([read(source), read(merge)]);
+    return partials.length === 0 ? clicks : clicks.length === 0 ? partials : clicks.concat(partials);
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -291,7 +310,7 @@ export class Worker {
     await this.tasks?.closeAll();
     // Each client gets a bounded time: a worker that was asked to stop must exit.
     const bounded = (closing: Promise<unknown> | undefined) => Promise.race([closing?.catch(() => undefined), sleep(10_000)]);
-    if (this.consumer !== undefined) await bounded(disconnect(this.consumer));
+    for (const consumer of this.consumers?.all ?? []) await bounded(disconnect(consumer));
     await bounded(this.savepoints?.close());
     await bounded(this.changelogReader?.close());
     await bounded(this.delivery?.close());

@@ -12,7 +12,7 @@ import { changelogTopicNames, type TopicNames } from '../config.js';
 import { changelogTopics, ensureTopics } from '../kafka/topics.js';
 import { UserError } from '../errors.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
-import { commitGroupOffsets, groupMemberCount } from '../kafka/groups.js';
+import { commitGroupOffsets, groupWorkerCount } from '../kafka/groups.js';
 import { jobDir, taskDir, type JobShape } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
 import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
@@ -59,9 +59,9 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
   const difference = configDifference(manifest.config, wanted);
   if (difference !== undefined) throw new UserError('BAD_STATE', `savepoint ${manifest.savepointId} is from another configuration (${difference}); nothing was changed`);
 
-  const members = await groupMemberCount(options.brokers, options.jobId);
-  if (members > 0 && !options.force) {
-    throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${members} running worker(s); stop them first or pass --force; nothing was changed`);
+  const workers = await groupWorkerCount(options.brokers, options.jobId);
+  if (workers > 0 && !options.force) {
+    throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${workers} running worker(s); stop them first or pass --force; nothing was changed`);
   }
 
   const stamps = await resetChangelogs(options, manifest, load);

@@ -44,6 +44,9 @@ test('the page shows workers, partitions, checkpoints and windows, and updates l
     assert.ok((await page.locator('#checkpoints tbody tr').count()) > 0);
     const states = await page.locator('#workers tbody td.state-running').allTextContents();
     assert.deepEqual(states, ['running', 'running']);
+    // Two workers on four partitions: each shows two tasks of each stage.
+    const perStage = await page.locator('#workers tbody tr td:nth-child(4)').allTextContents();
+    assert.deepEqual(perStage.map((text) => text.replace(/: [\d ]+/g, '')), ['source 2 · merge 2', 'source 2 · merge 2'], perStage.join(' | '));
     assert.match((await page.textContent('#job')) ?? '', new RegExp(job.jobId.replace(/\./g, '\\.')));
     assert.deepEqual(foreign, [], 'the page loads nothing from outside the dashboard');
 

@@ -64,7 +64,7 @@ test('without a changelog the store is written first, then the group offset: nev
   const consumer = { commit: (offsets: Array<{ offset: number }>) => committed.push(...offsets.map((o) => o.offset)), commitSync: () => undefined };
   const { task, store, read } = memoryTask(0);
   read(100, { 'pane!a': '1' });
-  await checkpoint(1, [task], producer, consumer as never, 1_000);
+  await checkpoint(1, [task], producer, () => consumer as never, 1_000);
   assert.equal(store.nextOffset, 100);
   assert.deepEqual(committed, [100]);
 });

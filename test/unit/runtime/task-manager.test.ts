@@ -1,10 +1,11 @@
-// The task manager's decisions, with a fake consumer and fake tasks: what a revocation, a lost
-// assignment and an assignment do to the tasks and to the consumer, in which order, and where a
-// task resumes reading.
+// The task manager's decisions, with fake group members (one per stage) and fake tasks: what a
+// revocation, a lost assignment and an assignment do to the tasks and to the member that owns
+// the partitions, in which order, and where a task resumes reading.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CODES, OFFSET_BEGINNING, type ConsumerClient } from '../../../src/kafka/clients.js';
+import { StageConsumers } from '../../../src/kafka/stage-consumers.js';
 import { logger } from '../../../src/log.js';
 import type { ResumePoint } from '../../../src/state/changelog.js';
 import { BrokerHealth } from '../../../src/runtime/outage.js';
@@ -14,23 +15,23 @@ import { topicNames } from '../../../src/config.js';
 
 const topics = topicNames('t.');
 
-/** A consumer that records the calls the task manager makes. */
-function fakeConsumer(lost = false) {
-  const calls: string[] = [];
+/** A group member that records, in `calls`, the calls the task manager makes on it. */
+function fakeMember(name: string, calls: string[], lost: boolean) {
   const consumer = {
     lost,
-    incrementalAssign: (parts: Array<{ topic: string; partition: number; offset: number }>) => calls.push(`assign ${parts.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(',')}`),
-    incrementalUnassign: (parts: Array<{ topic: string; partition: number }>) => calls.push(`unassign ${parts.map((p) => `${p.topic}-${p.partition}`).join(',')}`),
+    incrementalAssign: (parts: Array<{ topic: string; partition: number; offset: number }>) => calls.push(`${name} assign ${parts.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(',')}`),
+    incrementalUnassign: (parts: Array<{ topic: string; partition: number }>) => calls.push(`${name} unassign ${parts.map((p) => `${p.topic}-${p.partition}`).join(',')}`),
     assignmentLost: () => consumer.lost,
-    pause: (parts: unknown[]) => calls.push(`pause ${parts.length}`),
-    resume: (parts: unknown[]) => calls.push(`resume ${parts.length}`),
+    pause: (parts: unknown[]) => calls.push(`${name} pause ${parts.length}`),
+    resume: (parts: unknown[]) => calls.push(`${name} resume ${parts.length}`),
     seek: (tp: { topic: string; partition: number; offset: number }, _timeout: number, cb: (err: Error | null) => void) => {
-      calls.push(`seek ${tp.topic}-${tp.partition}@${tp.offset}`);
+      calls.push(`${name} seek ${tp.topic}-${tp.partition}@${tp.offset}`);
       cb(null);
     },
     assignments: () => [],
+    unsubscribe: () => calls.push(`${name} unsubscribe`),
   };
-  return { consumer: consumer as unknown as ConsumerClient & { lost: boolean }, calls };
+  return consumer as unknown as ConsumerClient & { lost: boolean };
 }
 
 /** Opens fake tasks resuming where `resumes` says; records closes. */
@@ -42,12 +43,13 @@ function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[]): Tas
 }
 
 function manager(lost = false, resumes: Record<string, ResumePoint> = {}) {
-  const { consumer, calls } = fakeConsumer(lost);
+  const calls: string[] = [];
+  const consumers = new StageConsumers(fakeMember('source', calls, lost), fakeMember('merge', calls, lost), topics.clicks);
   const closed: string[] = [];
   const checkpointed: string[][] = [];
   let lostCount = 0;
   const tasks = new TaskManager(
-    consumer,
+    consumers,
     topics,
     { stateDir: '/nonexistent', jobId: 'j', windows: { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000 }, maxOutOfOrdernessMs: 20_000, idleTimeoutMs: 10_000, clicksPartitions: 2, mergePartitions: 2 },
     undefined,
@@ -59,7 +61,7 @@ function manager(lost = false, resumes: Record<string, ResumePoint> = {}) {
     },
     fakeOpener(resumes, closed),
   );
-  return { tasks, consumer, calls, closed, checkpointed, lost: () => lostCount };
+  return { tasks, calls, closed, checkpointed, lost: () => lostCount };
 }
 
 const assignEvent = { code: CODES.ERRORS.ERR__ASSIGN_PARTITIONS };
@@ -67,39 +69,54 @@ const revokeEvent = { code: CODES.ERRORS.ERR__REVOKE_PARTITIONS };
 
 test('an assignment opens a task per partition, each fetching from where its state resumes', async () => {
   const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 500 }, 'merge-1': { from: 'group', offset: 70 } });
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.partials, partition: 1 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 1 }]);
   assert.equal(m.tasks.rebalancePending, true, 'the callback only queues');
   assert.equal(m.tasks.tasks.length, 0);
   await m.tasks.handleRebalances();
   assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`).sort(), ['merge-1', 'source-0', 'source-1']);
-  assert.deepEqual(m.calls, [`assign ${topics.clicks}-0@500,${topics.partials}-1@70,${topics.clicks}-1@${OFFSET_BEGINNING}`, 'resume 3']);
+  assert.deepEqual(m.calls, [`source assign ${topics.clicks}-0@500,${topics.clicks}-1@${OFFSET_BEGINNING}`, 'source resume 2', `merge assign ${topics.partials}-1@70`, 'merge resume 1'], 'each member assigns its own partitions');
   assert.equal(m.tasks.assignmentSettled, true);
   assert.ok(m.tasks.source(0) !== undefined && m.tasks.merge(1) !== undefined && m.tasks.merge(0) === undefined);
 });
 
 test('a revocation checkpoints the revoked tasks before closing them and giving the partitions back', async () => {
   const m = manager();
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('merge', assignEvent, []);
   await m.tasks.handleRebalances();
   m.calls.length = 0;
-  m.tasks.onRebalance(revokeEvent, [{ topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('source', revokeEvent, [{ topic: topics.clicks, partition: 1 }]);
   await m.tasks.handleRebalances();
   assert.deepEqual(m.checkpointed, [['source-1']]);
   assert.deepEqual(m.closed, ['source-1']);
-  assert.deepEqual(m.calls, [`unassign ${topics.clicks}-1`]);
+  assert.deepEqual(m.calls, [`source unassign ${topics.clicks}-1`]);
   assert.equal(m.lost(), 0);
   assert.equal(m.tasks.assignmentSettled, false, 'not settled until the next assignment arrives');
   assert.deepEqual(m.tasks.tasks.map((t) => t.partition), [0], 'the partition kept goes on');
-  m.tasks.onRebalance(assignEvent, []);
+  m.tasks.onRebalance('source', assignEvent, []);
   await m.tasks.handleRebalances();
   assert.equal(m.tasks.assignmentSettled, true);
 });
 
+test('the assignment is settled only once both members have theirs', async () => {
+  const m = manager();
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.assignmentSettled, false, 'the merge member has not heard from the group yet');
+  m.tasks.onRebalance('merge', assignEvent, []);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.assignmentSettled, true);
+  m.tasks.onRebalance('merge', revokeEvent, []);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.assignmentSettled, false, 'a revocation of either member unsettles it');
+});
+
 test('a lost assignment closes the tasks without a checkpoint (their new owner may have started)', async () => {
   const m = manager(true);
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
   await m.tasks.handleRebalances();
-  m.tasks.onRebalance(revokeEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('source', revokeEvent, [{ topic: topics.clicks, partition: 0 }]);
   await m.tasks.handleRebalances();
   assert.deepEqual(m.checkpointed, []);
   assert.equal(m.lost(), 1);
@@ -110,25 +127,26 @@ test('a lost assignment closes the tasks without a checkpoint (their new owner m
 test('partitions assigned while fetching is paused come in paused (librdkafka keeps a pause across assignments)', async () => {
   const m = manager();
   m.tasks.pauseFetching(true);
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
   await m.tasks.handleRebalances();
-  assert.deepEqual(m.calls.at(-1), 'pause 1');
+  assert.deepEqual(m.calls.at(-1), 'source pause 1');
 });
 
 test('reopening every task (exactly-once recovery) seeks each partition back to its checkpoint', async () => {
-  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 42 } });
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 42 }, 'merge-1': { from: 'checkpoint', offset: 7 } });
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 1 }]);
   await m.tasks.handleRebalances();
   m.calls.length = 0;
-  assert.equal(await m.tasks.reopenAll(), 1);
-  assert.deepEqual(m.closed, ['source-0']);
-  assert.deepEqual(m.calls, [`seek ${topics.clicks}-0@42`]);
+  assert.equal(await m.tasks.reopenAll(), 2);
+  assert.deepEqual(m.closed.sort(), ['merge-1', 'source-0']);
+  assert.deepEqual(m.calls, [`source seek ${topics.clicks}-0@42`, `merge seek ${topics.partials}-1@7`]);
 });
 
 test('once closing, rebalance events go straight to the consumer', async () => {
   const m = manager();
   await m.tasks.closeAll();
-  m.tasks.onRebalance(assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 0 }]);
   assert.equal(m.tasks.rebalancePending, false);
-  assert.match(m.calls.at(-1)!, /^assign /);
+  assert.match(m.calls.at(-1)!, /^merge assign /);
 });
