@@ -1,6 +1,8 @@
 // The dashboard page in a real headless Chromium (Debian's, driven by playwright-core): it shows
 // the running job's workers, partitions, checkpoint rows and window results, updates them without
-// a reload, and works offline (every script and style comes from the dashboard itself).
+// a reload, and works offline (every script and style comes from the dashboard itself) under its
+// own Content-Security-Policy: the page must never need eval or inline code, so the test waits by
+// polling the page from here rather than with page.waitForFunction (which evals in the page).
 // Saves a screenshot to test-artifacts/dashboard.png.
 
 import { test } from 'node:test';
@@ -13,6 +15,13 @@ import { packageRoot } from '../../src/config.js';
 import { createJob, produce, startWorker, stopAll } from '../support/job.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !(await check()); await sleep(250)) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  }
+}
 
 test('the page shows workers, partitions, checkpoints and windows, and updates live', async () => {
   assert.ok(existsSync(chromiumPath), `no Chromium at ${chromiumPath}: bash scripts/setup.sh installs Debian's chromium, or set CHROMIUM_PATH`);
@@ -31,14 +40,18 @@ test('the page shows workers, partitions, checkpoints and windows, and updates l
     page.on('request', (request) => {
       if (!request.url().startsWith(`http://127.0.0.1:${port}/`)) foreign.push(request.url());
     });
+    const consoleErrors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') consoleErrors.push(message.text());
+    });
     await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction("document.querySelectorAll('#workers tbody tr').length === 2", undefined, { timeout: 20_000 });
+    await until('two worker rows', async () => (await page.locator('#workers tbody tr').count()) === 2, 20_000);
     const clicksBefore = await page.textContent('#stat-clicks');
 
     await produce(job, ['--rate', '0', '--count', '20000', '--event-rate', '400', '--seed', '61', '--key', 'user']);
     // Same page, no reload: the numbers, partitions, checkpoint rows and window results arrive.
-    await page.waitForFunction("document.getElementById('stat-clicks').textContent === '20,000'", undefined, { timeout: 30_000 });
-    await page.waitForFunction("document.querySelectorAll('#top-urls tbody tr').length > 0 && document.querySelector('#chart polyline') !== null", undefined, { timeout: 30_000 });
+    await until('20,000 clicks shown', async () => (await page.textContent('#stat-clicks')) === '20,000', 30_000);
+    await until('top urls and the chart', async () => (await page.locator('#top-urls tbody tr').count()) > 0 && (await page.locator('#chart polyline').count()) > 0, 30_000);
     assert.equal(clicksBefore, '0');
     assert.equal(await page.locator('#partitions tbody tr').count(), 8, 'four source and four merge tasks');
     assert.ok((await page.locator('#checkpoints tbody tr').count()) > 0);
@@ -49,6 +62,7 @@ test('the page shows workers, partitions, checkpoints and windows, and updates l
     assert.deepEqual(perStage.map((text) => text.replace(/: [\d ]+/g, '')), ['source 2 · merge 2', 'source 2 · merge 2'], perStage.join(' | '));
     assert.match((await page.textContent('#job')) ?? '', new RegExp(job.jobId.replace(/\./g, '\\.')));
     assert.deepEqual(foreign, [], 'the page loads nothing from outside the dashboard');
+    assert.deepEqual(consoleErrors, [], 'no script error and no Content-Security-Policy violation');
 
     const artifacts = path.join(packageRoot, 'test-artifacts');
     mkdirSync(artifacts, { recursive: true });

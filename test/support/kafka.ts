@@ -57,6 +57,7 @@ export async function readTopic(topic: string, partitions: number, expected: num
 /**
  * Waits until `groupId` has committed, on every partition of `topic`, the partition's end offset
  * (the job checkpointed everything it read), or `timeoutMs` passes. Returns both, per partition.
+ * For topics without transactions: a transaction's commit marker takes an offset no one commits.
  */
 export async function waitForCommittedEnd(groupId: string, topic: string, partitions: number, timeoutMs: number): Promise<{ committed: number[]; end: number[] }> {
   // Never subscribes: reading a group's offsets does not join it.
