@@ -84,6 +84,8 @@ export class Worker {
   private identity: TransactionalIdentity | undefined;
   private stopRequested = false;
   private lastCheckpointAt = 0;
+  /** The merge member's last read brought records: read both without waiting until it runs dry. */
+  private partialsFlowing = false;
 
   constructor(private readonly config: WorkerConfig) {
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
@@ -140,7 +142,12 @@ export class Worker {
     const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs };
     claimJobDir(this.config.stateDir, jobId, shape);
     const { clicksPartitions, mergePartitions } = shape;
-    for (const consumer of this.consumers.all) consumer.on('event.error', (err) => this.health.clientError(err));
+    for (const consumer of this.consumers.all) {
+      consumer.on('event.error', (err) => this.health.clientError(err));
+      // A read waits (if at all) for its first record only, then takes what is queued: a trickle
+      // of clicks must not hold the other member's partials and rebalance events for a batch.
+      (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+    }
 
     // Who this worker is in checkpoint stamps: tells two histories of a task apart.
     const writerId = `${this.identity?.transactionalId() ?? this.workerId}:${this.startedAt}`;
@@ -237,20 +244,27 @@ export class Worker {
   }
 
   /**
-   * A batch from both members, read at once. The member holding source partitions waits for
-   * records (up to 100 ms); the other only takes what its fetcher queued already, so a worker
-   * with clicks to read never waits on quiet partials (a worker without source partitions waits
-   * on its partials instead). Both serve their rebalance events.
+   * A batch from both members, read at once; each read serves its member's rebalance events.
+   * At most one of them waits (up to 100 ms, for its first record): the source member, unless
+   * it holds no partition or partials are flowing (then neither waits, and partials drain at
+   * the loop's pace, not one batch per 100 ms). A failed read is raised once both reads are
+   * over (no read is left running into the shutdown); the partitions are re-read from their
+   * checkpoints by whoever owns them next.
    */
   private async consumeBatch(size: number): Promise<Message[]> {
     const { source, merge } = this.consumers!;
-    const sourceWaits = source.assignments().length > 0 || merge.assignments().length === 0;
+    const sourceWaits = !this.partialsFlowing && (source.assignments().length > 0 || merge.assignments().length === 0);
+    const mergeWaits = !this.partialsFlowing && !sourceWaits;
     source.setDefaultConsumeTimeout(sourceWaits ? 100 : 0);
-    merge.setDefaultConsumeTimeout(sourceWaits ? 0 : 100);
+    merge.setDefaultConsumeTimeout(mergeWaits ? 100 : 0);
     const read = (consumer: ConsumerClient) =>
       new Promise<Message[]>((resolve, reject) => consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages))));
-    const [clicks, partials] = await Promise.all([read(source), read(merge)]);
-    return partials.length === 0 ? clicks : clicks.length === 0 ? partials : clicks.concat(partials);
+    const [clicks, partials] = await Promise.allSettled([read(source), read(merge)]);
+    const messages = [clicks, partials].flatMap((read) => (read.status === 'fulfilled' ? read.value : []));
+    this.partialsFlowing = partials.status === 'fulfilled' && partials.value.length > 0;
+    const failed = [clicks, partials].find((read): read is PromiseRejectedResult => read.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return messages;
   }
 
   // ---------------------------------------------------------------- checkpoints
@@ -310,7 +324,8 @@ export class Worker {
     await this.tasks?.closeAll();
     // Each client gets a bounded time: a worker that was asked to stop must exit.
     const bounded = (closing: Promise<unknown> | undefined) => Promise.race([closing?.catch(() => undefined), sleep(10_000)]);
-    for (const consumer of this.consumers?.all ?? []) await bounded(disconnect(consumer));
+    // Both members leave together: one still in the group, unpolled, would hold up the rebalance.
+    await Promise.all((this.consumers?.all ?? []).map((consumer) => bounded(disconnect(consumer))));
     await bounded(this.savepoints?.close());
     await bounded(this.changelogReader?.close());
     await bounded(this.delivery?.close());

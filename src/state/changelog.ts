@@ -31,8 +31,10 @@
 //      shows that offset (`markerMatches`): no checkpoint of a previous owner can become
 //      visible after the read, which would leave a delta resting on a state it was not made from;
 //   4. a previous owner that lost the partition cannot commit another checkpoint of it: its
-//      transaction carries its group generation, which the group coordinator refuses once the
-//      partition was reassigned, so the transaction aborts and its records stay invisible.
+//      transaction carries the generation of the group member that owned the partition (a
+//      worker is one member per stage, kafka/stage-consumers.ts), which the group coordinator
+//      refuses once the partition was reassigned, so the transaction aborts and its records
+//      stay invisible.
 // Without any marker (a job that ran without the changelog), a task resumes at the group's
 // committed offset with what its local store holds, and says so when that store is empty.
 

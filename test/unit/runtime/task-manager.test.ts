@@ -42,9 +42,9 @@ function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[]): Tas
   };
 }
 
-function manager(lost = false, resumes: Record<string, ResumePoint> = {}) {
+function manager(lost: boolean | 'merge' = false, resumes: Record<string, ResumePoint> = {}) {
   const calls: string[] = [];
-  const consumers = new StageConsumers(fakeMember('source', calls, lost), fakeMember('merge', calls, lost), topics.clicks);
+  const consumers = new StageConsumers(fakeMember('source', calls, lost === true), fakeMember('merge', calls, lost !== false), topics.clicks);
   const closed: string[] = [];
   const checkpointed: string[][] = [];
   let lostCount = 0;
@@ -149,4 +149,18 @@ test('once closing, rebalance events go straight to the consumer', async () => {
   m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 0 }]);
   assert.equal(m.tasks.rebalancePending, false);
   assert.match(m.calls.at(-1)!, /^merge assign /);
+});
+
+test('only the member whose assignment was lost skips the checkpoint; the other stage revokes as usual', async () => {
+  const m = manager('merge');
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 1 }]);
+  await m.tasks.handleRebalances();
+  m.calls.length = 0;
+  m.tasks.onRebalance('merge', revokeEvent, [{ topic: topics.partials, partition: 1 }]);
+  m.tasks.onRebalance('source', revokeEvent, [{ topic: topics.clicks, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.lost(), 1, 'the merge member lost its partition');
+  assert.deepEqual(m.checkpointed, [['source-0']], 'the source member still checkpoints before giving its partition back');
+  assert.deepEqual(m.calls, [`merge unassign ${topics.partials}-1`, `source unassign ${topics.clicks}-0`]);
 });
