@@ -16,7 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { packageRoot, topicNames } from '../src/config.js';
 import { Random } from '../src/producer/random.js';
-import { GROUP_STABLE, type GroupState } from '../src/kafka/groups.js';
+import { GROUP_STABLE } from '../src/kafka/groups.js';
+import { describeGroup } from '../test/support/group.js';
 import { duration, nonNegativeInt } from '../src/cli/options.js';
 import { expectedWindows } from '../test/support/oracle.js';
 import { readClickLog, readOutput, assertOutputEqualsOracle, type TestJob } from '../test/support/job.js';
@@ -121,13 +122,6 @@ async function main(): Promise<void> {
   const faults: Array<{ kind: FaultKind; recoveryMs: number }> = [];
   const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore', 'hostile-record'];
   const deadline = Date.now() + options.duration;
-  const describeGroup = (): Promise<GroupState> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(packageRoot, 'dist', 'chaos', 'describe-group.js'), brokers, job.jobId], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as GroupState) : reject(new Error(`describe exited ${code}`))));
-    });
   // Recovered: the group is stable and its members are exactly the workers alive now.
   const waitForRecovery = async (): Promise<void> => {
     const from = Date.now();
@@ -135,7 +129,7 @@ async function main(): Promise<void> {
       // Each worker is two members of the group, one per stage (src/kafka/stage-consumers.ts).
       const alive = new Set([...workers].flatMap((w) => ['source', 'merge'].map((stage) => `${job.jobId}-worker-${w.pid}-${stage}`)));
       try {
-        const group = await describeGroup();
+        const group = await describeGroup(job.jobId, brokers);
         if (group.state === GROUP_STABLE && group.clientIds.length === alive.size && group.clientIds.every((id) => alive.has(id))) return;
       } catch {
         // broker still coming back
