@@ -74,7 +74,9 @@ test('a 30 s broker outage: state kept, reported once each way, output equals th
       const count = (text: string) => lines.filter((line) => line.includes(text)).length;
       assert.equal(count('broker unreachable'), 1, `${run.mode.name}: the outage is reported once:\n${lines.join('\n')}`);
       assert.equal(count('broker reachable again'), 1, `${run.mode.name}: the return is reported once`);
-      assert.ok(lines.length <= 4, `${run.mode.name}: no line per retry (${lines.length} lines):\n${lines.join('\n')}`);
+      // At most: the outage, the return, each member's lost partitions (one member per stage),
+      // and one aborted transaction. A line per retry would be dozens.
+      assert.ok(lines.length <= 5, `${run.mode.name}: no line per retry (${lines.length} lines):\n${lines.join('\n')}`);
     }
     // The restart left no transaction whose markers the broker skipped (see kafka.sh hanging).
     const hanging = await broker.hanging();
