@@ -10,7 +10,7 @@
 // Figures only; nothing here passes or fails. Keep the output format stable across versions.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,7 +33,28 @@ const workloads: Workload[] = [
   { name: 'realistic', describe: '1,000 clicks/s of event time keyed by url, Zipf over 200 urls, 1 % late', produce: ['--key', 'url', '--event-rate', '1000', '--late-share', '0.01'] },
 ];
 const cli = path.join(packageRoot, 'bin', 'clickstream');
+// For profiling and experiments: extra node flags for the measured processes (BENCH_NODE_ARGS,
+// e.g. "--cpu-prof"), a subset of the cases (BENCH_CASES="raw,1 worker"), and a backlog preloaded
+// by an earlier run (BENCH_PREFIX, the topic prefix it printed) instead of a new one.
+const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+const onlyCases = process.env.BENCH_CASES?.split(',');
+const wanted = (label: string): boolean => onlyCases === undefined || onlyCases.includes(label);
 const children = path.join(packageRoot, 'dist', 'bench', 'children.js');
+
+/**
+ * CPU seconds the local broker (scripts/kafka.sh's, same machine) has used so far, or undefined
+ * when the broker is elsewhere: the job's writes cost the broker CPU on the same cores.
+ */
+function brokerCpuS(): number | undefined {
+  try {
+    const pid = readFileSync(path.join(process.env.KAFKA_HOME ?? path.join(packageRoot, '.kafka'), 'kafka.pid'), 'utf8').trim();
+    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms (USER_HZ)
+  } catch {
+    return undefined;
+  }
+}
 
 interface Line {
   kind: 'progress' | 'final';
@@ -50,7 +71,7 @@ interface ChildRun {
 
 function startChild(args: string[]): ChildRun {
   // The same V8 flag as bin/clickstream's shebang, so the worker measured is the one users run.
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', children, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, children, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
   const listeners: Array<(line: Line) => void> = [];
   let resolveFinal!: (line: Line) => void;
@@ -85,6 +106,10 @@ interface Row {
   ckptKbP50?: number;
   ckptCount?: number;
   flushP99Ms?: number;
+  /** CPU seconds of the job's processes (or raw consume's) over the run. */
+  cpuS?: number;
+  /** CPU seconds the local broker used during the run. */
+  brokerCpuS?: number;
 }
 
 /**
@@ -92,8 +117,7 @@ interface Row {
  * may end in a transaction marker, which takes an offset nobody commits) and the workers read
  * every click: the job is done, as its user would see it.
  */
-async function allCommitted(groupId: string, prefix: string, exactlyOnce: boolean, clicksRead: () => number): Promise<number> {
-  const topics = topicNames(prefix);
+async function allCommitted(groupId: string, topics: { clicks: string; partials: string }, exactlyOnce: boolean, clicksRead: () => number): Promise<number> {
   const consumer: ConsumerClient = new KafkaConsumer({ ...commonConfig(brokers, 'bench-offsets'), 'group.id': groupId, 'enable.auto.commit': false }, {});
   await connectClient(consumer, brokers);
   const all = [topics.clicks, topics.partials].flatMap((topic) => Array.from({ length: partitions }, (_, partition) => ({ topic, partition })));
@@ -114,12 +138,18 @@ async function allCommitted(groupId: string, prefix: string, exactlyOnce: boolea
 
 async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true): Promise<Row> {
   const variant = `${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}`;
-  const jobId = `${prefix}job-${workers}${variant}`;
+  const jobId = `${prefix}job-${workers}${variant}-${Date.now().toString(36)}`;
+  // The case's own internal and output topics: a job reading another case's partials (same
+  // topic, other group) would merge every earlier run's panes too.
+  const casePrefix = `${jobId}.`;
+  execFileSync(cli, ['topics', 'create', '--topic-prefix', casePrefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
+  const clicksTopic = topicNames(prefix).clicks;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
+  const brokerCpuBefore = brokerCpuS();
   const startedAt = performance.now();
-  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, prefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog']));
+  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, casePrefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog', clicksTopic]));
   const latest = runs.map(() => 0);
-  const committedAt = allCommitted(jobId, prefix, exactlyOnce, () => latest.reduce((a, b) => a + b, 0));
+  const committedAt = allCommitted(jobId, { clicks: clicksTopic, partials: topicNames(casePrefix).partials }, exactlyOnce, () => latest.reduce((a, b) => a + b, 0));
   let firstAt = 0;
   const doneAt = await new Promise<number>((resolve) => {
     runs.forEach((run, i) =>
@@ -132,6 +162,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     );
   });
   const overallEndAt = await committedAt;
+  const brokerCpuAfter = brokerCpuS();
   for (const run of runs) run.stop();
   const finals = await Promise.all(runs.map((run) => run.final));
   rmSync(stateDir, { recursive: true, force: true });
@@ -149,23 +180,38 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     ckptKbP50: quantile(checkpoints.map((c) => c.bytes), 0.5) / 1024,
     ckptCount: checkpoints.length,
     flushP99Ms: quantile(checkpoints.map((c) => c.kafkaWaitMs), 0.99),
+    cpuS: finals.reduce((sum, f) => sum + (f.cpuMs as number), 0) / 1000,
+    brokerCpuS: brokerCpuBefore === undefined || brokerCpuAfter === undefined ? undefined : brokerCpuAfter - brokerCpuBefore,
   };
 }
 
 async function benchWorkload(workload: Workload): Promise<string[]> {
-  const prefix = `bench-${Date.now().toString(36)}-${workload.name}.`;
+  const reused = process.env.BENCH_PREFIX;
+  const prefix = reused ?? `bench-${Date.now().toString(36)}-${workload.name}.`;
   const topics = topicNames(prefix);
-  execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
-  process.stderr.write(`bench: ${workload.name}: preloading ${clicks} clicks into ${topics.clicks}...\n`);
-  const produced = execFileSync(cli, ['produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '1', ...workload.produce, '--brokers', brokers]).toString().trim();
-  process.stderr.write(`bench: ${produced}\n`);
+  if (reused === undefined) {
+    execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
+    process.stderr.write(`bench: ${workload.name}: preloading ${clicks} clicks into ${topics.clicks}...\n`);
+    const produced = execFileSync(cli, ['produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '1', ...workload.produce, '--brokers', brokers]).toString().trim();
+    process.stderr.write(`bench: ${produced}\n`);
+  }
 
   const rows: Row[] = [];
+  const brokerCpuBefore = brokerCpuS();
   const raw = startChild(['raw', brokers, topics.clicks, String(partitions), String(clicks)]);
   const rawFinal = await raw.final;
-  rows.push({ name: 'raw-consume', clicksPerSec: clicks / ((rawFinal.activeMs as number) / 1000), overallPerSec: clicks / ((rawFinal.wallMs as number) / 1000), wallS: (rawFinal.wallMs as number) / 1000, peakRssMb: (rawFinal.peakRss as number) / 2 ** 20 });
+  const brokerCpuAfter = brokerCpuS();
+  rows.push({
+    name: 'raw-consume',
+    clicksPerSec: clicks / ((rawFinal.activeMs as number) / 1000),
+    overallPerSec: clicks / ((rawFinal.wallMs as number) / 1000),
+    wallS: (rawFinal.wallMs as number) / 1000,
+    peakRssMb: (rawFinal.peakRss as number) / 2 ** 20,
+    cpuS: (rawFinal.cpuMs as number) / 1000,
+    brokerCpuS: brokerCpuBefore === undefined || brokerCpuAfter === undefined ? undefined : brokerCpuAfter - brokerCpuBefore,
+  });
   const cases: Array<[string, number, boolean, boolean]> = [['1 worker', 1, false, true], ['2 workers', 2, false, true], ['exactly-once', 1, true, true], ['no changelog', 1, false, false]];
-  for (const [label, workers, exactlyOnce, changelog] of cases) {
+  for (const [label, workers, exactlyOnce, changelog] of cases.filter(([label]) => wanted(label))) {
     process.stderr.write(`bench: ${workload.name}: ${label}...\n`);
     rows.push(await runJob(prefix, workers, exactlyOnce, changelog));
   }
@@ -174,11 +220,12 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   const share = (value: number | undefined, of: number | undefined): string => (value === undefined || of === undefined ? '-' : `${fmt((100 * value) / of)}%`);
   return [
     `workload ${workload.name}: ${workload.describe}`,
-    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}`,
+    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}`,
     ...rows.map((r) =>
       `${r.name.padEnd(20)}${fmt(r.clicksPerSec).padStart(10)}${share(r.clicksPerSec, rows[0]!.clicksPerSec).padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
       `${fmt(r.ckptP50Ms, 1).padStart(13)}${fmt(r.ckptP99Ms, 1).padStart(13)}${fmt(r.ckptKbP50, 1).padStart(13)}${fmt(r.ckptCount).padStart(7)}${fmt(r.flushP99Ms, 1).padStart(11)}` +
-      `${fmt(r.overallPerSec).padStart(11)}${share(r.overallPerSec, rows[0]!.clicksPerSec).padStart(8)}`,
+      `${fmt(r.overallPerSec).padStart(11)}${share(r.overallPerSec, rows[0]!.clicksPerSec).padStart(8)}` +
+      `${fmt(r.cpuS, 1).padStart(8)}${share(r.cpuS, clicks / (r.overallPerSec ?? Number.NaN)).padStart(6)}${fmt(r.brokerCpuS, 1).padStart(10)}`,
     ),
   ];
 }
@@ -196,7 +243,8 @@ async function main(): Promise<void> {
     'both against raw consume\'s clicks/s. A checkpoint\'s duration includes waiting for the producer\'s',
     'acknowledgements (flush p99; in exactly-once mode: sending the offsets and committing the',
     'transaction). -eos: exactly-once; -nocl: without the changelog topics (the others write every',
-    'checkpoint\'s changes to them).',
+    'checkpoint\'s changes to them). cpu s: CPU time of the case\'s processes (busy: of the overall',
+    'wall time, summed over workers); broker s: CPU time of the local broker over the case.',
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

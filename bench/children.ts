@@ -1,6 +1,7 @@
 // Child processes of the benchmark, one per measured process so each has its own RSS:
 //   node dist/bench/children.js raw <brokers> <topic> <partitions> <expected>
-//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> <at-least-once|exactly-once> [no-changelog]
+//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> <at-least-once|exactly-once> <changelog|no-changelog> <clicks topic>
+// A worker's topics are its case's own (<prefix>), but for the clicks it reads (the shared backlog).
 // Each prints JSON lines on stdout: progress every 250 ms, and a final report.
 
 import { KafkaConsumer, connectClient, disconnect } from '../src/kafka/clients.js';
@@ -17,6 +18,11 @@ const sampleRss = (): number => {
   return rss;
 };
 setInterval(sampleRss, 100).unref();
+/** CPU time of this process so far, user and system, in ms. */
+const cpuMs = (): number => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
 const emit = (line: object): void => {
   process.stdout.write(JSON.stringify(line) + '\n');
 };
@@ -42,14 +48,14 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), memory: process.memoryUsage() });
   process.exit(0);
 }
 
-async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean): Promise<void> {
+async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean, clicksTopic: string): Promise<void> {
   const instance = new Worker({
     brokers,
-    topics: topicNames(prefix),
+    topics: { ...topicNames(prefix), clicks: clicksTopic },
     topicPrefix: prefix,
     jobId,
     stateDir,
@@ -71,11 +77,11 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   await instance.run();
   clearInterval(progress);
   const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes }));
-  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'raw') await raw(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
-else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog');
+else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog', args[6]!);
 else throw new Error(`unknown mode ${mode}`);
