@@ -23,6 +23,8 @@ const cpuMs = (): number => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
 };
+/** Share of the time since start that the event loop (the JS thread) was busy, not waiting. */
+const loopBusy = (): number => performance.eventLoopUtilization().utilization;
 const emit = (line: object): void => {
   process.stdout.write(JSON.stringify(line) + '\n');
 };
@@ -48,7 +50,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), memory: process.memoryUsage() });
   process.exit(0);
 }
 
@@ -77,7 +79,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   await instance.run();
   clearInterval(progress);
   const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes }));
-  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }
 

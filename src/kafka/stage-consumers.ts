@@ -7,9 +7,8 @@
 // running job's positions stay where they were; each stage's offsets are committed by the member
 // that owns them (with its own generation: a member that lost a partition is refused).
 
+import type { Stage } from '../state/state-dir.js';
 import type { ConsumerClient } from './clients.js';
-
-export type StageName = 'source' | 'merge';
 
 /** The group member that owns (reads, commits) a topic's partitions. */
 export type MemberOf = (topic: string) => ConsumerClient;
@@ -21,7 +20,8 @@ export class StageConsumers {
     private readonly sourceTopic: string,
   ) {}
 
-  stageOf(topic: string): StageName {
+  /** The stage whose tasks read `topic`. */
+  stageOf(topic: string): Stage {
     return topic === this.sourceTopic ? 'source' : 'merge';
   }
 

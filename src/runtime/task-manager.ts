@@ -9,7 +9,7 @@
 // assigned, sought, paused and committed through the member that owns it.
 
 import type { TopicPartition } from '@confluentinc/kafka-javascript';
-import type { ChangelogTopics, TopicNames } from '../config.js';
+import type { ChangelogTopics } from '../config.js';
 import { tunables } from '../config.js';
 import { CODES, OFFSET_BEGINNING, incremental } from '../kafka/clients.js';
 import type { StageConsumers } from '../kafka/stage-consumers.js';
@@ -52,7 +52,6 @@ export class TaskManager {
 
   constructor(
     private readonly consumers: StageConsumers,
-    private readonly topics: TopicNames,
     settings: TaskSettings,
     private readonly changelog: { reader: ChangelogReader; topics: ChangelogTopics } | undefined,
     private readonly health: BrokerHealth,
@@ -126,7 +125,7 @@ export class TaskManager {
   private async assign(member: Stage, partitions: Array<{ topic: string; partition: number }>, reposition = false): Promise<void> {
     const assignment: Assignment[] = [];
     for (const { topic, partition } of partitions) {
-      const stage: Stage = topic === this.topics.clicks ? 'source' : 'merge';
+      const stage = this.consumers.stageOf(topic);
       const task = await this.open(stage, topic, partition, this.committedToken(topic, partition), this.changelogAccess(stage));
       const name = `${task.stage}-${partition}`;
       if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: name, nextOffset: task.nextOffset });
@@ -160,7 +159,7 @@ export class TaskManager {
     const consumer = this.consumers[member];
     const revoked: Task[] = [];
     for (const { topic, partition } of partitions) {
-      const task = topic === this.topics.clicks ? this.sources[partition] : this.merges[partition];
+      const task = this.consumers.stageOf(topic) === 'source' ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
     }
     if (incremental(consumer).assignmentLost()) {

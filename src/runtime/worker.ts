@@ -159,7 +159,6 @@ export class Worker {
     }
     this.tasks = new TaskManager(
       this.consumers,
-      topics,
       { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions },
       this.changelogReader !== undefined ? { reader: this.changelogReader, topics: changelogNames } : undefined,
       this.health,
