@@ -48,6 +48,18 @@ export interface PaneCount {
   count: number;
 }
 
+export interface UrlCount {
+  url: string;
+  count: number;
+}
+
+/** Clicks of many urls in one pane of one source partition, those of one merge partition. */
+export interface PaneCounts {
+  sourcePartition: number;
+  paneStart: number;
+  counts: UrlCount[];
+}
+
 export interface PaneTotal {
   sourcePartition: number;
   paneStart: number;
@@ -60,11 +72,12 @@ export interface SourceWatermark {
   idle: boolean;
 }
 
-/** A record of the internal partials topic (proto message `Partial`): one of its three kinds. */
+/** A record of the internal partials topic (proto message `Partial`): one of its four kinds. */
 export type PartialMessage =
-  | { paneCount: PaneCount; paneTotal?: undefined; watermark?: undefined }
-  | { paneTotal: PaneTotal; paneCount?: undefined; watermark?: undefined }
-  | { watermark: SourceWatermark; paneCount?: undefined; paneTotal?: undefined };
+  | { paneCounts: PaneCounts; paneCount?: undefined; paneTotal?: undefined; watermark?: undefined }
+  | { paneCount: PaneCount; paneCounts?: undefined; paneTotal?: undefined; watermark?: undefined }
+  | { paneTotal: PaneTotal; paneCounts?: undefined; paneCount?: undefined; watermark?: undefined }
+  | { watermark: SourceWatermark; paneCounts?: undefined; paneCount?: undefined; paneTotal?: undefined };
 
 const root = protobuf.loadSync(protoPath);
 

@@ -12,7 +12,10 @@ export class MergeStage {
   ) {}
 
   apply(partial: PartialMessage, out: MergeOutput): void {
-    if (partial.paneCount) {
+    if (partial.paneCounts) {
+      const { sourcePartition, paneStart, counts } = partial.paneCounts;
+      for (const { url, count } of counts) this.windows.addPaneCount(sourcePartition, paneStart, url, count, out);
+    } else if (partial.paneCount) {
       const p = partial.paneCount;
       this.windows.addPaneCount(p.sourcePartition, p.paneStart, p.url, p.count, out);
     } else if (partial.paneTotal) {
@@ -46,18 +49,30 @@ const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && 
  */
 export function partialProblem(partial: PartialMessage, sourcePartitions: number, paneMs: number, maxUrlBytes: number): string | undefined {
   // Decoded messages leave the kinds not set as null or undefined.
-  const { paneCount, paneTotal, watermark } = partial;
-  const source = paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition;
-  if (source === undefined || source === null) return 'no pane count, pane total or watermark';
+  const { paneCounts, paneCount, paneTotal, watermark } = partial;
+  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition;
+  if (source === undefined || source === null) return 'no pane counts, pane count, pane total or watermark';
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
-  const pane = paneCount ?? paneTotal;
-  if (pane != null) {
-    if (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;
-    if (!isCount(pane.count)) return `count ${pane.count} is not a non-negative integer`;
+  const pane = paneCounts ?? paneCount ?? paneTotal;
+  if (pane != null && (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0)) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;
+  if (paneCounts != null) {
+    // One bad entry refuses the record: a part of a pane is never applied.
+    if (paneCounts.counts.length === 0) return 'pane counts without a url';
+    for (const { url, count } of paneCounts.counts) {
+      const problem = urlCountProblem(url, count, maxUrlBytes);
+      if (problem !== undefined) return problem;
+    }
   }
-  if (paneCount != null && (typeof paneCount.url !== 'string' || paneCount.url === '' || Buffer.byteLength(paneCount.url) > maxUrlBytes)) return 'url empty or over the url limit';
+  if (paneCount != null) return urlCountProblem(paneCount.url, paneCount.count, maxUrlBytes);
+  if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
   // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
-  if (paneCount == null && paneTotal == null && watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
+  if (pane == null && watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
+  return undefined;
+}
+
+function urlCountProblem(url: unknown, count: number, maxUrlBytes: number): string | undefined {
+  if (!isCount(count)) return `count ${count} is not a non-negative integer`;
+  if (typeof url !== 'string' || url === '' || Buffer.byteLength(url) > maxUrlBytes) return 'url empty or over the url limit';
   return undefined;
 }
 

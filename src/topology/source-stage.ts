@@ -10,7 +10,7 @@
 // topic; merge tasks (merge-stage.ts) combine them per url (and partition 0 of it the totals) and
 // emit a window once every source partition's watermark has passed its end.
 
-import type { PartialMessage } from '../codec/messages.js';
+import type { PartialMessage, UrlCount } from '../codec/messages.js';
 import { partitionForKey } from './murmur2.js';
 import { SourcePanes } from './source-panes.js';
 import { NO_WATERMARK } from './watermark.js';
@@ -18,13 +18,19 @@ import { alignDown } from './windows.js';
 
 export interface RoutedPartial {
   mergePartition: number;
-  /** Record key: the url for pane counts (so a url's partials share a partition), else null. */
+  /** Record key: none (each record names its merge partition; the url decides it for pane counts). */
   key: string | null;
   partial: PartialMessage;
 }
 
 /** Urls whose merge partition is remembered at once; past it the cache starts over. */
 const URL_CACHE_SIZE = 100_000;
+
+/**
+ * Most bytes of urls in one PaneCounts record (urls counted at 3 bytes per UTF-16 unit, the
+ * most UTF-8 needs): a pane of many long urls goes out in parts far below Kafka's 1 MB limit.
+ */
+export const PANE_COUNTS_PART_BYTES = 256 * 1024;
 
 /** Merge partition that owns the job-wide totals. */
 export const TOTAL_OWNER = 0;
@@ -51,13 +57,29 @@ export class SourceStage {
     return this.panes.add(url, eventTimeMs);
   }
 
-  /** After a batch: closed panes, then a marker if the watermark crossed a pane boundary. */
+  /**
+   * After a batch: closed panes, then a marker if the watermark crossed a pane boundary. A closed
+   * pane goes out as one PaneCounts record per merge partition that owns some of its urls (in
+   * parts if large): a record per url was the most of what the job wrote, for the broker to store
+   * and the merge members to read.
+   */
   flush(out: RoutedPartial[]): void {
     const source = this.sourcePartition;
     for (const pane of this.panes.takeClosed()) {
+      const parts: Array<{ counts: UrlCount[]; bytes: number } | undefined> = [];
       for (const [url, count] of pane.counts) {
-        out.push({ mergePartition: this.mergePartitionOf(url), key: url, partial: { paneCount: { sourcePartition: source, paneStart: pane.paneStart, url, count } } });
+        const mergePartition = this.mergePartitionOf(url);
+        const bytes = url.length * 3 + 16;
+        let part = parts[mergePartition];
+        if (part !== undefined && part.bytes + bytes > PANE_COUNTS_PART_BYTES) {
+          out.push(paneCountsRecord(mergePartition, source, pane.paneStart, part.counts));
+          part = undefined;
+        }
+        if (part === undefined) parts[mergePartition] = part = { counts: [], bytes: 0 };
+        part.counts.push({ url, count });
+        part.bytes += bytes;
       }
+      parts.forEach((part, mergePartition) => part !== undefined && out.push(paneCountsRecord(mergePartition, source, pane.paneStart, part.counts)));
       out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { paneTotal: { sourcePartition: source, paneStart: pane.paneStart, count: pane.total } } });
     }
     const watermark = this.alignedWatermark();
@@ -95,4 +117,8 @@ export class SourceStage {
     }
     return partition;
   }
+}
+
+function paneCountsRecord(mergePartition: number, sourcePartition: number, paneStart: number, counts: UrlCount[]): RoutedPartial {
+  return { mergePartition, key: null, partial: { paneCounts: { sourcePartition, paneStart, counts } } };
 }

@@ -25,11 +25,13 @@ export async function explainPaneMismatches(job: TestJob, clickLog: string, part
   const forwarded = new Map<string, { count: number; offsets: string[] }>();
   for (const m of await readTopic(job.topics.partials, partitions, () => false, 5_000)) {
     const partial = partialCodec.decode(m.value!);
-    if (partial.paneCount === undefined) continue;
-    const { sourcePartition, paneStart, url, count } = partial.paneCount;
-    const key = `${sourcePartition}|${paneStart}|${url}`;
-    const seen = forwarded.get(key);
-    forwarded.set(key, { count, offsets: [...(seen?.offsets ?? []), `${m.partition}@${m.offset}=${count}`] });
+    // Packed (one record per pane and merge partition) or, from older workers, one per url.
+    const counts = partial.paneCounts != null ? partial.paneCounts.counts.map(({ url, count }) => ({ ...partial.paneCounts!, url, count })) : partial.paneCount != null ? [partial.paneCount] : [];
+    for (const { sourcePartition, paneStart, url, count } of counts) {
+      const key = `${sourcePartition}|${paneStart}|${url}`;
+      const seen = forwarded.get(key);
+      forwarded.set(key, { count, offsets: [...(seen?.offsets ?? []), `${m.partition}@${m.offset}=${count}`] });
+    }
   }
   const lines: string[] = [];
   for (const [key, want] of expected) {

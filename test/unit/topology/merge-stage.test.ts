@@ -25,3 +25,16 @@ test('partials as the codec decodes them (kinds not set are null) pass when they
   assert.equal(check({ paneCount: { sourcePartition: 3, paneStart: 1_800_000_000_000, url: '/a', count: 1 } }), undefined);
   assert.match(check({ paneTotal: { sourcePartition: 7, paneStart: 1_800_000_005_000, count: 3 } })!, /source partition 7/);
 });
+
+test('packed pane counts are refused whole when one entry does not fit', async () => {
+  const { partialCodec } = await import('../../../src/codec/messages.js');
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, 5_000, 2_048);
+  const pane = { sourcePartition: 2, paneStart: 1_800_000_000_000 };
+  assert.equal(check({ paneCounts: { ...pane, counts: [{ url: '/a', count: 3 }, { url: '/b', count: 1 }] } }), undefined);
+  assert.match(check({ paneCounts: { ...pane, counts: [] } })!, /without a url/);
+  assert.match(check({ paneCounts: { ...pane, counts: [{ url: '/a', count: 3 }, { url: '', count: 1 }] } })!, /url/);
+  assert.match(check({ paneCounts: { ...pane, counts: [{ url: '/a', count: 3 }, { url: '/b', count: -1 }] } })!, /count -1/);
+  assert.match(check({ paneCounts: { ...pane, counts: [{ url: 'x'.repeat(3_000), count: 1 }] } })!, /url/);
+  assert.match(check({ paneCounts: { ...pane, sourcePartition: 9, counts: [{ url: '/a', count: 1 }] } })!, /source partition 9/);
+  assert.match(check({ paneCounts: { ...pane, paneStart: 1_800_000_000_001, counts: [{ url: '/a', count: 1 }] } })!, /5000 ms boundary/);
+});
