@@ -41,6 +41,9 @@ export function hostileInternalRecords(): HostileInternal[] {
     { name: 'four garbage bytes on the partials topic', topic: 'partials', value: Buffer.from([0x0a, 0xff, 0xff, 0x01]) },
     { name: 'a partial from source partition 99', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneTotal: { sourcePartition: 99, paneStart: 0, count: 5 } })) },
     { name: 'a partial with a negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneTotal: { sourcePartition: 0, paneStart: 0, count: -5 } })) },
+    // A pane of 2027 on a pane boundary: only the one bad entry makes these unfit.
+    { name: 'packed pane counts with one negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 0, paneStart: 1_800_000_000_000, counts: [{ url: '/hostile/a', count: 7 }, { url: '/hostile/b', count: -1 }] } })) },
+    { name: 'packed pane counts without urls', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 1, paneStart: 1_800_000_000_000, counts: [] } })) },
     { name: 'JSON that is not a status', topic: 'status', value: Buffer.from('{"worker":"x","hello":1}') },
     { name: 'not JSON on the status topic', topic: 'status', value: Buffer.from('\u001b[2J') },
     { name: 'a control record that is not a request', topic: 'control', value: Buffer.from('{"type":"savepoint-request","jobId":"*","savepointId":"../../x","stop":true}') },
