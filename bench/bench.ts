@@ -34,7 +34,8 @@ const workloads: Workload[] = [
 ];
 const cli = path.join(packageRoot, 'bin', 'clickstream');
 // For profiling and experiments: extra node flags for the measured processes (BENCH_NODE_ARGS,
-// e.g. "--cpu-prof"), a subset of the cases (BENCH_CASES="raw,1 worker"), and a backlog preloaded
+// e.g. "--cpu-prof"), a subset of the job's cases (BENCH_CASES="1 worker,exactly-once"; raw consume
+// always runs), and a backlog preloaded
 // by an earlier run (BENCH_PREFIX, the topic prefix it printed) instead of a new one.
 const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const onlyCases = process.env.BENCH_CASES?.split(',');
@@ -54,6 +55,15 @@ function brokerCpuS(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Starts counting the broker's CPU: the returned function gives the seconds used since. */
+function brokerCpuMeter(): () => number | undefined {
+  const before = brokerCpuS();
+  return () => {
+    const after = brokerCpuS();
+    return before === undefined || after === undefined ? undefined : after - before;
+  };
 }
 
 interface Line {
@@ -147,7 +157,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   execFileSync(cli, ['topics', 'create', '--topic-prefix', casePrefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
   const clicksTopic = topicNames(prefix).clicks;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
-  const brokerCpuBefore = brokerCpuS();
+  const brokerCpu = brokerCpuMeter();
   const startedAt = performance.now();
   const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, casePrefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog', clicksTopic]));
   const latest = runs.map(() => 0);
@@ -164,7 +174,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     );
   });
   const overallEndAt = await committedAt;
-  const brokerCpuAfter = brokerCpuS();
+  const brokerSeconds = brokerCpu();
   for (const run of runs) run.stop();
   const finals = await Promise.all(runs.map((run) => run.final));
   rmSync(stateDir, { recursive: true, force: true });
@@ -184,7 +194,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     flushP99Ms: quantile(checkpoints.map((c) => c.kafkaWaitMs), 0.99),
     cpuS: finals.reduce((sum, f) => sum + (f.cpuMs as number), 0) / 1000,
     loopBusy: Math.min(...finals.map((f) => f.loopBusy as number)),
-    brokerCpuS: brokerCpuBefore === undefined || brokerCpuAfter === undefined ? undefined : brokerCpuAfter - brokerCpuBefore,
+    brokerCpuS: brokerSeconds,
   };
 }
 
@@ -200,10 +210,10 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   }
 
   const rows: Row[] = [];
-  const brokerCpuBefore = brokerCpuS();
+  const rawBrokerCpu = brokerCpuMeter();
   const raw = startChild(['raw', brokers, topics.clicks, String(partitions), String(clicks)]);
   const rawFinal = await raw.final;
-  const brokerCpuAfter = brokerCpuS();
+  const rawBrokerCpuS = rawBrokerCpu();
   rows.push({
     name: 'raw-consume',
     clicksPerSec: clicks / ((rawFinal.activeMs as number) / 1000),
@@ -212,7 +222,7 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
     peakRssMb: (rawFinal.peakRss as number) / 2 ** 20,
     cpuS: (rawFinal.cpuMs as number) / 1000,
     loopBusy: rawFinal.loopBusy as number,
-    brokerCpuS: brokerCpuBefore === undefined || brokerCpuAfter === undefined ? undefined : brokerCpuAfter - brokerCpuBefore,
+    brokerCpuS: rawBrokerCpuS,
   });
   const cases: Array<[string, number, boolean, boolean]> = [['1 worker', 1, false, true], ['2 workers', 2, false, true], ['exactly-once', 1, true, true], ['no changelog', 1, false, false]];
   for (const [label, workers, exactlyOnce, changelog] of cases.filter(([label]) => wanted(label))) {
