@@ -80,8 +80,9 @@ interface ChildRun {
 }
 
 function startChild(args: string[]): ChildRun {
-  // The same V8 flag as bin/clickstream's shebang, so the worker measured is the one users run.
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, children, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // The same V8 flag and malloc setting as bin/clickstream's shebang, so the worker measured is
+  // the one users run (raw consume too, so that the baseline is measured alike).
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, children, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
   const lines: Line[] = [];
   const listeners: Array<(line: Line) => void> = [];
   let resolveFinal!: (line: Line) => void;
@@ -122,6 +123,8 @@ interface Row {
   loopBusy?: number;
   /** CPU seconds the local broker used during the run. */
   brokerCpuS?: number;
+  /** The largest share of the clicks one worker processed (of 2 workers: balanced is 50 %). */
+  topWorkerShare?: number;
 }
 
 /**
@@ -195,6 +198,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     cpuS: finals.reduce((sum, f) => sum + (f.cpuMs as number), 0) / 1000,
     loopBusy: Math.min(...finals.map((f) => f.loopBusy as number)),
     brokerCpuS: brokerSeconds,
+    topWorkerShare: Math.max(...finals.map((f) => f.clicks as number)) / finals.reduce((sum, f) => sum + (f.clicks as number), 0),
   };
 }
 
@@ -234,12 +238,12 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   const share = (value: number | undefined, of: number | undefined): string => (value === undefined || of === undefined ? '-' : `${fmt((100 * value) / of)}%`);
   return [
     `workload ${workload.name}: ${workload.describe}`,
-    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}`,
+    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}${'top wkr'.padStart(9)}`,
     ...rows.map((r) =>
       `${r.name.padEnd(20)}${fmt(r.clicksPerSec).padStart(10)}${share(r.clicksPerSec, rows[0]!.clicksPerSec).padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
       `${fmt(r.ckptP50Ms, 1).padStart(13)}${fmt(r.ckptP99Ms, 1).padStart(13)}${fmt(r.ckptKbP50, 1).padStart(13)}${fmt(r.ckptCount).padStart(7)}${fmt(r.flushP99Ms, 1).padStart(11)}` +
       `${fmt(r.overallPerSec).padStart(11)}${share(r.overallPerSec, rows[0]!.clicksPerSec).padStart(8)}` +
-      `${fmt(r.cpuS, 1).padStart(8)}${share(r.loopBusy, 1).padStart(6)}${fmt(r.brokerCpuS, 1).padStart(10)}`,
+      `${fmt(r.cpuS, 1).padStart(8)}${share(r.loopBusy, 1).padStart(6)}${fmt(r.brokerCpuS, 1).padStart(10)}${share(r.topWorkerShare, 1).padStart(9)}`,
     ),
   ];
 }
@@ -259,7 +263,8 @@ async function main(): Promise<void> {
     'transaction). -eos: exactly-once; -nocl: without the changelog topics (the others write every',
     'checkpoint\'s changes to them). cpu s: CPU time of the case\'s processes (all their threads);',
     'busy: the share of its life the JS thread was busy (event loop utilisation; of 2 workers the',
-    'lower); broker s: CPU time of the local broker over the case.',
+    'lower); broker s: CPU time of the local broker over the case; top wkr: the largest share of the',
+    'clicks one worker processed.',
   ];
   process.stdout.write(out.join('\n') + '\n');
 }
