@@ -26,6 +26,7 @@ import type { ClickLimits } from '../codec/click-admission.js';
 import type { WindowSpec } from '../topology/windows.js';
 import type { CheckpointReport, CheckpointedTask } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
+import { CatchUpCheckpoints } from './catch-up.js';
 import { IdlenessProbe } from './idleness-probe.js';
 import { BrokerHealth } from './outage.js';
 import type { OutputSink } from './output-sink.js';
@@ -86,6 +87,9 @@ export class Worker {
   private lastCheckpointAt = 0;
   /** The merge member's last read brought records: read both without waiting until it runs dry. */
   private partialsFlowing = false;
+  /** Clicks in the last read (the source member's share of the batch). */
+  private lastClicksRead = 0;
+  private readonly catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs);
 
   constructor(private readonly config: WorkerConfig) {
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
@@ -228,7 +232,8 @@ export class Worker {
         if (this.delivery.recovering) continue;
         const now = Date.now();
         await this.idleness.check(now);
-        if (now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+        const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize }, now, this.lastCheckpointAt);
+        if (caughtUp || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
           if (this.delivery.recovering) continue;
@@ -263,6 +268,7 @@ export class Worker {
     const [clicks, partials] = await Promise.allSettled([read(source), read(merge)]);
     const messages = [clicks, partials].flatMap((read) => (read.status === 'fulfilled' ? read.value : []));
     this.partialsFlowing = partials.status === 'fulfilled' && partials.value.length > 0;
+    this.lastClicksRead = clicks.status === 'fulfilled' ? clicks.value.length : 0;
     const failed = [clicks, partials].find((read): read is PromiseRejectedResult => read.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return messages;
@@ -272,6 +278,7 @@ export class Worker {
 
   private async checkpoint(tasks: Task[], kind: CheckpointKind): Promise<void> {
     this.lastCheckpointAt = Date.now();
+    this.catchUp.checkpointed();
     const report = await this.delivery.checkpoint(tasks, kind);
     if (report === undefined) return;
     this.checkpoints.push(report);

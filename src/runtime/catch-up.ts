@@ -1,0 +1,57 @@
+// When a worker that was reading a backlog runs dry, its last records wait in uncommitted state
+// (and, in exactly-once mode, in an open transaction) until the next periodic checkpoint, and the
+// merge stage only sees the source stage's last partials after that checkpoint: the end of a
+// catch-up waited up to one checkpoint interval per stage hop. This rule checkpoints at once
+// instead, and only after a catch-up: a worker fed live traffic reads partial batches and keeps
+// the periodic schedule (checkpoints are transactions; a trickle of clicks must not make one per
+// loop). Pure: the worker loop feeds it what each round read.
+
+/** What one round of the worker loop read. */
+export interface RoundRead {
+  /** Records read from the clicks topic (the source stage). */
+  clicks: number;
+  /** Records read from both members. */
+  total: number;
+  /** The most records one read may return: a read that returns this many found a backlog. */
+  batchSize: number;
+}
+
+export class CatchUpCheckpoints {
+  /** A full batch was read since the worker last ran dry with nothing left to checkpoint. */
+  private caughtUpPending = false;
+  /** Records read since the last checkpoint. */
+  private readSinceCheckpoint = 0;
+
+  /**
+   * @param minGapMs the least time between two checkpoints this rule asks for.
+   * @param settleMs how long after a checkpoint the rule waits for what it released (the
+   *   partials reach the merge member within a fetch's wait) before a clean dry round disarms it.
+   */
+  constructor(
+    private readonly minGapMs: number,
+    private readonly settleMs: number,
+  ) {}
+
+  /**
+   * Feeds one round; true when the worker should checkpoint now: a backlog was being read, this
+   * round read nothing, records read since the last checkpoint are not yet in one, and the last
+   * checkpoint is at least `minGapMs` old. The rule stays armed through the checkpoints it asks
+   * for, so the merge stage's tail (the partials that checkpoint released) gets one too; a dry
+   * round with nothing to checkpoint, `settleMs` after the last checkpoint, disarms it.
+   */
+  round(read: RoundRead, nowMs: number, lastCheckpointAtMs: number): boolean {
+    this.readSinceCheckpoint += read.total;
+    if (read.clicks >= read.batchSize) this.caughtUpPending = true;
+    if (!this.caughtUpPending || read.total > 0) return false;
+    if (this.readSinceCheckpoint === 0) {
+      if (nowMs - lastCheckpointAtMs >= this.settleMs) this.caughtUpPending = false;
+      return false;
+    }
+    return nowMs - lastCheckpointAtMs >= this.minGapMs;
+  }
+
+  /** A checkpoint (of any kind) was taken: what was read is in it. */
+  checkpointed(): void {
+    this.readSinceCheckpoint = 0;
+  }
+}
