@@ -66,6 +66,14 @@ export class TaskManager {
     return [...this.sources, ...this.merges].filter((task): task is Task => task !== undefined);
   }
 
+  /**
+   * Whether the worker runs a task of `stage`. (Asked every loop round: the consumer's own
+   * assignments() is a native call that cost 2.6 % of a catch-up's JS-thread time.)
+   */
+  holds(stage: 'source' | 'merge'): boolean {
+    return (stage === 'source' ? this.sources : this.merges).some((task) => task !== undefined);
+  }
+
   /** The open source tasks, by partition (holes for partitions held elsewhere). */
   get sourceTasks(): ReadonlyArray<SourceTask | undefined> {
     return this.sources;

@@ -259,19 +259,21 @@ export class Worker {
    */
   private async consumeBatch(size: number): Promise<Message[]> {
     const { source, merge } = this.consumers!;
-    const sourceWaits = !this.partialsFlowing && (source.assignments().length > 0 || merge.assignments().length === 0);
+    const sourceWaits = !this.partialsFlowing && (this.tasks.holds('source') || !this.tasks.holds('merge'));
     const mergeWaits = !this.partialsFlowing && !sourceWaits;
     source.setDefaultConsumeTimeout(sourceWaits ? 100 : 0);
     merge.setDefaultConsumeTimeout(mergeWaits ? 100 : 0);
     const read = (consumer: ConsumerClient) =>
       new Promise<Message[]>((resolve, reject) => consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages))));
     const [clicks, partials] = await Promise.allSettled([read(source), read(merge)]);
-    const messages = [clicks, partials].flatMap((read) => (read.status === 'fulfilled' ? read.value : []));
-    this.partialsFlowing = partials.status === 'fulfilled' && partials.value.length > 0;
-    this.lastClicksRead = clicks.status === 'fulfilled' ? clicks.value.length : 0;
     const failed = [clicks, partials].find((read): read is PromiseRejectedResult => read.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
-    return messages;
+    const clickMessages = (clicks as PromiseFulfilledResult<Message[]>).value;
+    const partialMessages = (partials as PromiseFulfilledResult<Message[]>).value;
+    this.partialsFlowing = partialMessages.length > 0;
+    this.lastClicksRead = clickMessages.length;
+    // Most rounds of a catch-up read clicks only: no copy of the batch then.
+    return partialMessages.length === 0 ? clickMessages : clickMessages.length === 0 ? partialMessages : clickMessages.concat(partialMessages);
   }
 
   // ---------------------------------------------------------------- checkpoints
