@@ -27,7 +27,7 @@ execFileSync(cli, [
 
 const jobId = `${prefix}job`;
 const stateDir = path.join(work, 'state');
-const worker = spawn(process.execPath, ['--max-semi-space-size=8', children, 'worker', brokers, prefix, jobId, stateDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+const worker = spawn(process.execPath, ['--max-semi-space-size=8', children, 'worker', brokers, prefix, jobId, stateDir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
 await new Promise<void>((resolve) => {
   createInterface({ input: worker.stdout! }).on('line', (line) => {
     const report = JSON.parse(line) as { kind: string; clicks: number };

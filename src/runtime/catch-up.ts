@@ -14,13 +14,20 @@ export interface RoundRead {
   total: number;
   /** The most records one read may return: a read that returns this many found a backlog. */
   batchSize: number;
+  /** Fetching was paused for backpressure (or outputs still wait): an empty read then says nothing. */
+  blocked: boolean;
 }
+
+/** Early checkpoints per catch-up: the clicks' tail, then the tail of the partials it released. */
+const earlyCheckpointsPerCatchUp = 2;
 
 export class CatchUpCheckpoints {
   /** A full batch was read since the worker last ran dry with nothing left to checkpoint. */
   private caughtUpPending = false;
   /** Records read since the last checkpoint. */
   private readSinceCheckpoint = 0;
+  /** Early checkpoints asked for since the rule was armed. */
+  private early = 0;
 
   /**
    * @param minGapMs the least time between two checkpoints this rule asks for.
@@ -36,18 +43,25 @@ export class CatchUpCheckpoints {
    * Feeds one round; true when the worker should checkpoint now: a backlog was being read, this
    * round read nothing, records read since the last checkpoint are not yet in one, and the last
    * checkpoint is at least `minGapMs` old. The rule stays armed through the checkpoints it asks
-   * for, so the merge stage's tail (the partials that checkpoint released) gets one too; a dry
-   * round with nothing to checkpoint, `settleMs` after the last checkpoint, disarms it.
+   * for, so the merge stage's tail (the partials that checkpoint released) gets one too, and
+   * disarms after that second one: live clicks arriving after a catch-up (each dry round would
+   * find a few unsaved) must not keep it checkpointing every `minGapMs`. A dry round with nothing
+   * to checkpoint, `settleMs` after the last checkpoint, disarms it too.
    */
   round(read: RoundRead, nowMs: number, lastCheckpointAtMs: number): boolean {
     this.readSinceCheckpoint += read.total;
-    if (read.clicks >= read.batchSize) this.caughtUpPending = true;
-    if (!this.caughtUpPending || read.total > 0) return false;
+    if (read.clicks >= read.batchSize) {
+      this.caughtUpPending = true;
+      this.early = 0;
+    }
+    if (!this.caughtUpPending || read.total > 0 || read.blocked) return false;
     if (this.readSinceCheckpoint === 0) {
       if (nowMs - lastCheckpointAtMs >= this.settleMs) this.caughtUpPending = false;
       return false;
     }
-    return nowMs - lastCheckpointAtMs >= this.minGapMs;
+    if (nowMs - lastCheckpointAtMs < this.minGapMs) return false;
+    if (++this.early >= earlyCheckpointsPerCatchUp) this.caughtUpPending = false;
+    return true;
   }
 
   /** A checkpoint (of any kind) was taken: what was read is in it. */

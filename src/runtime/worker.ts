@@ -232,7 +232,8 @@ export class Worker {
         if (this.delivery.recovering) continue;
         const now = Date.now();
         await this.idleness.check(now);
-        const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize }, now, this.lastCheckpointAt);
+        const blocked = this.tasks.fetchingPaused || this.sink.waiting;
+        const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
         if (caughtUp || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
