@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, stopWorker } from '../support/job.js';
-import { readTopic } from '../support/kafka.js';
+import { readTopic, waitForCommittedEnd } from '../support/kafka.js';
 
 test('keyed by url, produced while 2 workers run: output equals the oracle', async () => {
   const job = await createJob('job-url');
@@ -89,6 +89,22 @@ test('a quiet stream: a burst, then nothing; every window of the burst is still 
     assertOutputEqualsOracle(output, expected);
     // Liveness, not speed: with a 3 s idle timeout the windows come without any newer click.
     assert.ok(Date.now() - producedAt < 30_000, 'windows closed while the stream was quiet');
+  } finally {
+    await stopAll(job);
+  }
+});
+
+test('a worker that has read a backlog commits it when it runs dry, not at its next (4 min) checkpoint; output equals the oracle', async () => {
+  const job = await createJob('job-caught-up');
+  try {
+    const log = await produce(job, ['--rate', '0', '--count', '40000', '--event-rate', '1000', '--seed', '25', '--key', 'url']);
+    startWorker(job, ['--checkpoint-interval', '4m']);
+    // Behaviour, not speed: the only checkpoint this worker takes within the minute is the one
+    // for running dry after full batches (the periodic one is 4 minutes away).
+    const { committed, end } = await waitForCommittedEnd(job.jobId, job.topics.clicks, 4, 60_000);
+    assert.deepEqual(committed, end, 'every click offset committed once the backlog was read');
+    const expected = oracleFor(log);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
   } finally {
     await stopAll(job);
   }
