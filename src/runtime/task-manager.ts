@@ -70,7 +70,7 @@ export class TaskManager {
    * Whether the worker runs a task of `stage`. (Asked every loop round: the consumer's own
    * assignments() is a native call that cost 2.6 % of a catch-up's JS-thread time.)
    */
-  holds(stage: 'source' | 'merge'): boolean {
+  holds(stage: Stage): boolean {
     return (stage === 'source' ? this.sources : this.merges).some((task) => task !== undefined);
   }
 
