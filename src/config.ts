@@ -82,6 +82,22 @@ export const defaults = {
   httpPort: 8081,
 } as const;
 
+/**
+ * The broker's default `max.transaction.timeout.ms` (15 min). A producer that asks for a longer
+ * transaction timeout is refused fatally when it registers, so the job never asks for more.
+ */
+export const brokerMaxTransactionTimeoutMs = 900_000;
+
+/**
+ * How long a worker's transactions may stay open (the outputs' with exactly-once, the changelog's
+ * otherwise): one spans a checkpoint interval plus its flush, so three intervals leave room for a
+ * slow commit. Capped at the broker's default maximum, which still exceeds the longest interval
+ * (10 min) plus a flush.
+ */
+export function transactionTimeoutFor(checkpointIntervalMs: number, flushTimeoutMs: number): number {
+  return Math.min(brokerMaxTransactionTimeoutMs, Math.max(20_000, checkpointIntervalMs * 3 + flushTimeoutMs));
+}
+
 /** How the worker loop bounds its waits (runtime/). */
 export const tunables = {
   /** Records per consume() call. Measured on a 2 M backlog with one worker: 10 000 gave 234k/s at 384 MB peak RSS, 1 000 gave 230k/s at 296 MB. */

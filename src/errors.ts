@@ -10,6 +10,7 @@ export type UserErrorCode =
   | 'PORT_IN_USE'
   | 'CANNOT_LISTEN'
   | 'BROKER_UNREACHABLE'
+  | 'BROKER_LIMIT'
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'
   | 'STATE_LOCKED'

@@ -1,6 +1,7 @@
 // Builds the worker's delivery mode and the output sink that writes through its producer: the one
 // place that knows which mode a worker runs (from then on the loop only sees DeliveryMode).
 
+import { UserError } from '../errors.js';
 import { ChangelogWriter } from '../kafka/changelog-writer.js';
 import type { TransactionalIdentity } from '../state/worker-slot.js';
 import { Producer, connectClient } from '../kafka/clients.js';
@@ -38,6 +39,20 @@ export interface DeliveryOptions {
 }
 
 export async function openDelivery(options: DeliveryOptions): Promise<{ delivery: DeliveryMode; sink: OutputSink }> {
+  try {
+    return await open(options);
+  } catch (err) {
+    // A broker configured below its default maximum refuses the transaction timeout fatally: say
+    // which flag the user can change rather than relay librdkafka's words.
+    if (err instanceof Error && err.message.includes('max.transaction.timeout.ms')) {
+      const seconds = Math.round(options.transactionTimeoutMs / 1000);
+      throw new UserError('BROKER_LIMIT', `the broker refuses transactions of ${seconds} s (its max.transaction.timeout.ms is lower): shorten --checkpoint-interval (transactions last 3 intervals + 10 s, at most 15 min) or raise that broker setting`);
+    }
+    throw err;
+  }
+}
+
+async function open(options: DeliveryOptions): Promise<{ delivery: DeliveryMode; sink: OutputSink }> {
   const { brokers, memberOf, health, changelog } = options;
   if (options.exactlyOnce) {
     let sink: OutputSink | undefined;

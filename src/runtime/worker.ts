@@ -11,7 +11,7 @@
 import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { changelogTopicNames, tunables, type TopicNames } from '../config.js';
+import { changelogTopicNames, transactionTimeoutFor, tunables, type TopicNames } from '../config.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { CODES, KafkaConsumer, connectClient, disconnect, highWatermark, type ConsumerClient } from '../kafka/clients.js';
 import { StageConsumers } from '../kafka/stage-consumers.js';
@@ -184,8 +184,7 @@ export class Worker {
       brokers,
       clientId,
       producerSettings: jobProducerConfig(brokers, clientId),
-      // Longer than a checkpoint interval plus its commit.
-      transactionTimeoutMs: Math.max(20_000, this.config.checkpointIntervalMs * 3 + tunables.flushTimeoutMs),
+      transactionTimeoutMs: transactionTimeoutFor(this.config.checkpointIntervalMs, tunables.flushTimeoutMs),
       identity: this.identity,
       memberOf: (topic) => this.consumers!.of(topic),
       tasks: this.tasks,
