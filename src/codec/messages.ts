@@ -72,12 +72,34 @@ export interface SourceWatermark {
   idle: boolean;
 }
 
-/** A record of the internal partials topic (proto message `Partial`): one of its four kinds. */
-export type PartialMessage =
-  | { paneCounts: PaneCounts; paneCount?: undefined; paneTotal?: undefined; watermark?: undefined }
-  | { paneCount: PaneCount; paneCounts?: undefined; paneTotal?: undefined; watermark?: undefined }
-  | { paneTotal: PaneTotal; paneCounts?: undefined; paneCount?: undefined; watermark?: undefined }
-  | { watermark: SourceWatermark; paneCounts?: undefined; paneCount?: undefined; paneTotal?: undefined };
+/** Late additions to one 10 s total window from one source partition (a running total). */
+export interface LateTotal {
+  sourcePartition: number;
+  windowStart: number;
+  count: number;
+}
+
+/** Late additions to one minute window, per url, from one source partition (running totals). */
+export interface LateStats {
+  sourcePartition: number;
+  windowStart: number;
+  counts: UrlCount[];
+}
+
+interface PartialKinds {
+  paneCounts: PaneCounts;
+  paneCount: PaneCount;
+  paneTotal: PaneTotal;
+  watermark: SourceWatermark;
+  lateTotal: LateTotal;
+  lateStats: LateStats;
+}
+
+/** Exactly one kind set, the others absent (decoded messages leave them null or undefined). */
+type OneKind<K extends keyof PartialKinds> = { [P in K]: PartialKinds[P] } & { [P in Exclude<keyof PartialKinds, K>]?: undefined | null };
+
+/** A record of the internal partials topic (proto message `Partial`): one of its kinds. */
+export type PartialMessage = { [K in keyof PartialKinds]: OneKind<K> }[keyof PartialKinds];
 
 const root = protobuf.loadSync(protoPath);
 

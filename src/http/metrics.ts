@@ -27,7 +27,7 @@ export function workerRegistry(worker: Worker): Registry {
   };
   counter('clickstream_clicks_in_total', 'Records read from the clicks topic', () => worker.metrics.clicksIn);
   counter('clickstream_partials_in_total', 'Records read from the internal partials topic', () => worker.metrics.partialsIn);
-  counter('clickstream_late_total', 'Clicks not counted because their window had closed (source partition watermark)', () => worker.metrics.late);
+  counter('clickstream_late_total', 'Clicks late for at least one of their windows (source partition watermark); they count in the others and go to clicks-late', () => worker.metrics.late);
   counter('clickstream_late_at_merge_total', 'Clicks of partials that came after their window closed while their partition was idle', () => worker.metrics.lateAtMerge);
   counter('clickstream_dead_lettered_total', 'Records sent to the dead-letter topic (malformed, too large, url too long, future)', () => worker.metrics.deadLettered);
   counter('clickstream_internal_records_skipped_total', 'Records of internal topics skipped because they do not decode or fit the job', () => worker.metrics.internalSkipped);

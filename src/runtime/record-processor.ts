@@ -6,6 +6,7 @@
 
 import type { Message } from '@confluentinc/kafka-javascript';
 import type { TopicNames } from '../config.js';
+import type { WindowSpec } from '../topology/windows.js';
 import { partialCodec, urlStatsCodec, windowCountCodec, windowTotalCodec, type PartialMessage, type UrlStats } from '../codec/messages.js';
 import type { ClickFields } from '../codec/click-fields.js';
 import { admitClick, type ClickLimits } from '../codec/click-admission.js';
@@ -15,6 +16,7 @@ import type { UrlTable } from '../table/urls.js';
 import { joinUrlStats, partialProblem } from '../topology/merge-stage.js';
 import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
 import type { RoutedPartial } from '../topology/source-stage.js';
+import { missedKinds } from '../topology/source-panes.js';
 import { formatMinuteTable } from './minute-table.js';
 import type { OutputSink } from './output-sink.js';
 import type { WorkerMetrics } from './status.js';
@@ -29,7 +31,7 @@ export interface ProcessorSettings {
   limits: ClickLimits;
   /** Source partitions (partitions of `clicks`) and the pane size: what a valid partial refers to. */
   sourcePartitions: number;
-  paneMs: number;
+  windows: WindowSpec;
   urlTable: UrlTable;
   /** Print each closed minute as a table on stdout. */
   printMinuteTables: boolean;
@@ -90,7 +92,7 @@ export class RecordProcessor {
     let partial: PartialMessage | undefined;
     try {
       partial = partialCodec.decode(message.value ?? Buffer.alloc(0));
-      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.paneMs, this.settings.limits.maxUrlBytes);
+      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.windows, this.settings.limits.maxUrlBytes);
     } catch (err) {
       problem = `does not decode: ${(err as Error).message}`;
     }
@@ -116,12 +118,15 @@ export class RecordProcessor {
       this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
       return false;
     }
-    if (!task.topology.add(this.click.url, this.click.timestampMs)) {
-      // Past its pane: valid, but too late to count (the reason says which watermark).
+    const missed = task.topology.add(this.click.url, this.click.timestampMs);
+    if (missed !== 0) {
+      // Valid, but too late for some of its windows (it counts in the others): which, and why.
+      const kinds = missedKinds(missed);
       task.late++;
       this.metrics.late++;
       this.sink.produce(this.topics.late, null, value!, message.key ?? null, [
-        { reason: `event time ${this.click.timestampMs} is in a 5 s pane that closed at watermark ${task.topology.panes.watermarkMs} of partition ${task.partition}` },
+        { reason: `event time ${this.click.timestampMs} is in ${kinds} windows that closed at watermark ${task.topology.panes.watermarkMs} of partition ${task.partition}` },
+        { missed: kinds },
         { 'source-partition': String(message.partition) },
         { 'source-offset': String(message.offset) },
       ]);
@@ -154,9 +159,12 @@ export class RecordProcessor {
     const joined: UrlStats[] = out.stats.map((stats) => joinUrlStats(stats, this.settings.urlTable));
     for (const stats of joined) this.sink.produce(this.topics.urlStats, null, urlStatsCodec.encode(stats) as Buffer, stats.url);
     for (const late of out.late) {
-      const partial: PartialMessage = late.url !== null
-        ? { paneCount: { sourcePartition: late.sourcePartition, paneStart: late.paneStart, url: late.url, count: late.count } }
-        : { paneTotal: { sourcePartition: late.sourcePartition, paneStart: late.paneStart, count: late.count } };
+      const { sourcePartition, start, url, count } = late;
+      const partial: PartialMessage =
+        late.kind === 'total' ? { lateTotal: { sourcePartition, windowStart: start, count } }
+        : late.kind === 'stats' ? { lateStats: { sourcePartition, windowStart: start, counts: [{ url: url!, count }] } }
+        : url !== null ? { paneCount: { sourcePartition, paneStart: start, url, count } }
+        : { paneTotal: { sourcePartition, paneStart: start, count } };
       this.sink.produce(this.topics.late, null, partialCodec.encode(partial) as Buffer, late.url, [
         { reason: `${late.count} clicks of source partition ${late.sourcePartition} arrived after their window closed while that partition was idle` },
       ]);

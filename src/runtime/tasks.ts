@@ -187,7 +187,7 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
   const skipped: string[] = [];
-  const panes = SourcePanes.restore(settings.windows.paneMs, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
+  const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
     stage: 'source',

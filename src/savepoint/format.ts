@@ -132,8 +132,9 @@ function readRegularFile(root: string, name: string, maxBytes: number): Buffer {
 /** Whether a task's entries are state its stage can restore (the stage's own reader decides). */
 function stateProblem(snapshot: TaskSnapshot, config: SavepointManifest['config']): string | undefined {
   try {
-    if (snapshot.stage === 'source') SourcePanes.restore(config.paneMs, config.maxOutOfOrdernessMs, snapshot.entries);
-    else MergeWindows.restore({ paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs }, config.clicksPartitions, snapshot.entries);
+    const windows = { paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs };
+    if (snapshot.stage === 'source') SourcePanes.restore(windows, config.maxOutOfOrdernessMs, snapshot.entries);
+    else MergeWindows.restore(windows, config.clicksPartitions, snapshot.entries);
     return undefined;
   } catch {
     return `its entries are not ${snapshot.stage} task state`;

@@ -18,7 +18,7 @@ export function summarizeTaskState(stage: Stage, entries: Array<[string, string]
   const skip = (key: string): void => void skipped.add(key);
   const kept = (): Array<[string, string]> => (skipped.size === 0 ? entries : entries.filter(([key]) => !skipped.has(key)));
   if (stage === 'source') {
-    const panes = SourcePanes.restore(windows.paneMs, boundMs, entries, skip);
+    const panes = SourcePanes.restore(windows, boundMs, entries, skip);
     return { entries: kept(), summary: { watermarkMs: panes.watermarkMs === NO_WATERMARK ? null : panes.watermarkMs, openWindowKeys: panes.openKeyCount } };
   }
   const merge = MergeWindows.restore(windows, clicksPartitions, entries, skip);

@@ -4,6 +4,7 @@
 import type { PartialMessage, UrlStats } from '../codec/messages.js';
 import type { UrlTable } from '../table/urls.js';
 import type { CountResult, MergeOutput, MergeWindows } from './merge-windows.js';
+import type { WindowSpec } from './windows.js';
 
 export class MergeStage {
   constructor(
@@ -21,6 +22,12 @@ export class MergeStage {
     } else if (partial.paneTotal) {
       const p = partial.paneTotal;
       this.windows.addPaneTotal(p.sourcePartition, p.paneStart, p.count, out);
+    } else if (partial.lateTotal) {
+      const p = partial.lateTotal;
+      this.windows.addLateTotal(p.sourcePartition, p.windowStart, p.count, out);
+    } else if (partial.lateStats) {
+      const { sourcePartition, windowStart, counts } = partial.lateStats;
+      for (const { url, count } of counts) this.windows.addLateStats(sourcePartition, windowStart, url, count, out);
     } else if (partial.watermark) {
       const w = partial.watermark;
       this.windows.updateSource(w.sourcePartition, w.watermarkMs, w.idle, out);
@@ -47,26 +54,31 @@ const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && 
  * not on a pane boundary, a negative or fractional count, a url longer than clicks may carry) is
  * skipped, never applied. Pure.
  */
-export function partialProblem(partial: PartialMessage, sourcePartitions: number, paneMs: number, maxUrlBytes: number): string | undefined {
+export function partialProblem(partial: PartialMessage, sourcePartitions: number, windows: WindowSpec, maxUrlBytes: number): string | undefined {
   // Decoded messages leave the kinds not set as null or undefined.
-  const { paneCounts, paneCount, paneTotal, watermark } = partial;
-  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition;
-  if (source === undefined || source === null) return 'no pane counts, pane count, pane total or watermark';
+  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats } = partial;
+  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition ?? lateTotal?.sourcePartition ?? lateStats?.sourcePartition;
+  if (source === undefined || source === null) return 'no pane counts, pane count, pane total, late additions or watermark';
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
+  const { paneMs } = windows;
   const pane = paneCounts ?? paneCount ?? paneTotal;
   if (pane != null && (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0)) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;
-  if (paneCounts != null) {
+  const lateWindow = lateTotal != null ? { start: lateTotal.windowStart, slideMs: windows.totalSlideMs } : lateStats != null ? { start: lateStats.windowStart, slideMs: windows.statsWindowMs } : undefined;
+  if (lateWindow !== undefined && (!inTime(lateWindow.start) || lateWindow.start % lateWindow.slideMs !== 0)) return `window start ${lateWindow.start} is not a time of 2000-2100 on a ${lateWindow.slideMs} ms boundary`;
+  const urlCounts = paneCounts?.counts ?? lateStats?.counts;
+  if (urlCounts != null) {
     // One bad entry refuses the record: a part of a pane is never applied.
-    if (paneCounts.counts.length === 0) return 'pane counts without a url';
-    for (const { url, count } of paneCounts.counts) {
+    if (urlCounts.length === 0) return 'url counts without a url';
+    for (const { url, count } of urlCounts) {
       const problem = urlCountProblem(url, count, maxUrlBytes);
       if (problem !== undefined) return problem;
     }
   }
   if (paneCount != null) return urlCountProblem(paneCount.url, paneCount.count, maxUrlBytes);
   if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
+  if (lateTotal != null && !isCount(lateTotal.count)) return `count ${lateTotal.count} is not a non-negative integer`;
   // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
-  if (pane == null && watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
+  if (watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
   return undefined;
 }
 

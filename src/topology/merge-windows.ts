@@ -1,7 +1,9 @@
 // The merge stage: combines the closed panes that every source partition forwards into the
 // job's windows, and emits each window once, when it closes: when the watermark of every source
 // partition (idle ones aside) has passed its end. Partials are stored per source and replace,
-// never add, so a source that replays after a crash cannot count a click twice.
+// never add, so a source that replays after a crash cannot count a click twice. Late additions
+// (clicks that missed their pane on their partition but not a longer window) come as running
+// totals per source and window, and replace likewise.
 
 import { NO_WATERMARK } from './watermark.js';
 import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
@@ -28,7 +30,10 @@ export interface TotalResult {
 /** A partial that came after its window was emitted: possible only when a source was idle. */
 export interface LatePartial {
   sourcePartition: number;
-  paneStart: number;
+  /** A closed pane (5 s counts and pane totals), or late additions to a total or a minute. */
+  kind: 'pane' | 'total' | 'stats';
+  /** The pane's start, or the window's. */
+  start: number;
   url: string | null;
   count: number;
 }
@@ -48,6 +53,8 @@ export function emptyOutput(): MergeOutput {
 const COUNT = 'count';
 const MINUTE = 'minute';
 const TOTAL = 'total';
+const LATE_TOTAL = 'ltotal';
+const LATE_STATS = 'lstats';
 const SOURCE = 'source';
 const FRONTIER = `meta${SEP}frontier`;
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -60,6 +67,10 @@ export class MergeWindows {
   private readonly minuteCounts = new Map<number, Map<string, number>>();
   /** pane start -> total per source partition. */
   private readonly paneTotals = new Map<number, number[]>();
+  /** total window start -> late additions per source partition, until the window is emitted. */
+  private readonly lateTotals = new Map<number, number[]>();
+  /** minute start -> url -> late additions per source partition, until the minute is emitted. */
+  private readonly lateStats = new Map<number, Map<string, number[]>>();
   /** Every window ending at or before this has been emitted. */
   private frontier = NO_WATERMARK;
   private changes: StateChanges = new Map();
@@ -81,35 +92,50 @@ export class MergeWindows {
     let keys = 0;
     for (const urls of this.paneCounts.values()) keys += urls.size;
     for (const urls of this.minuteCounts.values()) keys += urls.size;
-    return keys;
+    for (const urls of this.lateStats.values()) keys += urls.size;
+    return keys + this.lateTotals.size;
   }
 
   addPaneCount(source: number, paneStart: number, url: string, count: number, out: MergeOutput): void {
-    if (this.isReplay(source, paneStart)) return;
-    if (paneStart + this.spec.paneMs <= this.frontier) {
-      out.late.push({ sourcePartition: source, paneStart, url, count });
-      return;
-    }
-    let urls = this.paneCounts.get(paneStart);
-    if (urls === undefined) this.paneCounts.set(paneStart, (urls = new Map()));
-    let perSource = urls.get(url);
-    const created = perSource === undefined;
-    if (perSource === undefined) urls.set(url, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
-    perSource[source] = count;
-    this.put(countKey(paneStart, url), perSource.join(','), created);
+    if (!this.admits(source, paneStart + this.spec.paneMs, 'pane', paneStart, url, count, out)) return;
+    this.setPerSource(rowsOf(this.paneCounts, paneStart), url, source, count, countKey(paneStart, url));
   }
 
   addPaneTotal(source: number, paneStart: number, count: number, out: MergeOutput): void {
-    if (this.isReplay(source, paneStart)) return;
-    if (paneStart + this.spec.paneMs <= this.frontier) {
-      out.late.push({ sourcePartition: source, paneStart, url: null, count });
-      return;
-    }
-    let perSource = this.paneTotals.get(paneStart);
+    if (!this.admits(source, paneStart + this.spec.paneMs, 'pane', paneStart, null, count, out)) return;
+    this.setPerSource(this.paneTotals, paneStart, source, count, totalKey(paneStart));
+  }
+
+  /** A source's running total of late additions to a 10 s total window. */
+  addLateTotal(source: number, windowStart: number, count: number, out: MergeOutput): void {
+    if (!this.admits(source, windowStart + this.spec.totalWindowMs, 'total', windowStart, null, count, out)) return;
+    this.setPerSource(this.lateTotals, windowStart, source, count, lateTotalKey(windowStart));
+  }
+
+  /** A source's running total of late additions to a url's minute. */
+  addLateStats(source: number, windowStart: number, url: string, count: number, out: MergeOutput): void {
+    if (!this.admits(source, windowStart + this.spec.statsWindowMs, 'stats', windowStart, url, count, out)) return;
+    this.setPerSource(rowsOf(this.lateStats, windowStart), url, source, count, lateStatsKey(windowStart, url));
+  }
+
+  /**
+   * Whether a partial for a pane or window ending at `end` applies: not a replay, and not for a
+   * window already emitted (possible only after idleness: then it is reported late).
+   */
+  private admits(source: number, end: number, kind: LatePartial['kind'], start: number, url: string | null, count: number, out: MergeOutput): boolean {
+    if (this.isReplayUntil(source, end)) return false;
+    if (end > this.frontier) return true;
+    out.late.push({ sourcePartition: source, kind, start, url, count });
+    return false;
+  }
+
+  /** Sets one source's value in a per-source row (created at zeros), and persists the row. */
+  private setPerSource<K>(rows: Map<K, number[]>, rowKey: K, source: number, count: number, storeKey: string): void {
+    let perSource = rows.get(rowKey);
     const created = perSource === undefined;
-    if (perSource === undefined) this.paneTotals.set(paneStart, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
+    if (perSource === undefined) rows.set(rowKey, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
     perSource[source] = count;
-    this.put(totalKey(paneStart), perSource.join(','), created);
+    this.put(storeKey, perSource.join(','), created);
   }
 
   /** A source's progress; emits every window that closes because of it. */
@@ -133,11 +159,14 @@ export class MergeWindows {
     return min;
   }
 
-  private isReplay(source: number, paneStart: number): boolean {
+  /**
+   * The source already said its watermark passed this end: it sent everything for the pane or
+   * window ending there before (a source sends them ahead of the watermark that closes them).
+   */
+  private isReplayUntil(source: number, end: number): boolean {
     this.checkSource(source);
-    // The source already said its watermark passed this pane: it sent this pane before.
     const progress = this.sources.get(source);
-    return progress !== undefined && paneStart + this.spec.paneMs <= progress.watermarkMs;
+    return progress !== undefined && end <= progress.watermarkMs;
   }
 
   private checkSource(source: number): void {
@@ -177,7 +206,7 @@ export class MergeWindows {
       note(paneStart + paneMs);
     }
 
-    const totalStarts = new Set<number>();
+    const totalStarts = new Set<number>(this.lateTotals.keys());
     for (const paneStart of this.paneTotals.keys()) for (const start of totalWindowStartsOfPane(paneStart, this.spec)) totalStarts.add(start);
     for (const start of [...totalStarts].sort(ascending)) {
       if (!closes(start + totalWindowMs)) continue;
@@ -186,18 +215,29 @@ export class MergeWindows {
         const perSource = this.paneTotals.get(pane);
         if (perSource !== undefined) count += sum(perSource);
       }
+      const late = this.lateTotals.get(start);
+      if (late !== undefined) {
+        count += sum(late);
+        this.lateTotals.delete(start);
+        this.remove(lateTotalKey(start));
+      }
       out.totals.push({ windowStart: start, windowEnd: start + totalWindowMs, count });
       note(start + totalWindowMs);
     }
 
-    for (const minute of [...this.minuteCounts.keys()].sort(ascending)) {
+    const minutes = new Set<number>([...this.minuteCounts.keys(), ...this.lateStats.keys()]);
+    for (const minute of [...minutes].sort(ascending)) {
       if (!closes(minute + statsWindowMs)) continue;
-      const perUrl = this.minuteCounts.get(minute)!;
-      for (const url of [...perUrl.keys()].sort(compareText)) {
-        out.stats.push({ url, windowStart: minute, windowEnd: minute + statsWindowMs, count: perUrl.get(url)! });
-        this.remove(minuteKey(minute, url));
+      const onTime = this.minuteCounts.get(minute) ?? new Map<string, number>();
+      const late = this.lateStats.get(minute) ?? new Map<string, number[]>();
+      for (const url of [...new Set([...onTime.keys(), ...late.keys()])].sort(compareText)) {
+        const lateCounts = late.get(url);
+        out.stats.push({ url, windowStart: minute, windowEnd: minute + statsWindowMs, count: (onTime.get(url) ?? 0) + (lateCounts === undefined ? 0 : sum(lateCounts)) });
+        if (onTime.has(url)) this.remove(minuteKey(minute, url));
+        if (lateCounts !== undefined) this.remove(lateStatsKey(minute, url));
       }
       this.minuteCounts.delete(minute);
+      this.lateStats.delete(minute);
       note(minute + statsWindowMs);
     }
 
@@ -258,15 +298,11 @@ export class MergeWindows {
         continue;
       }
       switch (kind) {
-        case COUNT: {
+        case COUNT:
+        case LATE_STATS: {
           const counts = perSource(value);
-          if (counts === undefined || url === '') {
-            onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
-            break;
-          }
-          let urls = merge.paneCounts.get(time);
-          if (urls === undefined) merge.paneCounts.set(time, (urls = new Map()));
-          urls.set(url, counts);
+          if (counts === undefined || url === '') onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
+          else rowsOf(kind === COUNT ? merge.paneCounts : merge.lateStats, time).set(url, counts);
           break;
         }
         case MINUTE: {
@@ -280,10 +316,11 @@ export class MergeWindows {
           urls.set(url, count);
           break;
         }
-        case TOTAL: {
+        case TOTAL:
+        case LATE_TOTAL: {
           const counts = perSource(value);
-          if (counts === undefined) onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
-          else merge.paneTotals.set(time, counts);
+          if (counts === undefined || url !== '') onBadEntry(key, `not a count per each of ${sourcePartitions} source partitions`);
+          else (kind === TOTAL ? merge.paneTotals : merge.lateTotals).set(time, counts);
           break;
         }
         case SOURCE: {
@@ -304,6 +341,13 @@ export class MergeWindows {
   }
 }
 
+/** The rows of one pane or minute, created empty. */
+function rowsOf(byTime: Map<number, Map<string, number[]>>, time: number): Map<string, number[]> {
+  let rows = byTime.get(time);
+  if (rows === undefined) byTime.set(time, (rows = new Map()));
+  return rows;
+}
+
 function countKey(paneStart: number, url: string): string {
   return COUNT + SEP + timeKey(paneStart) + SEP + url;
 }
@@ -314,6 +358,14 @@ function minuteKey(minute: number, url: string): string {
 
 function totalKey(paneStart: number): string {
   return TOTAL + SEP + timeKey(paneStart);
+}
+
+function lateTotalKey(windowStart: number): string {
+  return LATE_TOTAL + SEP + timeKey(windowStart);
+}
+
+function lateStatsKey(minute: number, url: string): string {
+  return LATE_STATS + SEP + timeKey(minute) + SEP + url;
 }
 
 function sum(values: number[]): number {

@@ -1,7 +1,14 @@
 // Per-partition pre-aggregation (the "source" stage): counts clicks per url in 5 s panes of
-// event time, drops clicks whose pane has already closed on this partition (late), and hands
-// over each pane once the partition's watermark passes its end. A closed pane is final: late
-// clicks never change it, which is what lets the merge stage treat a replayed pane as a duplicate.
+// event time and hands over each pane once the partition's watermark passes its end. A closed
+// pane is final: later clicks never change it, which is what lets the merge stage treat a
+// replayed pane as a duplicate.
+//
+// Lateness is judged per window, as Flink's and Kafka Streams' window operators do: a click is
+// late for a window when the partition's watermark has reached that window's end. A click whose
+// pane has closed may still belong to a 10 s total or a minute that is open here: it counts
+// there, as a *late addition* to that window (kept per window, and handed over as a running
+// total that replaces the previous one, so a replay cannot count it twice). `add` says which
+// kinds of window a click missed; a click that missed some goes to clicks-late.
 //
 // Persisted layout: each pane's urls are spread over BUCKETS buckets by a hash of the url, and a
 // bucket is one store entry (`pane!<start>!<bucket>` -> JSON [[url, count], ...]). A checkpoint rewrites
@@ -10,7 +17,7 @@
 // distinct long urls in one pane: Kafka refuses records over 1 MB) is split into parts, the first
 // at the bucket's key, part n at `pane!<start>!<bucket>!<n>`.
 
-import { alignDown } from './windows.js';
+import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
 import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 
@@ -21,12 +28,35 @@ export interface ClosedPane {
   total: number;
 }
 
+/** Running totals of late additions changed since they were last handed over. */
+export interface LateAdds {
+  /** 10 s total windows: clicks added late since each window opened here. */
+  totals: Array<{ windowStart: number; count: number }>;
+  /** Minute windows: per url (ascending), clicks added late since the window opened here. */
+  stats: Array<{ windowStart: number; counts: Array<[string, number]> }>;
+}
+
+/** The kinds of window a click missed, as bits of `add`'s result (0: it counted in all). */
+export const MISSED_COUNTS = 1;
+export const MISSED_TOTAL = 2;
+export const MISSED_STATS = 4;
+
+/** The missed kinds by output topic name, e.g. "counts,total" (for the clicks-late header). */
+export function missedKinds(missed: number): string {
+  const kinds: string[] = [];
+  if (missed & MISSED_COUNTS) kinds.push('counts');
+  if (missed & MISSED_TOTAL) kinds.push('total');
+  if (missed & MISSED_STATS) kinds.push('url-stats');
+  return kinds.join(',');
+}
+
 /** One url's count in a pane, and the bucket its persisted form lives in. */
 interface UrlCount {
   count: number;
   bucket: number;
 }
 
+/** An open pane, or the late additions to one open minute (then `start` is the minute's). */
 interface OpenPane {
   start: number;
   counts: Map<string, UrlCount>;
@@ -58,7 +88,37 @@ function newPane(start: number): OpenPane {
   return { start, counts: new Map(), total: 0, dirtyBuckets: 0, persistedParts: new Array<number>(BUCKETS).fill(0) };
 }
 
+/** Counts a url in a pane (or late minute), marking its bucket dirty. */
+function countUrl(pane: OpenPane, url: string): void {
+  const entry = pane.counts.get(url);
+  if (entry !== undefined) {
+    entry.count++;
+    pane.dirtyBuckets |= 1 << entry.bucket;
+  } else {
+    const bucket = bucketOf(url);
+    pane.counts.set(url, { count: 1, bucket });
+    pane.dirtyBuckets |= 1 << bucket;
+  }
+  pane.total++;
+}
+
+interface LateMinute extends OpenPane {
+  /** Urls whose running total changed since it was last handed over. */
+  unsent: Set<string>;
+}
+
+interface LateTotal {
+  count: number;
+  unsent: boolean;
+  /** Changed since the last checkpoint. */
+  dirty: boolean;
+}
+
 const PANE = 'pane';
+/** Late additions to a minute: `lstats!<minute>!<bucket>[!<part>]`, laid out like a pane. */
+const LATE_STATS = 'lstats';
+/** Late additions to a 10 s total: `ltotal!<window start>` -> count. */
+const LATE_TOTAL = 'ltotal';
 const MAX_EVENT_TIME = `meta${SEP}maxEventTime`;
 const CLOSED_UNTIL = `meta${SEP}closedUntil`;
 
@@ -73,8 +133,17 @@ export class SourcePanes {
   private closedUntilDirty = false;
   /** One-entry cache: consecutive clicks mostly fall in the same pane. */
   private lastPane: OpenPane | undefined;
+  /** Minute start -> late additions per url, until the watermark passes the minute's end. */
+  private readonly lateMinutes = new Map<number, LateMinute>();
+  /** Total window start -> late additions, until the watermark passes the window's end. */
+  private readonly lateTotals = new Map<number, LateTotal>();
+  /** Late windows closed since the last checkpoint: their persisted keys must go. */
+  private lateMinutesClosed: LateMinute[] = [];
+  private lateTotalsClosed: number[] = [];
+  private readonly paneMs: number;
 
-  constructor(private readonly paneMs: number, boundMs: number) {
+  constructor(private readonly spec: WindowSpec, boundMs: number) {
+    this.paneMs = spec.paneMs;
     this.watermark = new BoundedOutOfOrderness(boundMs);
   }
 
@@ -100,20 +169,24 @@ export class SourcePanes {
     return this.panes.size;
   }
 
-  /** Number of (pane, url) entries held: the task's state size in keys. */
+  /** Number of (window, url) entries held: the task's state size in keys. */
   get openKeyCount(): number {
-    let keys = 0;
+    let keys = this.lateTotals.size;
     for (const pane of this.panes.values()) keys += pane.counts.size;
+    for (const minute of this.lateMinutes.values()) keys += minute.counts.size;
     return keys;
   }
 
   /**
-   * Counts a click. Returns false, counting nothing, if it is late: its pane ended at or before
-   * the watermark, so the pane was (or could have been) handed over already.
+   * Counts a click in every window holding it that is still open on this partition. Returns the
+   * kinds of window it missed (MISSED_* bits), 0 when it counted in all of them: its pane is
+   * open. When its pane has closed (ended at or before the watermark, so it was or could have
+   * been handed over), it counts only in the longer windows still open, as a late addition.
    */
-  add(url: string, eventTimeMs: number): boolean {
+  add(url: string, eventTimeMs: number): number {
     const paneStart = alignDown(eventTimeMs, this.paneMs);
-    if (paneStart + this.paneMs <= this.watermarkMs) return false;
+    const watermarkMs = this.watermarkMs;
+    if (paneStart + this.paneMs <= watermarkMs) return this.addLate(url, eventTimeMs, paneStart, watermarkMs);
     let pane = this.lastPane;
     if (pane === undefined || pane.start !== paneStart) {
       pane = this.panes.get(paneStart);
@@ -123,21 +196,69 @@ export class SourcePanes {
       }
       this.lastPane = pane;
     }
-    const entry = pane.counts.get(url);
-    if (entry !== undefined) {
-      entry.count++;
-      pane.dirtyBuckets |= 1 << entry.bucket;
-    } else {
-      const bucket = bucketOf(url);
-      pane.counts.set(url, { count: 1, bucket });
-      pane.dirtyBuckets |= 1 << bucket;
-    }
-    pane.total++;
+    countUrl(pane, url);
     if (eventTimeMs > this.watermark.maxEventTime) {
       this.watermark.observe(eventTimeMs);
       this.maxEventTimeDirty = true;
     }
-    return true;
+    return 0;
+  }
+
+  /** A click behind its closed pane (so behind the highest event time: the watermark stays). */
+  private addLate(url: string, eventTimeMs: number, paneStart: number, watermarkMs: number): number {
+    const { totalWindowMs, statsWindowMs } = this.spec;
+    let missed = MISSED_COUNTS;
+    for (const start of totalWindowStartsOfPane(paneStart, this.spec)) {
+      if (start + totalWindowMs <= watermarkMs) {
+        missed |= MISSED_TOTAL;
+        continue;
+      }
+      let total = this.lateTotals.get(start);
+      if (total === undefined) this.lateTotals.set(start, (total = { count: 0, unsent: false, dirty: false }));
+      total.count++;
+      total.unsent = total.dirty = true;
+    }
+    const minuteStart = alignDown(eventTimeMs, statsWindowMs);
+    if (minuteStart + statsWindowMs <= watermarkMs) return missed | MISSED_STATS;
+    let minute = this.lateMinutes.get(minuteStart);
+    if (minute === undefined) this.lateMinutes.set(minuteStart, (minute = { ...newPane(minuteStart), unsent: new Set() }));
+    countUrl(minute, url);
+    minute.unsent.add(url);
+    return missed;
+  }
+
+  /**
+   * The running totals of late additions that changed since the last call, to hand over before
+   * the watermark that follows them; then forgets every late window the watermark has passed
+   * (its last change is in this call's result or an earlier one).
+   */
+  takeLateAdds(): LateAdds {
+    const adds: LateAdds = { totals: [], stats: [] };
+    if (this.lateTotals.size === 0 && this.lateMinutes.size === 0) return adds;
+    const watermarkMs = this.watermarkMs;
+    const ascending = (a: number, b: number): number => a - b;
+    for (const start of [...this.lateTotals.keys()].sort(ascending)) {
+      const total = this.lateTotals.get(start)!;
+      if (total.unsent) adds.totals.push({ windowStart: start, count: total.count });
+      total.unsent = false;
+      if (start + this.spec.totalWindowMs <= watermarkMs) {
+        this.lateTotals.delete(start);
+        this.lateTotalsClosed.push(start);
+      }
+    }
+    for (const start of [...this.lateMinutes.keys()].sort(ascending)) {
+      const minute = this.lateMinutes.get(start)!;
+      if (minute.unsent.size > 0) {
+        const counts = [...minute.unsent].sort(compareText).map((url): [string, number] => [url, minute.counts.get(url)!.count]);
+        adds.stats.push({ windowStart: start, counts });
+        minute.unsent.clear();
+      }
+      if (start + this.spec.statsWindowMs <= watermarkMs) {
+        this.lateMinutes.delete(start);
+        this.lateMinutesClosed.push(minute);
+      }
+    }
+    return adds;
   }
 
   /** Removes and returns, oldest first, every pane whose end the watermark has passed. */
@@ -154,7 +275,7 @@ export class SourcePanes {
     this.lastPane = undefined;
     return closed.map((pane) => ({
       paneStart: pane.start,
-      counts: [...pane.counts].map(([url, entry]): [string, number] => [url, entry.count]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+      counts: [...pane.counts].map(([url, entry]): [string, number] => [url, entry.count]).sort((a, b) => compareText(a[0], b[0])),
       total: pane.total,
     }));
   }
@@ -162,29 +283,18 @@ export class SourcePanes {
   /** What changed since the last call, as store puts and deletes. */
   takeChanges(): StateChanges {
     const changes: StateChanges = new Map();
-    // A pane that opened and closed between two checkpoints never reached the store: nothing to delete.
-    for (const pane of this.closedSinceCheckpoint) {
-      pane.persistedParts.forEach((parts, bucket) => {
-        for (let part = 0; part < parts; part++) changes.set(bucketKey(pane.start, bucket, part), null);
-      });
-    }
+    for (const pane of this.closedSinceCheckpoint) deletePane(PANE, pane, changes);
     this.closedSinceCheckpoint = [];
-    for (const pane of this.panes.values()) {
-      if (pane.dirtyBuckets === 0) continue;
-      const buckets: Array<Array<[string, number]>> = [];
-      for (const [url, entry] of pane.counts) {
-        if ((pane.dirtyBuckets & (1 << entry.bucket)) === 0) continue;
-        (buckets[entry.bucket] ??= []).push([url, entry.count]);
-      }
-      // JSON, because a url is any string a client sent (tabs and newlines included).
-      buckets.forEach((bucketCounts, bucket) => {
-        if (bucketCounts === undefined) return;
-        const parts = bucketParts(bucketCounts);
-        parts.forEach((part, index) => changes.set(bucketKey(pane.start, bucket, index), part));
-        for (let stale = parts.length; stale < pane.persistedParts[bucket]!; stale++) changes.set(bucketKey(pane.start, bucket, stale), null);
-        pane.persistedParts[bucket] = parts.length;
-      });
-      pane.dirtyBuckets = 0;
+    for (const pane of this.panes.values()) putDirtyBuckets(PANE, pane, changes);
+    for (const minute of this.lateMinutesClosed) deletePane(LATE_STATS, minute, changes);
+    this.lateMinutesClosed = [];
+    for (const minute of this.lateMinutes.values()) putDirtyBuckets(LATE_STATS, minute, changes);
+    for (const start of this.lateTotalsClosed) changes.set(LATE_TOTAL + SEP + timeKey(start), null);
+    this.lateTotalsClosed = [];
+    for (const [start, total] of this.lateTotals) {
+      if (!total.dirty) continue;
+      changes.set(LATE_TOTAL + SEP + timeKey(start), String(total.count));
+      total.dirty = false;
     }
     if (this.maxEventTimeDirty) {
       changes.set(MAX_EVENT_TIME, String(this.watermark.maxEventTime));
@@ -202,8 +312,8 @@ export class SourcePanes {
    * one goes to `onBadEntry`, which throws by default (a savepoint is refused); a worker opening
    * a task passes one that counts and skips it (state from Kafka must not stop the job).
    */
-  static restore(paneMs: number, boundMs: number, entries: Iterable<[string, string]>, onBadEntry: BadEntry = throwBadEntry): SourcePanes {
-    const panes = new SourcePanes(paneMs, boundMs);
+  static restore(spec: WindowSpec, boundMs: number, entries: Iterable<[string, string]>, onBadEntry: BadEntry = throwBadEntry): SourcePanes {
+    const panes = new SourcePanes(spec, boundMs);
     for (const [key, value] of entries) {
       if (key === MAX_EVENT_TIME || key === CLOSED_UNTIL) {
         const time = Number(value);
@@ -217,10 +327,21 @@ export class SourcePanes {
       }
       const [kind, startText, bucketText, partText, extra] = key.split(SEP);
       const start = Number(startText);
+      if (kind === LATE_TOTAL) {
+        const count = Number(value);
+        if (bucketText !== undefined || !Number.isSafeInteger(start) || start % spec.totalSlideMs !== 0 || !Number.isSafeInteger(count) || count < 1) {
+          onBadEntry(key, 'not a late total');
+          continue;
+        }
+        // Handed over again after a restore: a running total replaces the one the merge holds.
+        panes.lateTotals.set(start, { count, unsent: true, dirty: false });
+        continue;
+      }
       const bucket = Number(bucketText);
       const part = partText === undefined ? 0 : Number(partText);
       const canonicalPart = partText === undefined || (String(part) === partText && part >= 1 && part < MAX_PARTS);
-      if (kind !== PANE || extra !== undefined || !canonicalPart || !Number.isSafeInteger(start) || start % paneMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
+      const alignMs = kind === PANE ? spec.paneMs : spec.statsWindowMs;
+      if ((kind !== PANE && kind !== LATE_STATS) || extra !== undefined || !canonicalPart || !Number.isSafeInteger(start) || start % alignMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
         onBadEntry(key, 'not a source state key');
         continue;
       }
@@ -229,8 +350,16 @@ export class SourcePanes {
         onBadEntry(key, 'not a bucket of [url, count] pairs');
         continue;
       }
-      let pane = panes.panes.get(start);
-      if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
+      let pane: OpenPane | undefined;
+      if (kind === PANE) {
+        pane = panes.panes.get(start);
+        if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
+      } else {
+        let minute = panes.lateMinutes.get(start);
+        if (minute === undefined) panes.lateMinutes.set(start, (minute = { ...newPane(start), unsent: new Set() }));
+        for (const [url] of counts) minute.unsent.add(url);
+        pane = minute;
+      }
       pane.persistedParts[bucket] = Math.max(pane.persistedParts[bucket]!, part + 1);
       for (const [url, count] of counts) {
         pane.counts.set(url, { count, bucket });
@@ -261,10 +390,38 @@ function parseBucket(value: string): Array<[string, number]> | undefined {
   return parsed as Array<[string, number]>;
 }
 
-function bucketKey(paneStart: number, bucket: number, part: number): string {
-  const key = PANE + SEP + timeKey(paneStart) + SEP + String(bucket).padStart(2, '0');
+function bucketKey(kind: string, paneStart: number, bucket: number, part: number): string {
+  const key = kind + SEP + timeKey(paneStart) + SEP + String(bucket).padStart(2, '0');
   return part === 0 ? key : key + SEP + String(part);
 }
+
+/** A closed pane's persisted parts, as deletions. One that never reached the store has none. */
+function deletePane(kind: string, pane: OpenPane, changes: StateChanges): void {
+  pane.persistedParts.forEach((parts, bucket) => {
+    for (let part = 0; part < parts; part++) changes.set(bucketKey(kind, pane.start, bucket, part), null);
+  });
+}
+
+/** The buckets of a pane that changed since the last checkpoint, as puts (and stale parts as deletions). */
+function putDirtyBuckets(kind: string, pane: OpenPane, changes: StateChanges): void {
+  if (pane.dirtyBuckets === 0) return;
+  const buckets: Array<Array<[string, number]>> = [];
+  for (const [url, entry] of pane.counts) {
+    if ((pane.dirtyBuckets & (1 << entry.bucket)) === 0) continue;
+    (buckets[entry.bucket] ??= []).push([url, entry.count]);
+  }
+  // JSON, because a url is any string a client sent (tabs and newlines included).
+  buckets.forEach((bucketCounts, bucket) => {
+    if (bucketCounts === undefined) return;
+    const parts = bucketParts(bucketCounts);
+    parts.forEach((part, index) => changes.set(bucketKey(kind, pane.start, bucket, index), part));
+    for (let stale = parts.length; stale < pane.persistedParts[bucket]!; stale++) changes.set(bucketKey(kind, pane.start, bucket, stale), null);
+    pane.persistedParts[bucket] = parts.length;
+  });
+  pane.dirtyBuckets = 0;
+}
+
+const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** A bucket's persisted form: one JSON list, or several when one would be too big for a record. */
 function bucketParts(counts: Array<[string, number]>): string[] {

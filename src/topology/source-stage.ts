@@ -52,8 +52,8 @@ export class SourceStage {
     return this.idle;
   }
 
-  /** Counts a click; false if it is late (not counted). */
-  add(url: string, eventTimeMs: number): boolean {
+  /** Counts a click in its open windows; the kinds it missed (MISSED_* bits of source-panes.ts). */
+  add(url: string, eventTimeMs: number): number {
     return this.panes.add(url, eventTimeMs);
   }
 
@@ -66,21 +66,14 @@ export class SourceStage {
   flush(out: RoutedPartial[]): void {
     const source = this.sourcePartition;
     for (const pane of this.panes.takeClosed()) {
-      const parts: Array<{ counts: UrlCount[]; bytes: number } | undefined> = [];
-      for (const [url, count] of pane.counts) {
-        const mergePartition = this.mergePartitionOf(url);
-        const bytes = url.length * 3 + 16;
-        let part = parts[mergePartition];
-        if (part !== undefined && part.bytes + bytes > PANE_COUNTS_PART_BYTES) {
-          out.push(paneCountsRecord(mergePartition, source, pane.paneStart, part.counts));
-          part = undefined;
-        }
-        if (part === undefined) parts[mergePartition] = part = { counts: [], bytes: 0 };
-        part.counts.push({ url, count });
-        part.bytes += bytes;
-      }
-      parts.forEach((part, mergePartition) => part !== undefined && out.push(paneCountsRecord(mergePartition, source, pane.paneStart, part.counts)));
+      this.routeUrlCounts(pane.counts, out, (mergePartition, part) => paneCountsRecord(mergePartition, source, pane.paneStart, part));
       out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { paneTotal: { sourcePartition: source, paneStart: pane.paneStart, count: pane.total } } });
+    }
+    // Late additions before the watermark that may close their windows, like panes.
+    const late = this.panes.takeLateAdds();
+    for (const { windowStart, count } of late.totals) out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
+    for (const { windowStart, counts } of late.stats) {
+      this.routeUrlCounts(counts, out, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));
     }
     const watermark = this.alignedWatermark();
     if (watermark > this.lastSentWatermark) this.sendMarker(watermark, out);
@@ -105,6 +98,24 @@ export class SourceStage {
     for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
       out.push({ mergePartition, key: null, partial: { watermark: { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle } } });
     }
+  }
+
+  /** Url counts split by the merge partition owning each url, in parts far below Kafka's record limit. */
+  private routeUrlCounts(counts: Array<[string, number]>, out: RoutedPartial[], record: (mergePartition: number, part: UrlCount[]) => RoutedPartial): void {
+    const parts: Array<{ counts: UrlCount[]; bytes: number } | undefined> = [];
+    for (const [url, count] of counts) {
+      const mergePartition = this.mergePartitionOf(url);
+      const bytes = url.length * 3 + 16;
+      let part = parts[mergePartition];
+      if (part !== undefined && part.bytes + bytes > PANE_COUNTS_PART_BYTES) {
+        out.push(record(mergePartition, part.counts));
+        part = undefined;
+      }
+      if (part === undefined) parts[mergePartition] = part = { counts: [], bytes: 0 };
+      part.counts.push({ url, count });
+      part.bytes += bytes;
+    }
+    parts.forEach((part, mergePartition) => part !== undefined && out.push(record(mergePartition, part.counts)));
   }
 
   private mergePartitionOf(url: string): number {

@@ -22,6 +22,14 @@ test('keyed by url, produced while 2 workers run: output equals the oracle', asy
     const late = await readTopic(job.topics.late, 4, expected.late);
     assert.equal(late.length, expected.late, 'every late click is on clicks-late');
     assert.match(String(late[0]!.headers?.find((h) => 'reason' in h)?.reason), /closed at watermark/);
+    // Lateness per window: most late clicks still count in their minute; the header names what each missed.
+    const missed = new Map<string, number>();
+    for (const message of late) {
+      const kinds = String(message.headers?.find((h) => 'missed' in h)?.missed);
+      missed.set(kinds, (missed.get(kinds) ?? 0) + 1);
+    }
+    assert.deepEqual(missed, expected.missed);
+    assert.ok((expected.missed.get('counts,total') ?? 0) > 0, 'the stream has clicks late for their pane that the minute counts');
   } finally {
     await stopAll(job);
   }

@@ -44,6 +44,8 @@ export function hostileInternalRecords(): HostileInternal[] {
     // A pane of 2027 on a pane boundary: only the one bad entry makes these unfit.
     { name: 'packed pane counts with one negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 0, paneStart: 1_800_000_000_000, counts: [{ url: '/hostile/a', count: 7 }, { url: '/hostile/b', count: -1 }] } })) },
     { name: 'packed pane counts without urls', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 1, paneStart: 1_800_000_000_000, counts: [] } })) },
+    { name: 'late additions to a minute that does not start on the minute', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateStats: { sourcePartition: 0, windowStart: 1_800_000_005_000, counts: [{ url: '/hostile/late', count: 1_000_000 }] } })) },
+    { name: 'late additions with a negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateTotal: { sourcePartition: 2, windowStart: 1_800_000_005_000, count: -1_000 } })) },
     { name: 'JSON that is not a status', topic: 'status', value: Buffer.from('{"worker":"x","hello":1}') },
     { name: 'not JSON on the status topic', topic: 'status', value: Buffer.from('\u001b[2J') },
     { name: 'a control record that is not a request', topic: 'control', value: Buffer.from('{"type":"savepoint-request","jobId":"*","savepointId":"../../x","stop":true}') },

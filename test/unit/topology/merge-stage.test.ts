@@ -1,9 +1,10 @@
 import { test } from 'node:test';
+import { jobWindows } from '../../../src/config.js';
 import assert from 'node:assert/strict';
 import { partialProblem } from '../../../src/topology/merge-stage.js';
 
 test('a partial that does not fit the job is named, not applied', () => {
-  const ok = (p: object) => partialProblem(p as never, 4, 5_000, 2_048);
+  const ok = (p: object) => partialProblem(p as never, 4, jobWindows, 2_048);
   assert.equal(ok({ paneCount: { sourcePartition: 3, paneStart: 1_800_000_010_000, url: '/a', count: 2 } }), undefined);
   assert.equal(ok({ watermark: { sourcePartition: 0, watermarkMs: Number.MIN_SAFE_INTEGER, idle: true } }), undefined);
   assert.match(ok({})!, /no pane count/);
@@ -19,7 +20,7 @@ test('a partial that does not fit the job is named, not applied', () => {
 
 test('partials as the codec decodes them (kinds not set are null) pass when they fit', async () => {
   const { partialCodec } = await import('../../../src/codec/messages.js');
-  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, 5_000, 2_048);
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, jobWindows, 2_048);
   assert.equal(check({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_005_000, count: 3 } }), undefined);
   assert.equal(check({ watermark: { sourcePartition: 2, watermarkMs: 1_800_000_010_000, idle: false } }), undefined);
   assert.equal(check({ paneCount: { sourcePartition: 3, paneStart: 1_800_000_000_000, url: '/a', count: 1 } }), undefined);
@@ -28,7 +29,7 @@ test('partials as the codec decodes them (kinds not set are null) pass when they
 
 test('packed pane counts are refused whole when one entry does not fit', async () => {
   const { partialCodec } = await import('../../../src/codec/messages.js');
-  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, 5_000, 2_048);
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, jobWindows, 2_048);
   const pane = { sourcePartition: 2, paneStart: 1_800_000_000_000 };
   assert.equal(check({ paneCounts: { ...pane, counts: [{ url: '/a', count: 3 }, { url: '/b', count: 1 }] } }), undefined);
   assert.match(check({ paneCounts: { ...pane, counts: [] } })!, /without a url/);
@@ -37,4 +38,18 @@ test('packed pane counts are refused whole when one entry does not fit', async (
   assert.match(check({ paneCounts: { ...pane, counts: [{ url: 'x'.repeat(3_000), count: 1 }] } })!, /url/);
   assert.match(check({ paneCounts: { ...pane, sourcePartition: 9, counts: [{ url: '/a', count: 1 }] } })!, /source partition 9/);
   assert.match(check({ paneCounts: { ...pane, paneStart: 1_800_000_000_001, counts: [{ url: '/a', count: 1 }] } })!, /5000 ms boundary/);
+});
+
+test('late additions are refused when their window start, counts or urls do not fit', async () => {
+  const { partialCodec } = await import('../../../src/codec/messages.js');
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, jobWindows, 2_048);
+  const minute = 1_800_000_000_000 - (1_800_000_000_000 % 60_000);
+  assert.equal(check({ lateTotal: { sourcePartition: 1, windowStart: 1_800_000_005_000, count: 2 } }), undefined);
+  assert.equal(check({ lateStats: { sourcePartition: 1, windowStart: minute, counts: [{ url: '/a', count: 2 }] } }), undefined);
+  assert.match(check({ lateTotal: { sourcePartition: 1, windowStart: 1_800_000_001_000, count: 2 } })!, /5000 ms boundary/);
+  assert.match(check({ lateStats: { sourcePartition: 1, windowStart: minute + 5_000, counts: [{ url: '/a', count: 2 }] } })!, /60000 ms boundary/, 'a minute starts on the minute');
+  assert.match(check({ lateTotal: { sourcePartition: 1, windowStart: 1_800_000_005_000, count: -2 } })!, /count -2/);
+  assert.match(check({ lateStats: { sourcePartition: 5, windowStart: minute, counts: [{ url: '/a', count: 2 }] } })!, /source partition 5/);
+  assert.match(check({ lateStats: { sourcePartition: 1, windowStart: minute, counts: [] } })!, /without a url/);
+  assert.match(check({ lateStats: { sourcePartition: 1, windowStart: minute, counts: [{ url: 'x'.repeat(3_000), count: 1 }] } })!, /url/);
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { MergeWindows, emptyOutput } from '../../../src/topology/merge-windows.js';
 import { joinUrlStats } from '../../../src/topology/merge-stage.js';
 import { jobWindows } from '../../../src/config.js';
+import { alignDown } from '../../../src/topology/windows.js';
 
 const t0 = 1_700_000_040_000; // a multiple of 60 s
 
@@ -62,7 +63,54 @@ test('a partial for a window already closed while its source was idle is reporte
   merge.updateSource(1, t0 - 5_000, true, out);
   merge.updateSource(0, t0 + 10_000, false, out);
   merge.addPaneCount(1, t0, '/late', 3, out);
-  assert.deepEqual(out.late, [{ sourcePartition: 1, paneStart: t0, url: '/late', count: 3 }]);
+  merge.addLateStats(1, alignDown(t0, 60_000) - 60_000, '/late', 2, out);
+  assert.deepEqual(out.late, [
+    { sourcePartition: 1, kind: 'pane', start: t0, url: '/late', count: 3 },
+    { sourcePartition: 1, kind: 'stats', start: alignDown(t0, 60_000) - 60_000, url: '/late', count: 2 },
+  ]);
+});
+
+test('late additions count in their total and minute only, as running totals that replace each other', () => {
+  const merge = new MergeWindows(jobWindows, 2);
+  const out = emptyOutput();
+  const minute = alignDown(t0, 60_000);
+  merge.addPaneCount(0, t0, '/a', 4, out);
+  merge.addPaneTotal(0, t0, 4, out);
+  // Source 1 had closed pane t0 when 2, then 3 more of its clicks came: they count in the
+  // 10 s window starting at t0 and in the minute, not in the 5 s count.
+  merge.addLateTotal(1, t0, 2, out);
+  merge.addLateStats(1, minute, '/a', 2, out);
+  merge.addLateTotal(1, t0, 3, out);
+  merge.addLateStats(1, minute, '/a', 3, out);
+  merge.addLateStats(1, minute, '/only-late', 1, out); // a url with no on-time click in the minute
+  merge.updateSource(0, minute + 60_000, false, out);
+  merge.updateSource(1, minute + 60_000, false, out);
+  assert.deepEqual(out.counts.map((c) => [c.url, c.count]), [['/a', 4]]);
+  assert.deepEqual(out.totals.map((t) => [t.windowStart - t0, t.count]), [[-5_000, 4], [0, 7]]);
+  assert.deepEqual(out.stats.map((s) => [s.url, s.count]), [['/a', 7], ['/only-late', 1]]);
+  // A source replaying from an older checkpoint repeats running totals its watermark has passed.
+  merge.addLateTotal(1, t0, 3, out);
+  merge.addLateStats(1, minute, '/a', 3, out);
+  assert.deepEqual(out.late, []);
+  assert.equal(merge.openKeyCount, 0, 'emitted windows leave no state');
+});
+
+test('late additions persist and restore with the rest of the merge state', () => {
+  const merge = new MergeWindows(jobWindows, 2);
+  const out = emptyOutput();
+  const minute = alignDown(t0, 60_000);
+  merge.updateSource(0, t0 - 5_000, false, out);
+  merge.updateSource(1, t0 - 5_000, false, out);
+  merge.addLateTotal(1, t0 - 5_000, 2, out);
+  merge.addLateStats(0, minute, '/a!b', 5, out);
+  const restored = MergeWindows.restore(jobWindows, 2, [...merge.takeChanges()] as Array<[string, string]>);
+  for (const windows of [merge, restored]) {
+    const closed = emptyOutput();
+    windows.updateSource(0, minute + 60_000, false, closed);
+    windows.updateSource(1, minute + 60_000, false, closed);
+    assert.deepEqual(closed.totals.map((t) => [t.windowStart - t0, t.count]), [[-5_000, 2]]);
+    assert.deepEqual(closed.stats.map((s) => [s.url, s.count]), [['/a!b', 5]]);
+  }
 });
 
 test('the minute joins urls.csv; a url missing from it is kept as unknown', () => {

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { jobWindows } from '../../../src/config.js';
 import assert from 'node:assert/strict';
 import { partitionForKey } from '../../../src/topology/murmur2.js';
 import { SourcePanes } from '../../../src/topology/source-panes.js';
@@ -9,7 +10,7 @@ const t0 = 1_800_000_000_000;
 
 /** Counts clicks into one pane, then moves the watermark past it and flushes. */
 function closedPane(urls: Map<string, number>, mergePartitions: number): RoutedPartial[] {
-  const stage = new SourceStage(1, mergePartitions, paneMs, new SourcePanes(paneMs, 0));
+  const stage = new SourceStage(1, mergePartitions, paneMs, new SourcePanes(jobWindows, 0));
   for (const [url, count] of urls) for (let i = 0; i < count; i++) stage.add(url, t0 + 1_000);
   stage.add('/later', t0 + 2 * paneMs); // the watermark (no out-of-orderness) closes the first pane
   const out: RoutedPartial[] = [];
