@@ -16,6 +16,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { execFileSync } from 'node:child_process';
 import { packageRoot, topicNames } from '../src/config.js';
+import { launcher } from './launcher.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from '../src/kafka/clients.js';
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -80,9 +81,7 @@ interface ChildRun {
 }
 
 function startChild(args: string[]): ChildRun {
-  // The same V8 flag and malloc setting as bin/clickstream's shebang, so the worker measured is
-  // the one users run (raw consume too, so that the baseline is measured alike).
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', ...nodeArgs, children, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+  const child = spawn(process.execPath, [...launcher.nodeArgs, ...nodeArgs, children, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...launcher.env } });
   const lines: Line[] = [];
   const listeners: Array<(line: Line) => void> = [];
   let resolveFinal!: (line: Line) => void;

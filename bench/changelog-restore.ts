@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { packageRoot, topicNames } from '../src/config.js';
+import { launcher } from './launcher.js';
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const clicks = Number(process.env.BENCH_RESTORE_CLICKS ?? 1_150_000);
@@ -27,7 +28,7 @@ execFileSync(cli, [
 ]);
 
 const jobId = `${prefix}job`;
-const first = spawn(process.execPath, ['--max-semi-space-size=8', children, 'worker', brokers, prefix, jobId, path.join(work, 'a'), 'at-least-once', 'changelog'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, MALLOC_ARENA_MAX: '2' } });
+const first = spawn(process.execPath, [...launcher.nodeArgs, children, 'worker', brokers, prefix, jobId, path.join(work, 'a'), 'at-least-once', 'changelog'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...launcher.env } });
 await new Promise<void>((resolve) => {
   createInterface({ input: first.stdout! }).on('line', (line) => {
     const report = JSON.parse(line) as { kind: string; clicks: number };

@@ -76,7 +76,9 @@ export function partialProblem(partial: PartialMessage, sourcePartitions: number
   }
   if (paneCount != null) return urlCountProblem(paneCount.url, paneCount.count, maxUrlBytes);
   if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
-  if (lateTotal != null && !isCount(lateTotal.count)) return `count ${lateTotal.count} is not a non-negative integer`;
+  // A running total of late additions is sent once it counts a click.
+  const lateCounts = lateTotal != null ? [lateTotal.count] : lateStats != null ? lateStats.counts.map((c) => c.count) : [];
+  for (const count of lateCounts) if (!isCount(count) || count === 0) return `count ${count} is not a positive integer`;
   // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
   if (watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
   return undefined;

@@ -3,7 +3,7 @@
 // partition (idle ones aside) has passed its end. Partials are stored per source and replace,
 // never add, so a source that replays after a crash cannot count a click twice. Late additions
 // (clicks that missed their pane on their partition but not a longer window) come as running
-// totals per source and window, and replace likewise.
+// totals per source and window: the largest is kept.
 
 import { NO_WATERMARK } from './watermark.js';
 import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
@@ -109,13 +109,13 @@ export class MergeWindows {
   /** A source's running total of late additions to a 10 s total window. */
   addLateTotal(source: number, windowStart: number, count: number, out: MergeOutput): void {
     if (!this.admits(source, windowStart + this.spec.totalWindowMs, 'total', windowStart, null, count, out)) return;
-    this.setPerSource(this.lateTotals, windowStart, source, count, lateTotalKey(windowStart));
+    this.setPerSource(this.lateTotals, windowStart, source, count, lateTotalKey(windowStart), true);
   }
 
   /** A source's running total of late additions to a url's minute. */
   addLateStats(source: number, windowStart: number, url: string, count: number, out: MergeOutput): void {
     if (!this.admits(source, windowStart + this.spec.statsWindowMs, 'stats', windowStart, url, count, out)) return;
-    this.setPerSource(rowsOf(this.lateStats, windowStart), url, source, count, lateStatsKey(windowStart, url));
+    this.setPerSource(rowsOf(this.lateStats, windowStart), url, source, count, lateStatsKey(windowStart, url), true);
   }
 
   /**
@@ -129,9 +129,14 @@ export class MergeWindows {
     return false;
   }
 
-  /** Sets one source's value in a per-source row (created at zeros), and persists the row. */
-  private setPerSource<K>(rows: Map<K, number[]>, rowKey: K, source: number, count: number, storeKey: string): void {
+  /**
+   * Sets one source's value in a per-source row (created at zeros), and persists the row. A
+   * running total only grows: a source replaying from its checkpoint re-sends smaller ones on its
+   * way back to the same final value, so the largest seen is kept.
+   */
+  private setPerSource<K>(rows: Map<K, number[]>, rowKey: K, source: number, count: number, storeKey: string, runningTotal = false): void {
     let perSource = rows.get(rowKey);
+    if (runningTotal && count <= (perSource?.[source] ?? 0)) return;
     const created = perSource === undefined;
     if (perSource === undefined) rows.set(rowKey, (perSource = new Array<number>(this.sourcePartitions).fill(0)));
     perSource[source] = count;

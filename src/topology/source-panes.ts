@@ -7,7 +7,7 @@
 // late for a window when the partition's watermark has reached that window's end. A click whose
 // pane has closed may still belong to a 10 s total or a minute that is open here: it counts
 // there, as a *late addition* to that window (kept per window, and handed over as a running
-// total that replaces the previous one, so a replay cannot count it twice). `add` says which
+// total of which the merge keeps the largest, so a replay cannot count it twice). `add` says which
 // kinds of window a click missed; a click that missed some goes to clicks-late.
 //
 // Persisted layout: each pane's urls are spread over BUCKETS buckets by a hash of the url, and a

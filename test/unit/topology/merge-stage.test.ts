@@ -53,3 +53,10 @@ test('late additions are refused when their window start, counts or urls do not 
   assert.match(check({ lateStats: { sourcePartition: 1, windowStart: minute, counts: [] } })!, /without a url/);
   assert.match(check({ lateStats: { sourcePartition: 1, windowStart: minute, counts: [{ url: 'x'.repeat(3_000), count: 1 }] } })!, /url/);
 });
+
+test('a running total of late additions of zero is refused (one is sent once it counts a click)', async () => {
+  const { partialCodec } = await import('../../../src/codec/messages.js');
+  const check = (p: object) => partialProblem(partialCodec.decode(Buffer.from(partialCodec.encode(p as never))), 4, jobWindows, 2_048);
+  assert.match(check({ lateTotal: { sourcePartition: 1, windowStart: 1_800_000_005_000, count: 0 } })!, /count 0 is not a positive/);
+  assert.match(check({ lateStats: { sourcePartition: 1, windowStart: 1_799_999_940_000, counts: [{ url: '/a', count: 0 }] } })!, /count 0 is not a positive/);
+});

@@ -70,7 +70,7 @@ test('a partial for a window already closed while its source was idle is reporte
   ]);
 });
 
-test('late additions count in their total and minute only, as running totals that replace each other', () => {
+test('late additions count in their total and minute only, as running totals of which the largest counts', () => {
   const merge = new MergeWindows(jobWindows, 2);
   const out = emptyOutput();
   const minute = alignDown(t0, 60_000);
@@ -82,6 +82,9 @@ test('late additions count in their total and minute only, as running totals tha
   merge.addLateStats(1, minute, '/a', 2, out);
   merge.addLateTotal(1, t0, 3, out);
   merge.addLateStats(1, minute, '/a', 3, out);
+  // ...and a source replaying before its watermark passes them: smaller totals, then the same again.
+  merge.addLateTotal(1, t0, 1, out);
+  merge.addLateStats(1, minute, '/a', 1, out);
   merge.addLateStats(1, minute, '/only-late', 1, out); // a url with no on-time click in the minute
   merge.updateSource(0, minute + 60_000, false, out);
   merge.updateSource(1, minute + 60_000, false, out);
@@ -89,7 +92,7 @@ test('late additions count in their total and minute only, as running totals tha
   assert.deepEqual(out.totals.map((t) => [t.windowStart - t0, t.count]), [[-5_000, 4], [0, 7]]);
   assert.deepEqual(out.stats.map((s) => [s.url, s.count]), [['/a', 7], ['/only-late', 1]]);
   // A source replaying from an older checkpoint repeats running totals its watermark has passed.
-  merge.addLateTotal(1, t0, 3, out);
+  merge.addLateTotal(1, t0, 2, out);
   merge.addLateStats(1, minute, '/a', 3, out);
   assert.deepEqual(out.late, []);
   assert.equal(merge.openKeyCount, 0, 'emitted windows leave no state');
