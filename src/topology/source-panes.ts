@@ -333,7 +333,7 @@ export class SourcePanes {
           onBadEntry(key, 'not a late total');
           continue;
         }
-        // Handed over again after a restore: a running total replaces the one the merge holds.
+        // Handed over again after a restore: the merge keeps the largest running total it saw.
         panes.lateTotals.set(start, { count, unsent: true, dirty: false });
         continue;
       }
