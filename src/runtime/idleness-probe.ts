@@ -30,7 +30,8 @@ export class IdlenessProbe {
     });
   }
 
-  async check(nowMs: number): Promise<void> {
+  /** Returns true when a partition went idle and waits for a checkpoint (take one now). */
+  async check(nowMs: number): Promise<boolean> {
     const due: SourceTask[] = [];
     for (const task of this.tasks.sourceTasks) {
       if (task === undefined || !task.idleness.quietLongEnough(nowMs)) continue;
@@ -38,19 +39,22 @@ export class IdlenessProbe {
       this.probedAt.set(task.partition, nowMs);
       due.push(task);
     }
-    if (due.length === 0) return;
+    if (due.length === 0) return false;
     // All at once: during an outage each query takes its full timeout, and the loop must keep
     // serving rebalances.
     const caughtUp = await Promise.all(due.map((task) => this.caughtUp(task)));
     const routed: RoutedPartial[] = [];
+    let awaitingCheckpoint = false;
     due.forEach((task, i) => {
       if (this.tasks.source(task.partition) !== task) return; // revoked meanwhile
       if (task.idleness.check(nowMs, caughtUp[i]!)) {
         log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.panes.watermarkMs });
         task.topology.setIdle(true, routed);
+        awaitingCheckpoint ||= task.topology.awaitingCheckpoint;
       }
     });
     this.sendPartials(routed);
+    return awaitingCheckpoint;
   }
 
   private async caughtUp(task: SourceTask): Promise<boolean> {

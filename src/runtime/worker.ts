@@ -28,6 +28,7 @@ import type { CheckpointReport, CheckpointedTask } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
 import { CatchUpCheckpoints } from './catch-up.js';
 import { IdlenessProbe } from './idleness-probe.js';
+import type { RoutedPartial } from '../topology/source-stage.js';
 import { BrokerHealth } from './outage.js';
 import type { OutputSink } from './output-sink.js';
 import { openDelivery } from './open-delivery.js';
@@ -230,10 +231,11 @@ export class Worker {
         if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
         if (this.delivery.recovering) continue;
         const now = Date.now();
-        await this.idleness.check(now);
+        // A partition gone idle holds its new watermark back until a checkpoint: take it now.
+        const wentIdle = await this.idleness.check(now);
         const blocked = this.tasks.fetchingPaused || this.sink.waiting;
         const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
-        if (caughtUp || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+        if (caughtUp || wentIdle || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
           if (this.delivery.recovering) continue;
@@ -294,7 +296,16 @@ export class Worker {
     } else {
       this.health.answered();
       log.debug('checkpoint', { id: report.id, durationMs: Math.round(report.durationMs), bytes: report.bytes, tasks: report.tasks.length });
+      // What idle source tasks held for a durable checkpoint goes now (a stopping worker's next
+      // owner sends it from the checkpoint instead).
+      if (kind === 'periodic') this.releaseHeld(tasks);
     }
+  }
+
+  private releaseHeld(tasks: Task[]): void {
+    const routed: RoutedPartial[] = [];
+    for (const task of tasks) if (task.stage === 'source') task.topology.checkpointed(routed);
+    if (routed.length > 0) this.processor.sendPartials(routed);
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {

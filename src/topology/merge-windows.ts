@@ -71,6 +71,13 @@ export class MergeWindows {
   private readonly lateTotals = new Map<number, number[]>();
   /** minute start -> url -> late additions per source partition, until the minute is emitted. */
   private readonly lateStats = new Map<number, Map<string, number[]>>();
+  /**
+   * Running totals of late additions to windows already emitted, per source, from a source whose
+   * watermark had not passed them (one left out as idle): what came after is reported late, once.
+   * Kept in memory until that source's watermark passes the window (a restarted merge task may
+   * report such clicks again: a diagnostic count, the outputs do not depend on it).
+   */
+  private readonly lateReported = new Map<string, { source: number; end: number; count: number }>();
   /** Every window ending at or before this has been emitted. */
   private frontier = NO_WATERMARK;
   private changes: StateChanges = new Map();
@@ -125,7 +132,18 @@ export class MergeWindows {
   private admits(source: number, end: number, kind: LatePartial['kind'], start: number, url: string | null, count: number, out: MergeOutput): boolean {
     if (this.isReplayUntil(source, end)) return false;
     if (end > this.frontier) return true;
-    out.late.push({ sourcePartition: source, kind, start, url, count });
+    if (kind === 'pane') {
+      out.late.push({ sourcePartition: source, kind, start, url, count });
+      return false;
+    }
+    // A running total: report only the clicks it adds to what this source's totals for the
+    // window already held (counted when it was emitted, or reported late before).
+    const key = lateReportKey(kind, start, url, source);
+    const before = this.lateReported.get(key)?.count ?? 0;
+    if (count > before) {
+      this.lateReported.set(key, { source, end, count });
+      out.late.push({ sourcePartition: source, kind, start, url, count: count - before });
+    }
     return false;
   }
 
@@ -153,7 +171,18 @@ export class MergeWindows {
       this.sources.set(source, progress);
       this.changes.set(SOURCE + SEP + source, `${progress.watermarkMs},${idle ? 1 : 0}`);
     }
+    if (this.lateReported.size > 0) {
+      for (const [key, reported] of this.lateReported) if (reported.source === source && reported.end <= progress.watermarkMs) this.lateReported.delete(key);
+    }
     this.emitClosed(out);
+  }
+
+  /** At a window's emission: what each source not yet past it had added late (see lateReported). */
+  private rememberEmittedLate(kind: 'total' | 'stats', start: number, end: number, url: string | null, perSource: number[]): void {
+    perSource.forEach((count, source) => {
+      const progress = this.sources.get(source);
+      if (count > 0 && (progress === undefined || progress.watermarkMs < end)) this.lateReported.set(lateReportKey(kind, start, url, source), { source, end, count });
+    });
   }
 
   /** The watermark windows close on: the minimum over sources, idle ones left out. */
@@ -223,6 +252,7 @@ export class MergeWindows {
       const late = this.lateTotals.get(start);
       if (late !== undefined) {
         count += sum(late);
+        this.rememberEmittedLate('total', start, start + totalWindowMs, null, late);
         this.lateTotals.delete(start);
         this.remove(lateTotalKey(start));
       }
@@ -239,7 +269,10 @@ export class MergeWindows {
         const lateCounts = late.get(url);
         out.stats.push({ url, windowStart: minute, windowEnd: minute + statsWindowMs, count: (onTime.get(url) ?? 0) + (lateCounts === undefined ? 0 : sum(lateCounts)) });
         if (onTime.has(url)) this.remove(minuteKey(minute, url));
-        if (lateCounts !== undefined) this.remove(lateStatsKey(minute, url));
+        if (lateCounts !== undefined) {
+          this.rememberEmittedLate('stats', minute, minute + statsWindowMs, url, lateCounts);
+          this.remove(lateStatsKey(minute, url));
+        }
       }
       this.minuteCounts.delete(minute);
       this.lateStats.delete(minute);
@@ -363,6 +396,10 @@ function minuteKey(minute: number, url: string): string {
 
 function totalKey(paneStart: number): string {
   return TOTAL + SEP + timeKey(paneStart);
+}
+
+function lateReportKey(kind: string, start: number, url: string | null, source: number): string {
+  return `${kind}${SEP}${start}${SEP}${source}${SEP}${url ?? ''}`;
 }
 
 function lateTotalKey(windowStart: number): string {

@@ -38,6 +38,14 @@ export const TOTAL_OWNER = 0;
 export class SourceStage {
   private lastSentWatermark = NO_WATERMARK;
   private idle = false;
+  /**
+   * Late additions and markers held back until a checkpoint has made an idle close durable
+   * (undefined: nothing held). Idleness depends on wall-clock time, so a replay does not repeat
+   * it: had the merge seen a watermark or late additions that follow from it, a replay from an
+   * older checkpoint would compute different running totals for the same windows. Closed panes
+   * still go at once (a replayed pane replaces the one sent).
+   */
+  private held: RoutedPartial[] | undefined;
   private readonly encoder = new TextEncoder();
   private readonly mergePartitionOfUrl = new Map<string, number>();
 
@@ -50,6 +58,11 @@ export class SourceStage {
 
   get isIdle(): boolean {
     return this.idle;
+  }
+
+  /** True while partials wait for a checkpoint (`checkpointed`). */
+  get awaitingCheckpoint(): boolean {
+    return this.held !== undefined;
   }
 
   /** Counts a click in its open windows; the kinds it missed (MISSED_* bits of source-panes.ts). */
@@ -71,20 +84,38 @@ export class SourceStage {
     }
     // Late additions before the watermark that may close their windows, like panes.
     const late = this.panes.takeLateAdds();
-    for (const { windowStart, count } of late.totals) out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
+    const lateOut = this.held ?? out;
+    for (const { windowStart, count } of late.totals) lateOut.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
     for (const { windowStart, counts } of late.stats) {
-      this.routeUrlCounts(counts, out, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));
+      this.routeUrlCounts(counts, lateOut, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));
     }
+    if (this.held !== undefined) return; // the marker goes when the checkpoint is taken
     const watermark = this.alignedWatermark();
     if (watermark > this.lastSentWatermark) this.sendMarker(watermark, out);
   }
 
-  /** The partition went idle (true) or woke up (false): tell every merge partition. */
+  /**
+   * The partition went idle (true) or woke up (false): tell every merge partition. Going idle
+   * closes every open pane; what follows from that (the watermark, and late additions the new
+   * watermark makes) is held until the next checkpoint of this task (see `held`).
+   */
   setIdle(idle: boolean, out: RoutedPartial[]): void {
     if (this.idle === idle) return;
     this.idle = idle;
-    if (idle) this.panes.closeAllOpen();
+    if (idle) {
+      const before = this.panes.watermarkMs;
+      this.panes.closeAllOpen();
+      if (this.panes.watermarkMs !== before) this.held ??= [];
+    }
     this.flush(out);
+    if (this.held === undefined) this.sendMarker(this.alignedWatermark(), out);
+  }
+
+  /** A checkpoint of this task completed: what was held goes out, then the marker. */
+  checkpointed(out: RoutedPartial[]): void {
+    if (this.held === undefined) return;
+    for (const partial of this.held) out.push(partial);
+    this.held = undefined;
     this.sendMarker(this.alignedWatermark(), out);
   }
 

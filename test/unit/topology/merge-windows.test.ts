@@ -122,3 +122,20 @@ test('the minute joins urls.csv; a url missing from it is kept as unknown', () =
   assert.deepEqual(joinUrlStats({ url: '/a', ...window }, table), { url: '/a', ...window, title: 'Page A', category: 'blog', known: true });
   assert.deepEqual(joinUrlStats({ url: '/zz', ...window }, table), { url: '/zz', ...window, title: 'unknown', category: 'unknown', known: false });
 });
+
+test('running totals for a window emitted while their source was idle are reported late once per click', () => {
+  const merge = new MergeWindows(jobWindows, 2);
+  const out = emptyOutput();
+  const minute = alignDown(t0, 60_000);
+  merge.updateSource(0, t0 - 5_000, false, out);
+  merge.updateSource(1, t0 - 5_000, false, out);
+  merge.addLateStats(1, minute, '/a', 2, out); // before the minute is emitted: counted in it
+  merge.updateSource(1, t0 - 5_000, true, out); // source 1 goes idle: source 0 alone closes windows
+  merge.updateSource(0, minute + 60_000, false, out);
+  assert.deepEqual(out.stats.map((s) => [s.url, s.count]), [['/a', 2]]);
+  for (const total of [3, 3, 4, 6]) merge.addLateStats(1, minute, '/a', total, out);
+  assert.deepEqual(out.late.map((l) => [l.kind, l.count]), [['stats', 1], ['stats', 1], ['stats', 2]], 'each click once: 3, 4, 6 after 2');
+  merge.updateSource(1, minute + 60_000, false, out); // source 1 passes the minute: forgotten
+  merge.addLateStats(1, minute, '/a', 7, out);
+  assert.equal(out.late.length, 3, 'a replay after the source passed the window is not late');
+});

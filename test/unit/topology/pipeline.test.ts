@@ -135,8 +135,13 @@ function runPipeline(seed: number, options: { partitions: number; mergePartition
     }
   }
   // The stream ends: every source is caught up and goes idle, which closes every window.
+  // Going idle holds the watermark back until a checkpoint makes it durable.
   const out: RoutedPartial[] = [];
-  for (const source of sources) source.stage.setIdle(true, out);
+  sources.forEach((source, p) => {
+    source.stage.setIdle(true, out);
+    persist(sourceStores[p]!, source.stage.panes.takeChanges(), source.offset);
+    source.stage.checkpointed(out);
+  });
   route(out);
   for (let m = 0; m < mergePartitions; m++) runMerge(m, Number.MAX_SAFE_INTEGER);
 

@@ -3,6 +3,9 @@ import { jobWindows } from '../../../src/config.js';
 import assert from 'node:assert/strict';
 import { partitionForKey } from '../../../src/topology/murmur2.js';
 import { SourcePanes } from '../../../src/topology/source-panes.js';
+import { MergeStage } from '../../../src/topology/merge-stage.js';
+import { MergeWindows, emptyOutput } from '../../../src/topology/merge-windows.js';
+import { expectedWindows } from '../../support/oracle.js';
 import { PANE_COUNTS_PART_BYTES, SourceStage, TOTAL_OWNER, type RoutedPartial } from '../../../src/topology/source-stage.js';
 
 const paneMs = 5_000;
@@ -52,4 +55,73 @@ test('a pane of many long urls is split into parts within the size limit, togeth
     seen.push(...partial.paneCounts!.counts.map(({ url }) => url));
   }
   assert.deepEqual(seen.sort(), [...urls.keys()].sort());
+});
+
+// Idleness depends on wall-clock time, so a replay does not repeat it. Had the merge seen the
+// watermark an idle close made (or a late addition it caused) before a checkpoint recorded it,
+// a replay from the older checkpoint would send smaller running totals for the same window, and
+// the merge, keeping the largest, would lose a click. So both wait for the checkpoint.
+test('an idle close is seen by the merge only after a checkpoint made it durable: a crash before that replays exactly', () => {
+  const minute = t0 - (t0 % 60_000);
+  const store = new Map<string, string>();
+  const persist = (panes: SourcePanes): void => {
+    for (const [k, v] of panes.takeChanges()) (v === null ? store.delete(k) : store.set(k, v));
+  };
+  const merge = new MergeStage(0, new MergeWindows(jobWindows, 1));
+  const results = emptyOutput();
+  const route = (out: RoutedPartial[]): void => {
+    for (const { partial } of out) merge.apply(partial, results);
+  };
+  const log = [minute + 100_000, minute + 102_000, minute + 126_000, minute + 103_000].map((ts) => ({ partition: 0, url: '/a', ts }));
+
+  let stage = new SourceStage(0, 1, paneMs, new SourcePanes(jobWindows, 20_000));
+  let out: RoutedPartial[] = [];
+  stage.add('/a', log[0]!.ts);
+  stage.flush(out);
+  route(out);
+  persist(stage.panes); // checkpoint after the first click
+
+  out = [];
+  stage.setIdle(true, out); // closes pane [100 s, 105 s): sent, but its watermark is held
+  assert.ok(stage.awaitingCheckpoint);
+  stage.setIdle(false, out);
+  assert.notEqual(stage.add('/a', log[1]!.ts), 0, 'late for its pane, closed by idleness');
+  stage.flush(out);
+  route(out);
+  assert.ok(out.every(({ partial }) => partial.watermark === undefined && partial.lateTotal === undefined && partial.lateStats === undefined), 'no watermark or late addition before the checkpoint');
+
+  // Crash before the checkpoint: restore the first one and replay the clicks after it.
+  stage = new SourceStage(0, 1, paneMs, SourcePanes.restore(jobWindows, 20_000, store));
+  out = [];
+  for (const click of log.slice(1)) {
+    stage.add(click.url, click.ts);
+    stage.flush(out);
+  }
+  stage.setIdle(true, out);
+  persist(stage.panes);
+  stage.checkpointed(out);
+  route(out);
+
+  const expected = expectedWindows(log);
+  assert.deepEqual(new Map(results.totals.map((t) => [t.windowStart, t.count])), expected.totals);
+  assert.deepEqual(new Map(results.stats.map((s) => [`${s.windowStart}|${s.url}`, s.count])), expected.stats);
+  assert.deepEqual(new Map(results.counts.map((c) => [`${c.windowStart}|${c.url}`, c.count])), expected.counts);
+});
+
+test('what an idle close held goes out after the checkpoint, late additions before the watermark', () => {
+  const stage = new SourceStage(0, 2, paneMs, new SourcePanes(jobWindows, 20_000));
+  const out: RoutedPartial[] = [];
+  stage.add('/a', t0 + 100_000);
+  stage.setIdle(true, out);
+  stage.setIdle(false, out);
+  stage.add('/a', t0 + 101_000); // late for the pane the idle close closed: a late addition
+  stage.flush(out);
+  assert.deepEqual(out.map(({ partial }) => Object.keys(partial).find((k) => partial[k as keyof typeof partial] != null)), ['paneCounts', 'paneTotal']);
+  const released: RoutedPartial[] = [];
+  stage.checkpointed(released);
+  const kinds = released.map(({ partial }) => Object.keys(partial).find((k) => partial[k as keyof typeof partial] != null));
+  assert.deepEqual(kinds, ['lateTotal', 'lateStats', 'watermark', 'watermark']);
+  assert.equal(released[2]!.partial.watermark!.watermarkMs, t0 + 105_000);
+  assert.equal(released[2]!.partial.watermark!.idle, false);
+  assert.equal(stage.awaitingCheckpoint, false);
 });
