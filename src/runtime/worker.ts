@@ -231,11 +231,12 @@ export class Worker {
         if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
         if (this.delivery.recovering) continue;
         const now = Date.now();
-        // A partition gone idle holds its new watermark back until a checkpoint: take it now.
+        // A partition gone idle holds its new watermark back until a checkpoint: take it now,
+        // unless outputs wait for room (then the periodic one releases it).
         const wentIdle = await this.idleness.check(now);
         const blocked = this.tasks.fetchingPaused || this.sink.waiting;
         const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
-        if (caughtUp || wentIdle || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+        if (caughtUp || (wentIdle && !blocked) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
           if (this.delivery.recovering) continue;
