@@ -39,13 +39,13 @@ export class SourceStage {
   private lastSentWatermark = NO_WATERMARK;
   private idle = false;
   /**
-   * Late additions and markers held back until a checkpoint has made an idle close durable
-   * (undefined: nothing held). Idleness depends on wall-clock time, so a replay does not repeat
+   * Late additions and markers wait (in SourcePanes, and as the watermark) until a checkpoint has
+   * made an idle close durable. Idleness depends on wall-clock time, so a replay does not repeat
    * it: had the merge seen a watermark or late additions that follow from it, a replay from an
    * older checkpoint would compute different running totals for the same windows. Closed panes
    * still go at once (a replayed pane replaces the one sent).
    */
-  private held: RoutedPartial[] | undefined;
+  private holding = false;
   private readonly encoder = new TextEncoder();
   private readonly mergePartitionOfUrl = new Map<string, number>();
 
@@ -62,7 +62,7 @@ export class SourceStage {
 
   /** True while partials wait for a checkpoint (`checkpointed`). */
   get awaitingCheckpoint(): boolean {
-    return this.held !== undefined;
+    return this.holding;
   }
 
   /** Counts a click in its open windows; the kinds it missed (MISSED_* bits of source-panes.ts). */
@@ -82,16 +82,20 @@ export class SourceStage {
       this.routeUrlCounts(pane.counts, out, (mergePartition, part) => paneCountsRecord(mergePartition, source, pane.paneStart, part));
       out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { paneTotal: { sourcePartition: source, paneStart: pane.paneStart, count: pane.total } } });
     }
-    // Late additions before the watermark that may close their windows, like panes.
-    const late = this.panes.takeLateAdds();
-    const lateOut = this.held ?? out;
-    for (const { windowStart, count } of late.totals) lateOut.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
-    for (const { windowStart, counts } of late.stats) {
-      this.routeUrlCounts(counts, lateOut, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));
-    }
-    if (this.held !== undefined) return; // the marker goes when the checkpoint is taken
+    if (this.holding) return; // late additions and the marker go when the checkpoint is taken
+    this.sendLateAdds(out);
     const watermark = this.alignedWatermark();
     if (watermark > this.lastSentWatermark) this.sendMarker(watermark, out);
+  }
+
+  /** Late additions, before the watermark that may close their windows (like panes). */
+  private sendLateAdds(out: RoutedPartial[]): void {
+    const source = this.sourcePartition;
+    const late = this.panes.takeLateAdds();
+    for (const { windowStart, count } of late.totals) out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
+    for (const { windowStart, counts } of late.stats) {
+      this.routeUrlCounts(counts, out, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));
+    }
   }
 
   /**
@@ -105,17 +109,17 @@ export class SourceStage {
     if (idle) {
       const before = this.panes.watermarkMs;
       this.panes.closeAllOpen();
-      if (this.panes.watermarkMs !== before) this.held ??= [];
+      if (this.panes.watermarkMs !== before) this.holding = true;
     }
     this.flush(out);
-    if (this.held === undefined) this.sendMarker(this.alignedWatermark(), out);
+    if (!this.holding) this.sendMarker(this.alignedWatermark(), out);
   }
 
-  /** A checkpoint of this task completed: what was held goes out, then the marker. */
+  /** A checkpoint of this task completed: what waited goes out, then the marker. */
   checkpointed(out: RoutedPartial[]): void {
-    if (this.held === undefined) return;
-    for (const partial of this.held) out.push(partial);
-    this.held = undefined;
+    if (!this.holding) return;
+    this.holding = false;
+    this.sendLateAdds(out);
     this.sendMarker(this.alignedWatermark(), out);
   }
 
