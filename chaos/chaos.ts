@@ -176,7 +176,7 @@ async function main(): Promise<void> {
           }
           const r = internal[random.below(internal.length)]!;
           const topic = { partials: job.topics.partials, status: job.topics.status, control: job.topics.control, savepoints: job.topics.savepoints }[r.topic];
-          producer.produce(topic, r.topic === 'partials' ? random.below(4) : 0, r.value, 'chaos-hostile');
+          producer.produce(topic, r.partition ?? (r.topic === 'partials' ? random.below(4) : 0), r.value, 'chaos-hostile');
           await flush(producer, 30_000);
           await disconnect(producer);
           break;

@@ -17,6 +17,7 @@ import { joinUrlStats, partialProblem } from '../topology/merge-stage.js';
 import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
 import type { RoutedPartial } from '../topology/source-stage.js';
 import { missedKinds } from '../topology/source-panes.js';
+import { UrlOwners } from '../topology/url-owners.js';
 import { formatMinuteTable } from './minute-table.js';
 import type { OutputSink } from './output-sink.js';
 import type { WorkerMetrics } from './status.js';
@@ -31,6 +32,7 @@ export interface ProcessorSettings {
   limits: ClickLimits;
   /** Source partitions (partitions of `clicks`) and the pane size: what a valid partial refers to. */
   sourcePartitions: number;
+  mergePartitions: number;
   windows: WindowSpec;
   urlTable: UrlTable;
   /** Print each closed minute as a table on stdout. */
@@ -42,6 +44,8 @@ export class RecordProcessor {
   private readonly topics: TopicNames;
   private readonly skippedLog = rateLimited((msg, fields) => log.warn(msg, fields));
   private readonly refusedLog = rateLimited((msg, fields) => log.error(msg, fields));
+  /** Which merge partition owns a url: a partial read elsewhere is not this job's. */
+  private readonly urlOwners: UrlOwners;
 
   constructor(
     private readonly settings: ProcessorSettings,
@@ -50,6 +54,7 @@ export class RecordProcessor {
     private readonly metrics: WorkerMetrics,
   ) {
     this.topics = settings.topics;
+    this.urlOwners = new UrlOwners(settings.mergePartitions);
   }
 
   process(messages: Message[], nowMs: number): void {
@@ -92,7 +97,7 @@ export class RecordProcessor {
     let partial: PartialMessage | undefined;
     try {
       partial = partialCodec.decode(message.value ?? Buffer.alloc(0));
-      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.windows, this.settings.limits.maxUrlBytes);
+      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.windows, this.settings.limits.maxUrlBytes, { partition: message.partition, owners: this.urlOwners });
     } catch (err) {
       problem = `does not decode: ${(err as Error).message}`;
     }

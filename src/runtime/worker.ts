@@ -195,7 +195,7 @@ export class Worker {
       onRefused: (topic, partition, value, key, error) => this.processor.deadLetterRefused(topic, partition, value, key, error),
     }));
     const { urlTable, printMinuteTables, limits } = this.config;
-    this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, windows, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
+    this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, mergePartitions, windows, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
     this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
     this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
     await this.savepoints.start();

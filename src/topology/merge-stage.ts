@@ -5,6 +5,14 @@ import type { PartialMessage, UrlStats } from '../codec/messages.js';
 import type { UrlTable } from '../table/urls.js';
 import type { CountResult, MergeOutput, MergeWindows } from './merge-windows.js';
 import type { WindowSpec } from './windows.js';
+import { TOTAL_OWNER } from './source-stage.js';
+import type { UrlOwners } from './url-owners.js';
+
+/** The merge partition a partial was read from, and who owns which url. */
+export interface Placement {
+  partition: number;
+  owners: UrlOwners;
+}
 
 export class MergeStage {
   constructor(
@@ -54,7 +62,7 @@ const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && 
  * not on a pane boundary, a negative or fractional count, a url longer than clicks may carry) is
  * skipped, never applied. Pure.
  */
-export function partialProblem(partial: PartialMessage, sourcePartitions: number, windows: WindowSpec, maxUrlBytes: number): string | undefined {
+export function partialProblem(partial: PartialMessage, sourcePartitions: number, windows: WindowSpec, maxUrlBytes: number, placement?: Placement): string | undefined {
   // Decoded messages leave the kinds not set as null or undefined.
   const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats } = partial;
   const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition ?? lateTotal?.sourcePartition ?? lateStats?.sourcePartition;
@@ -74,13 +82,21 @@ export function partialProblem(partial: PartialMessage, sourcePartitions: number
       if (problem !== undefined) return problem;
     }
   }
-  if (paneCount != null) return urlCountProblem(paneCount.url, paneCount.count, maxUrlBytes);
+  const paneCountProblem = paneCount != null ? urlCountProblem(paneCount.url, paneCount.count, maxUrlBytes) : undefined;
+  if (paneCountProblem !== undefined) return paneCountProblem;
   if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
   // A running total of late additions is sent once it counts a click.
   const lateCounts = lateTotal != null ? [lateTotal.count] : lateStats != null ? lateStats.counts.map((c) => c.count) : [];
   for (const count of lateCounts) if (!isCount(count) || count === 0) return `count ${count} is not a positive integer`;
   // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
   if (watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
+  // On the wrong partition, a well-formed partial would add a second total or url row to the outputs.
+  if (placement !== undefined) {
+    const { partition, owners } = placement;
+    if ((paneTotal != null || lateTotal != null) && partition !== TOTAL_OWNER) return `a total on merge partition ${partition}, not ${TOTAL_OWNER}`;
+    const urls = urlCounts?.map((c) => c.url) ?? (paneCount != null ? [paneCount.url] : []);
+    for (const url of urls) if (owners.of(url) !== partition) return `a url of merge partition ${owners.of(url)} on merge partition ${partition}`;
+  }
   return undefined;
 }
 

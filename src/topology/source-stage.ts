@@ -11,8 +11,8 @@
 // emit a window once every source partition's watermark has passed its end.
 
 import type { PartialMessage, UrlCount } from '../codec/messages.js';
-import { partitionForKey } from './murmur2.js';
 import { SourcePanes } from './source-panes.js';
+import { UrlOwners } from './url-owners.js';
 import { NO_WATERMARK } from './watermark.js';
 import { alignDown } from './windows.js';
 
@@ -22,9 +22,6 @@ export interface RoutedPartial {
   key: string | null;
   partial: PartialMessage;
 }
-
-/** Urls whose merge partition is remembered at once; past it the cache starts over. */
-const URL_CACHE_SIZE = 100_000;
 
 /**
  * Most bytes of urls in one PaneCounts record (urls counted at 3 bytes per UTF-16 unit, the
@@ -46,15 +43,16 @@ export class SourceStage {
    * still go at once (a replayed pane replaces the one sent).
    */
   private holding = false;
-  private readonly encoder = new TextEncoder();
-  private readonly mergePartitionOfUrl = new Map<string, number>();
+  private readonly owners: UrlOwners;
 
   constructor(
     readonly sourcePartition: number,
     private readonly mergePartitions: number,
     private readonly paneMs: number,
     readonly panes: SourcePanes,
-  ) {}
+  ) {
+    this.owners = new UrlOwners(mergePartitions);
+  }
 
   get isIdle(): boolean {
     return this.idle;
@@ -139,7 +137,7 @@ export class SourceStage {
   private routeUrlCounts(counts: Array<[string, number]>, out: RoutedPartial[], record: (mergePartition: number, part: UrlCount[]) => RoutedPartial): void {
     const parts: Array<{ counts: UrlCount[]; bytes: number } | undefined> = [];
     for (const [url, count] of counts) {
-      const mergePartition = this.mergePartitionOf(url);
+      const mergePartition = this.owners.of(url);
       const bytes = url.length * 3 + 16;
       let part = parts[mergePartition];
       if (part !== undefined && part.bytes + bytes > PANE_COUNTS_PART_BYTES) {
@@ -151,17 +149,6 @@ export class SourceStage {
       part.bytes += bytes;
     }
     parts.forEach((part, mergePartition) => part !== undefined && out.push(record(mergePartition, part.counts)));
-  }
-
-  private mergePartitionOf(url: string): number {
-    let partition = this.mergePartitionOfUrl.get(url);
-    if (partition === undefined) {
-      partition = partitionForKey(this.encoder.encode(url), this.mergePartitions);
-      // A cache, not a registry: clients can send any number of distinct urls.
-      if (this.mergePartitionOfUrl.size >= URL_CACHE_SIZE) this.mergePartitionOfUrl.clear();
-      this.mergePartitionOfUrl.set(url, partition);
-    }
-    return partition;
   }
 }
 

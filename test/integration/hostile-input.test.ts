@@ -60,7 +60,7 @@ test('hostile records never stop the worker, are dead-lettered with their reason
     hostile.forEach((h, i) => producer.produce(job.topics.clicks, i % 4, h.value, h.key));
     for (const [i, record] of hostileInternalRecords().entries()) {
       const topic = record.topic === 'partials' ? job.topics.partials : record.topic === 'status' ? job.topics.status : record.topic === 'control' ? job.topics.control : job.topics.savepoints;
-      producer.produce(topic, record.topic === 'partials' ? i % 4 : 0, record.value, `hostile-${i}`);
+      producer.produce(topic, record.partition ?? (record.topic === 'partials' ? i % 4 : 0), record.value, `hostile-${i}`);
     }
     await flush(producer, 30_000);
     await disconnect(producer);

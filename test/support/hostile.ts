@@ -16,6 +16,8 @@ export interface HostileInternal {
   name: string;
   topic: 'partials' | 'status' | 'control' | 'savepoints';
   value: Buffer;
+  /** The partition to write to, when it matters (else any). */
+  partition?: number;
 }
 
 const click = (url: string, timestampMs: number): Buffer => Buffer.from(clickCodec.encode({ url, timestampMs, userId: 'u', sessionId: 's', region: 'eu', referrer: '' }));
@@ -46,6 +48,8 @@ export function hostileInternalRecords(): HostileInternal[] {
     { name: 'packed pane counts without urls', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 1, paneStart: 1_800_000_000_000, counts: [] } })) },
     { name: 'late additions to a minute that does not start on the minute', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateStats: { sourcePartition: 0, windowStart: 1_800_000_005_000, counts: [{ url: '/hostile/late', count: 1_000_000 }] } })) },
     { name: 'late additions with a negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateTotal: { sourcePartition: 2, windowStart: 1_800_000_005_000, count: -1_000 } })) },
+    // Well-formed, but only merge partition 0 owns totals: elsewhere it would add a second total.
+    { name: 'a pane total on a merge partition that does not own totals', topic: 'partials', partition: 3, value: Buffer.from(partialCodec.encode({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_000_000, count: 1_000_000 } })) },
     { name: 'JSON that is not a status', topic: 'status', value: Buffer.from('{"worker":"x","hello":1}') },
     { name: 'not JSON on the status topic', topic: 'status', value: Buffer.from('\u001b[2J') },
     { name: 'a control record that is not a request', topic: 'control', value: Buffer.from('{"type":"savepoint-request","jobId":"*","savepointId":"../../x","stop":true}') },

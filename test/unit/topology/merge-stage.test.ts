@@ -60,3 +60,22 @@ test('a running total of late additions of zero is refused (one is sent once it 
   assert.match(check({ lateTotal: { sourcePartition: 1, windowStart: 1_800_000_005_000, count: 0 } })!, /count 0 is not a positive/);
   assert.match(check({ lateStats: { sourcePartition: 1, windowStart: 1_799_999_940_000, counts: [{ url: '/a', count: 0 }] } })!, /count 0 is not a positive/);
 });
+
+test('a well-formed partial on a merge partition that does not own it is refused', async () => {
+  const { UrlOwners } = await import('../../../src/topology/url-owners.js');
+  const owners = new UrlOwners(4);
+  const at = (partition: number, p: object) => partialProblem(p as never, 4, jobWindows, 2_048, { partition, owners });
+  const minute = 1_800_000_000_000 - (1_800_000_000_000 % 60_000);
+  const total = { paneTotal: { sourcePartition: 1, paneStart: 1_800_000_005_000, count: 3 } };
+  assert.equal(at(0, total), undefined);
+  assert.match(at(2, total)!, /a total on merge partition 2/);
+  assert.match(at(1, { lateTotal: { sourcePartition: 1, windowStart: 1_800_000_005_000, count: 3 } })!, /a total on merge partition 1/);
+  const owner = owners.of('/a');
+  const other = (owner + 1) % 4;
+  const counts = { paneCounts: { sourcePartition: 0, paneStart: 1_800_000_000_000, counts: [{ url: '/a', count: 1 }] } };
+  assert.equal(at(owner, counts), undefined);
+  assert.match(at(other, counts)!, new RegExp(`a url of merge partition ${owner} on merge partition ${other}`));
+  assert.match(at(other, { paneCount: { sourcePartition: 0, paneStart: 1_800_000_000_000, url: '/a', count: 1 } })!, /a url of merge partition/);
+  assert.match(at(other, { lateStats: { sourcePartition: 0, windowStart: minute, counts: [{ url: '/a', count: 1 }] } })!, /a url of merge partition/);
+  assert.equal(at(other, { watermark: { sourcePartition: 0, watermarkMs: 1_800_000_000_000, idle: false } }), undefined, 'watermarks go to every partition');
+});
