@@ -8,11 +8,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, stopWorker } from '../support/job.js';
 import { readTopic, waitForCommittedEnd } from '../support/kafka.js';
 
+const idleLongerThanStart = ['--idle-timeout', '10s'];
+
 test('keyed by url, produced while 2 workers run: output equals the oracle', async () => {
   const job = await createJob('job-url');
   try {
-    startWorker(job);
-    startWorker(job);
+    // Idle timeout above the 3 s before the clicks come: a partition idle from the start lets
+    // the others close windows before its first clicks arrive (then late at merge, by design).
+    startWorker(job, idleLongerThanStart);
+    startWorker(job, idleLongerThanStart);
     await sleep(3_000);
     const log = await produce(job, ['--rate', '20000', '--count', '60000', '--event-rate', '1000', '--seed', '21', '--key', 'url', '--late-share', '0.01', '--max-disorder', '8s']);
     const expected = oracleFor(log);
@@ -51,8 +55,8 @@ test('keyed at random, a backlog read by 2 workers: output equals the oracle', a
 test('kill -9 of a worker mid-run, then a restart: output equals the oracle', async () => {
   const job = await createJob('job-kill');
   try {
-    const victim = startWorker(job);
-    startWorker(job);
+    const victim = startWorker(job, idleLongerThanStart);
+    startWorker(job, idleLongerThanStart);
     await sleep(3_000);
     const producing = produce(job, ['--rate', '15000', '--count', '90000', '--event-rate', '1000', '--seed', '23', '--key', 'user', '--late-share', '0.01']);
     await sleep(2_500);
@@ -70,8 +74,8 @@ test('kill -9 of a worker mid-run, then a restart: output equals the oracle', as
 test('a worker stopped mid-run hands its partitions to the other: output equals the oracle', async () => {
   const job = await createJob('job-stop');
   try {
-    const leaving = startWorker(job);
-    startWorker(job);
+    const leaving = startWorker(job, idleLongerThanStart);
+    startWorker(job, idleLongerThanStart);
     await sleep(3_000);
     const producing = produce(job, ['--rate', '15000', '--count', '75000', '--event-rate', '1000', '--seed', '25', '--key', 'url', '--late-share', '0.01']);
     await sleep(2_000);
