@@ -230,6 +230,7 @@ export class Worker {
         else if (this.tasks.fetchingPaused) this.tasks.pauseFetching(false);
         if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
         if (this.delivery.recovering) continue;
+        this.announceOpenedSources();
         const now = Date.now();
         // A partition gone idle holds its new watermark back until a checkpoint: take it now,
         // unless outputs wait for room (then the periodic one releases it).
@@ -301,6 +302,13 @@ export class Worker {
       // owner sends it from the checkpoint instead).
       if (kind === 'periodic') this.releaseHeld(tasks);
     }
+  }
+
+  /** Source tasks opened since the last round tell the merge partitions they are not idle. */
+  private announceOpenedSources(): void {
+    const routed: RoutedPartial[] = [];
+    for (const task of this.tasks.sourceTasks) task?.topology.announce(routed);
+    if (routed.length > 0) this.processor.sendPartials(routed);
   }
 
   private releaseHeld(tasks: Task[]): void {

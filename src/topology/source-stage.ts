@@ -35,6 +35,7 @@ export const TOTAL_OWNER = 0;
 export class SourceStage {
   private lastSentWatermark = NO_WATERMARK;
   private idle = false;
+  private announced = false;
   /**
    * Late additions and markers wait (in SourcePanes, and as the watermark) until a checkpoint has
    * made an idle close durable. Idleness depends on wall-clock time, so a replay does not repeat
@@ -61,6 +62,17 @@ export class SourceStage {
   /** True while partials wait for a checkpoint (`checkpointed`). */
   get awaitingCheckpoint(): boolean {
     return this.holding;
+  }
+
+  /**
+   * Once, when the task opens: its restored watermark, not idle. The merge stage may still hold
+   * this partition as idle from its previous owner, which may have died before reading clicks
+   * that came since; only this task, quiet for its own idle timeout, may find it idle again.
+   */
+  announce(out: RoutedPartial[]): void {
+    if (this.announced) return;
+    this.announced = true;
+    if (!this.holding) this.sendMarker(this.alignedWatermark(), out);
   }
 
   /** Counts a click in its open windows; the kinds it missed (MISSED_* bits of source-panes.ts). */

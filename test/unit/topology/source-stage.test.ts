@@ -125,3 +125,47 @@ test('what an idle close held goes out after the checkpoint, late additions befo
   assert.equal(released[2]!.partial.watermark!.idle, false);
   assert.equal(stage.awaitingCheckpoint, false);
 });
+
+test('a reopened source task announces itself once, not idle, at its restored watermark: the merge holds windows for it again', () => {
+  const store = new Map<string, string>();
+  const merge = new MergeStage(0, new MergeWindows(jobWindows, 2));
+  const results = emptyOutput();
+  const route = (out: RoutedPartial[]): void => {
+    for (const { partial } of out) merge.apply(partial, results);
+  };
+  // Partition 1 reads a click, goes idle at its first owner (the checkpoint records it), which dies.
+  const first = new SourceStage(1, 1, paneMs, new SourcePanes(jobWindows, 20_000));
+  const out: RoutedPartial[] = [];
+  first.add('/b', t0);
+  first.setIdle(true, out);
+  for (const [k, v] of first.panes.takeChanges()) if (v !== null) store.set(k, v);
+  first.checkpointed(out);
+  route(out);
+  // Partition 0 alone moves the merged watermark while partition 1 is idle.
+  const other = new SourceStage(0, 1, paneMs, new SourcePanes(jobWindows, 20_000));
+  const advance = (...times: number[]): void => {
+    const sent: RoutedPartial[] = [];
+    for (const ts of times) other.add('/a', ts);
+    other.flush(sent);
+    route(sent);
+  };
+  advance(t0 + 11_000, t0 + 40_000);
+  const emittedWhileIdle = results.counts.length;
+  assert.ok(results.counts.some((c) => c.windowStart === t0 + 10_000 && c.url === '/a'), 'partition 0 alone closed windows (partition 1 idle)');
+
+  const reopened = new SourceStage(1, 1, paneMs, SourcePanes.restore(jobWindows, 20_000, store));
+  const announced: RoutedPartial[] = [];
+  reopened.announce(announced);
+  reopened.announce(announced);
+  assert.equal(announced.length, 1, 'once, to the one merge partition');
+  assert.deepEqual(announced[0]!.partial.watermark, { sourcePartition: 1, watermarkMs: t0 + paneMs, idle: false });
+  route(announced);
+  advance(t0 + 45_000, t0 + 80_000);
+  assert.equal(results.counts.length, emittedWhileIdle, 'no window past partition 1\'s watermark closes until it moves or is found idle again');
+  const late: RoutedPartial[] = [];
+  assert.equal(reopened.add('/b', t0 + 30_000), 0, 'on time for partition 1');
+  reopened.add('/b', t0 + 70_000);
+  reopened.flush(late);
+  route(late);
+  assert.ok(results.counts.some((c) => c.windowStart === t0 + 30_000 && c.url === '/b' && c.count === 1), 'its click counts');
+});
