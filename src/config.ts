@@ -60,7 +60,7 @@ export function changelogTopicNames(prefix: string, jobId: string): ChangelogTop
  * two, the minute of `url-stats` twelve. Recorded in job.json and in savepoints: state built with
  * other sizes is refused.
  */
-export const jobWindows: WindowSpec = { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000 };
+export const jobWindows: WindowSpec = { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000, allowedLatenessMs: 0 };
 
 /** What a click may be (see codec/click-admission.ts); flags of `clickstream run` change them. */
 export const defaultClickLimits: ClickLimits = {

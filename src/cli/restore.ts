@@ -3,9 +3,9 @@
 
 import path from 'node:path';
 import { Command } from 'commander';
-import { jobWindows, resolveBrokers, topicNames } from '../config.js';
+import { resolveBrokers, topicNames } from '../config.js';
 import { restoreSavepoint } from '../savepoint/restore.js';
-import { addWorkerOptions, runWorker, type RunFlags } from './run.js';
+import { addWorkerOptions, runWorker, windowsOf, type RunFlags } from './run.js';
 
 interface RestoreFlags extends RunFlags {
   from: string;
@@ -25,7 +25,7 @@ export function restoreCommand(): Command {
         topicPrefix: flags.topicPrefix,
         jobId: flags.jobId,
         stateDir: path.resolve(flags.stateDir),
-        windows: jobWindows,
+        windows: windowsOf(flags),
         maxOutOfOrdernessMs: flags.maxOutOfOrderness,
         force: flags.force,
         onProgress: (line) => process.stderr.write(`${line}\n`),

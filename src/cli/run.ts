@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { defaultClickLimits, defaults, jobWindows, packageRoot, resolveBrokers, topicNames, urlsCsvPath } from '../config.js';
 import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
-import { validateWindowSpec } from '../topology/windows.js';
+import { validateWindowSpec, type WindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
 import { brokersOption, durationIn, intIn, jobId, listenHost, port, publicHostOption, topicPrefix } from './options.js';
 import { Dashboard } from '../http/dashboard.js';
@@ -22,6 +22,7 @@ export interface JobFlags {
 
 export interface RunFlags extends JobFlags {
   idleTimeout: number;
+  allowedLateness: number;
   checkpointInterval: number;
   urls: string;
   minuteTables: boolean;
@@ -51,6 +52,7 @@ export function addJobOptions(command: Command): Command {
 export function addWorkerOptions(command: Command): Command {
   return addJobOptions(command)
     .option('--idle-timeout <time>', 'a caught-up partition with no records this long stops holding windows open (1s to 1h)', durationIn(1_000, 3_600_000), defaults.idleTimeoutMs)
+    .option('--allowed-lateness <time>', 'how long after its end a window still takes late clicks, as corrected results (revisions); 0: each window is emitted once (0 to 1h)', durationIn(0, 3_600_000), 0)
     .option('--checkpoint-interval <time>', 'how often state and offsets are written together (100ms to 10m)', durationIn(100, 600_000), defaults.checkpointIntervalMs)
     .option('--max-url-length <bytes>', 'a click whose url is longer goes to the dead-letter topic (url-too-long)', intIn(1, 65_536), defaultClickLimits.maxUrlBytes)
     .option('--max-record-size <bytes>', 'a record of clicks larger than this goes to the dead-letter topic (too-large)', intIn(64, 1_000_000), defaultClickLimits.maxRecordBytes)
@@ -72,15 +74,21 @@ export function runCommand(): Command {
   });
 }
 
+/** The job's windows with the allowed lateness of the flags. */
+export function windowsOf(flags: RunFlags): WindowSpec {
+  return { ...jobWindows, allowedLatenessMs: flags.allowedLateness };
+}
+
 export async function runWorker(flags: RunFlags): Promise<void> {
-  const problem = validateWindowSpec(jobWindows);
+  const windows = windowsOf(flags);
+  const problem = validateWindowSpec(windows);
   if (problem !== undefined) throw new UserError('BAD_FLAG', problem);
   const worker = new Worker({
     brokers: resolveBrokers(flags.brokers),
     topics: topicNames(flags.topicPrefix),
     jobId: flags.jobId,
     stateDir: path.resolve(flags.stateDir),
-    windows: jobWindows,
+    windows,
     maxOutOfOrdernessMs: flags.maxOutOfOrderness,
     idleTimeoutMs: flags.idleTimeout,
     checkpointIntervalMs: flags.checkpointInterval,

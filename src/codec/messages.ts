@@ -18,20 +18,31 @@ export interface Click {
   referrer: string;
 }
 
-export interface WindowCount {
+/**
+ * A window result's place among its corrections. Optional: records written before allowed
+ * lateness existed lack them (decoded as 0 and false), and a reader's own objects may leave them out.
+ */
+export interface Revisioned {
+  /** 0 for the first result, one more per correction. */
+  revision?: number;
+  /** No later revision will come. */
+  final?: boolean;
+}
+
+export interface WindowCount extends Revisioned {
   url: string;
   windowStart: number;
   windowEnd: number;
   count: number;
 }
 
-export interface WindowTotal {
+export interface WindowTotal extends Revisioned {
   windowStart: number;
   windowEnd: number;
   count: number;
 }
 
-export interface UrlStats {
+export interface UrlStats extends Revisioned {
   url: string;
   windowStart: number;
   windowEnd: number;
@@ -86,6 +97,13 @@ export interface LateStats {
   counts: UrlCount[];
 }
 
+/** Late additions to one closed 5 s pane, per url, from one source partition (running totals). */
+export interface LatePane {
+  sourcePartition: number;
+  paneStart: number;
+  counts: UrlCount[];
+}
+
 interface PartialKinds {
   paneCounts: PaneCounts;
   paneCount: PaneCount;
@@ -93,6 +111,7 @@ interface PartialKinds {
   watermark: SourceWatermark;
   lateTotal: LateTotal;
   lateStats: LateStats;
+  latePane: LatePane;
 }
 
 /** Exactly one kind set, the others absent (decoded messages leave them null or undefined). */

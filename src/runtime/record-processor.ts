@@ -168,6 +168,7 @@ export class RecordProcessor {
       const partial: PartialMessage =
         late.kind === 'total' ? { lateTotal: { sourcePartition, windowStart: start, count } }
         : late.kind === 'stats' ? { lateStats: { sourcePartition, windowStart: start, counts: [{ url: url!, count }] } }
+        : late.kind === 'latePane' ? { latePane: { sourcePartition, paneStart: start, counts: [{ url: url!, count }] } }
         : url !== null ? { paneCount: { sourcePartition, paneStart: start, url, count } }
         : { paneTotal: { sourcePartition, paneStart: start, count } };
       this.sink.produce(this.topics.late, null, partialCodec.encode(partial) as Buffer, late.url, [

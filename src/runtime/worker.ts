@@ -146,7 +146,7 @@ export class Worker {
     const metadata = await connectClient(sourceMember, brokers);
     await connectClient(mergeMember, brokers);
     const partitions = await partitionsOfTopics(sourceMember, brokers, Object.values(topics), metadata);
-    const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs };
+    const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs, allowedLatenessMs: windows.allowedLatenessMs };
     claimJobDir(this.config.stateDir, jobId, shape);
     const { clicksPartitions, mergePartitions } = shape;
     for (const consumer of this.consumers.all) {

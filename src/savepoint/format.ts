@@ -132,7 +132,7 @@ function readRegularFile(root: string, name: string, maxBytes: number): Buffer {
 /** Whether a task's entries are state its stage can restore (the stage's own reader decides). */
 function stateProblem(snapshot: TaskSnapshot, config: SavepointManifest['config']): string | undefined {
   try {
-    const windows = { paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs };
+    const windows = { paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs, allowedLatenessMs: config.allowedLatenessMs };
     if (snapshot.stage === 'source') SourcePanes.restore(windows, config.maxOutOfOrdernessMs, snapshot.entries);
     else MergeWindows.restore(windows, config.clicksPartitions, snapshot.entries);
     return undefined;
@@ -153,7 +153,7 @@ export function formatManifest(manifest: SavepointManifest): string {
   const lines = [
     `savepoint ${manifest.savepointId} of job ${manifest.jobId}, taken ${manifest.createdAt} from the ${manifest.takenFrom === 'running-job' ? 'running job' : 'state dir of a stopped job'}`,
     `format ${manifest.formatVersion}; ${manifest.tasks.length} tasks; ${(manifest.totalBytes / 1024).toFixed(1)} KB`,
-    `config: clicks partitions ${c.clicksPartitions}, merge partitions ${c.mergePartitions}, pane ${c.paneMs} ms, total ${c.totalWindowMs}/${c.totalSlideMs} ms, stats ${c.statsWindowMs} ms, bound ${c.maxOutOfOrdernessMs} ms, topic prefix "${c.topicPrefix}"`,
+    `config: clicks partitions ${c.clicksPartitions}, merge partitions ${c.mergePartitions}, pane ${c.paneMs} ms, total ${c.totalWindowMs}/${c.totalSlideMs} ms, stats ${c.statsWindowMs} ms, bound ${c.maxOutOfOrdernessMs} ms, allowed lateness ${c.allowedLatenessMs} ms, topic prefix "${c.topicPrefix}"`,
     `${'task'.padEnd(10)}${'next offset'.padStart(12)}  ${'watermark'.padEnd(24)}${'open keys'.padStart(10)}${'KB'.padStart(10)}`,
     ...manifest.tasks.map((t) =>
       `${`${t.stage}-${t.partition}`.padEnd(10)}${String(t.nextOffset ?? '-').padStart(12)}  ${(t.watermarkMs !== null && Math.abs(t.watermarkMs) < 8.64e15 ? new Date(t.watermarkMs).toISOString() : '-').padEnd(24)}${String(t.openWindowKeys).padStart(10)}${(t.bytes / 1024).toFixed(1).padStart(10)}`,

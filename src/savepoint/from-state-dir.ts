@@ -14,7 +14,7 @@ export async function savepointFromStateDir(stateDir: string, jobId: string, top
   const shapeFile = path.join(jobDir(stateDir, jobId), 'job.json');
   if (!existsSync(shapeFile)) throw new UserError('BAD_STATE', `no state of job ${jobId} in ${stateDir} (missing ${shapeFile})`);
   const shape = readShape(shapeFile);
-  const windows = { ...jobWindows, paneMs: shape.paneMs, totalWindowMs: shape.totalWindowMs, totalSlideMs: shape.totalSlideMs, statsWindowMs: shape.statsWindowMs };
+  const windows = { ...jobWindows, paneMs: shape.paneMs, totalWindowMs: shape.totalWindowMs, totalSlideMs: shape.totalSlideMs, statsWindowMs: shape.statsWindowMs, allowedLatenessMs: shape.allowedLatenessMs };
   const tasks: Array<[Stage, number]> = [
     ...Array.from({ length: shape.clicksPartitions }, (_, p): [Stage, number] => ['source', p]),
     ...Array.from({ length: shape.mergePartitions }, (_, p): [Stage, number] => ['merge', p]),

@@ -54,6 +54,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     totalSlideMs: windows.totalSlideMs,
     statsWindowMs: windows.statsWindowMs,
     maxOutOfOrdernessMs: options.maxOutOfOrdernessMs,
+    allowedLatenessMs: windows.allowedLatenessMs,
     topicPrefix: options.topicPrefix,
   };
   const difference = configDifference(manifest.config, wanted);

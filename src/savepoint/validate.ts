@@ -47,6 +47,9 @@ export function validateManifest(value: unknown): { manifest: SavepointManifest 
     if (!wholeIn(c[field], 1, 86_400_000)) return { problem: `config.${field} is not a window size in ms` };
   }
   if (!wholeIn(c.maxOutOfOrdernessMs, 0, 86_400_000)) return { problem: 'config.maxOutOfOrdernessMs is not a bound in ms' };
+  // Savepoints taken before allowed lateness existed have none.
+  if (c.allowedLatenessMs === undefined) c.allowedLatenessMs = 0;
+  if (!wholeIn(c.allowedLatenessMs, 0, 86_400_000)) return { problem: 'config.allowedLatenessMs is not a duration in ms' };
   if (!shortText(c.topicPrefix) || (c.topicPrefix !== '' && !/^[A-Za-z0-9._-]+$/.test(c.topicPrefix))) return { problem: 'config.topicPrefix is not a topic name prefix' };
   const counts = { source: c.clicksPartitions as number, merge: c.mergePartitions as number };
   if (!Array.isArray(m.tasks)) return { problem: 'tasks is not a list' };

@@ -19,6 +19,12 @@ export interface JobShape {
   totalSlideMs: number;
   statsWindowMs: number;
   maxOutOfOrdernessMs: number;
+  /**
+   * How long windows take late clicks after their end (0: none). May shrink while state exists
+   * (windows kept longer are finished at the next watermark), never grow: state dropped at the
+   * old end + lateness cannot take the clicks a longer one would count.
+   */
+  allowedLatenessMs: number;
 }
 
 /** Job ids name directories and topics: letters, digits, ".", "_" and "-", never "." or "..". */
@@ -41,6 +47,10 @@ export function taskDir(stateDir: string, jobId: string, stage: Stage, partition
 /** The first field where two shapes differ, as "name: stored vs wanted", or undefined if equal. */
 export function shapeDifference(stored: JobShape, wanted: JobShape): string | undefined {
   for (const key of Object.keys(wanted) as Array<keyof JobShape>) {
+    if (key === 'allowedLatenessMs') {
+      if (wanted[key] > stored[key]) return `${key}: ${stored[key]} in the state, ${wanted[key]} now; it may shrink, never grow`;
+      continue;
+    }
     if (stored[key] !== wanted[key]) return `${key}: ${stored[key]} in the state, ${wanted[key]} now`;
   }
   return undefined;
@@ -64,7 +74,10 @@ export function readShape(file: string): JobShape {
   if (typeof shape !== 'object' || shape === null || !shapeFields.every((field) => Number.isSafeInteger(shape[field]) && (shape[field] as number) >= 0)) {
     throw new UserError('BAD_STATE', `${file} is not a job configuration (it needs ${shapeFields.join(', ')} as whole numbers)`);
   }
-  return Object.fromEntries(shapeFields.map((field) => [field, shape[field]])) as unknown as JobShape;
+  // Written before allowed lateness existed: none.
+  const lateness = shape.allowedLatenessMs ?? 0;
+  if (!Number.isSafeInteger(lateness) || (lateness as number) < 0) throw new UserError('BAD_STATE', `${file} is not a job configuration (allowedLatenessMs is not a whole number)`);
+  return { ...Object.fromEntries(shapeFields.map((field) => [field, shape[field]])), allowedLatenessMs: lateness } as unknown as JobShape;
 }
 
 /** Records the job's shape on first use; refuses state that was built with another shape. */
@@ -77,7 +90,7 @@ export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): v
     if (difference !== undefined) {
       throw new UserError('BAD_STATE', `state in ${dir} belongs to a job with another configuration (${difference}); use another --state-dir or --job-id`);
     }
-    return;
+    if (stored.allowedLatenessMs === shape.allowedLatenessMs) return;
   }
   try {
     mkdirSync(dir, { recursive: true });

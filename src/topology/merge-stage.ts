@@ -36,6 +36,9 @@ export class MergeStage {
     } else if (partial.lateStats) {
       const { sourcePartition, windowStart, counts } = partial.lateStats;
       for (const { url, count } of counts) this.windows.addLateStats(sourcePartition, windowStart, url, count, out);
+    } else if (partial.latePane) {
+      const { sourcePartition, paneStart, counts } = partial.latePane;
+      for (const { url, count } of counts) this.windows.addLatePane(sourcePartition, paneStart, url, count, out);
     } else if (partial.watermark) {
       const w = partial.watermark;
       this.windows.updateSource(w.sourcePartition, w.watermarkMs, w.idle, out);
@@ -64,16 +67,16 @@ const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && 
  */
 export function partialProblem(partial: PartialMessage, sourcePartitions: number, windows: WindowSpec, maxUrlBytes: number, placement?: Placement): string | undefined {
   // Decoded messages leave the kinds not set as null or undefined.
-  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats } = partial;
-  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition ?? lateTotal?.sourcePartition ?? lateStats?.sourcePartition;
+  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats, latePane } = partial;
+  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition ?? lateTotal?.sourcePartition ?? lateStats?.sourcePartition ?? latePane?.sourcePartition;
   if (source === undefined || source === null) return 'no pane counts, pane count, pane total, late additions or watermark';
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
   const { paneMs } = windows;
-  const pane = paneCounts ?? paneCount ?? paneTotal;
+  const pane = paneCounts ?? paneCount ?? paneTotal ?? latePane;
   if (pane != null && (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0)) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;
   const lateWindow = lateTotal != null ? { start: lateTotal.windowStart, slideMs: windows.totalSlideMs } : lateStats != null ? { start: lateStats.windowStart, slideMs: windows.statsWindowMs } : undefined;
   if (lateWindow !== undefined && (!inTime(lateWindow.start) || lateWindow.start % lateWindow.slideMs !== 0)) return `window start ${lateWindow.start} is not a time of 2000-2100 on a ${lateWindow.slideMs} ms boundary`;
-  const urlCounts = paneCounts?.counts ?? lateStats?.counts;
+  const urlCounts = paneCounts?.counts ?? lateStats?.counts ?? latePane?.counts;
   if (urlCounts != null) {
     // One bad entry refuses the record: a part of a pane is never applied.
     if (urlCounts.length === 0) return 'url counts without a url';
@@ -86,7 +89,9 @@ export function partialProblem(partial: PartialMessage, sourcePartitions: number
   if (paneCountProblem !== undefined) return paneCountProblem;
   if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
   // A running total of late additions is sent once it counts a click.
-  const lateCounts = lateTotal != null ? [lateTotal.count] : lateStats != null ? lateStats.counts.map((c) => c.count) : [];
+  if (latePane != null && windows.allowedLatenessMs === 0) return 'late additions to a pane, but the job has no allowed lateness';
+  const lateUrlCounts = lateStats?.counts ?? latePane?.counts;
+  const lateCounts = lateTotal != null ? [lateTotal.count] : lateUrlCounts != null ? lateUrlCounts.map((c) => c.count) : [];
   for (const count of lateCounts) if (!isCount(count) || count === 0) return `count ${count} is not a positive integer`;
   // A source that has read nothing yet says so with the lowest safe integer (topology/watermark.ts).
   if (watermark != null && !inTime(watermark.watermarkMs) && watermark.watermarkMs !== Number.MIN_SAFE_INTEGER) return `watermark ${watermark.watermarkMs} is not a time`;
@@ -117,5 +122,7 @@ export function joinUrlStats(stats: CountResult, table: UrlTable): UrlStats {
     title: row?.title ?? 'unknown',
     category: row?.category ?? 'unknown',
     known: row !== undefined,
+    revision: stats.revision,
+    final: stats.final,
   };
 }

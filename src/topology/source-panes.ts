@@ -10,6 +10,10 @@
 // total of which the merge keeps the largest, so a replay cannot count it twice). `add` says which
 // kinds of window a click missed; a click that missed some goes to clicks-late.
 //
+// With an allowed lateness D, a window takes late clicks until the watermark reaches its end + D
+// (a closed 5 s pane too, as late additions per url): the merge stage emits them as corrections.
+// A late window is kept here until then, so its running total never restarts.
+//
 // Persisted layout: each pane's urls are spread over BUCKETS buckets by a hash of the url, and a
 // bucket is one store entry (`pane!<start>!<bucket>` -> JSON [[url, count], ...]). A checkpoint rewrites
 // only the buckets that changed: a few dozen puts per pane instead of one per url, and per click
@@ -30,6 +34,8 @@ export interface ClosedPane {
 
 /** Running totals of late additions changed since they were last handed over. */
 export interface LateAdds {
+  /** 5 s panes already closed (allowed lateness only): per url (ascending), clicks added late. */
+  panes: Array<{ windowStart: number; counts: Array<[string, number]> }>;
   /** 10 s total windows: clicks added late since each window opened here. */
   totals: Array<{ windowStart: number; count: number }>;
   /** Minute windows: per url (ascending), clicks added late since the window opened here. */
@@ -102,7 +108,8 @@ function countUrl(pane: OpenPane, url: string): void {
   pane.total++;
 }
 
-interface LateMinute extends OpenPane {
+/** Late additions to one pane or minute, per url. */
+interface LateWindow extends OpenPane {
   /** Urls whose running total changed since it was last handed over. */
   unsent: Set<string>;
 }
@@ -115,6 +122,8 @@ interface LateTotal {
 }
 
 const PANE = 'pane';
+/** Late additions to a closed pane: `lpane!<pane>!<bucket>[!<part>]`, laid out like a pane. */
+const LATE_PANE = 'lpane';
 /** Late additions to a minute: `lstats!<minute>!<bucket>[!<part>]`, laid out like a pane. */
 const LATE_STATS = 'lstats';
 /** Late additions to a 10 s total: `ltotal!<window start>` -> count. */
@@ -133,17 +142,22 @@ export class SourcePanes {
   private closedUntilDirty = false;
   /** One-entry cache: consecutive clicks mostly fall in the same pane. */
   private lastPane: OpenPane | undefined;
-  /** Minute start -> late additions per url, until the watermark passes the minute's end. */
-  private readonly lateMinutes = new Map<number, LateMinute>();
+  /** Minute start -> late additions per url, until the watermark passes the minute's end (+ D). */
+  private readonly lateMinutes = new Map<number, LateWindow>();
+  /** Closed pane start -> late additions per url, until the watermark passes its end + D (D > 0). */
+  private readonly latePanes = new Map<number, LateWindow>();
   /** Total window start -> late additions, until the watermark passes the window's end. */
   private readonly lateTotals = new Map<number, LateTotal>();
   /** Late windows closed since the last checkpoint: their persisted keys must go. */
-  private lateMinutesClosed: LateMinute[] = [];
+  private lateMinutesClosed: LateWindow[] = [];
+  private latePanesClosed: LateWindow[] = [];
   private lateTotalsClosed: number[] = [];
   private readonly paneMs: number;
+  private readonly latenessMs: number;
 
   constructor(private readonly spec: WindowSpec, boundMs: number) {
     this.paneMs = spec.paneMs;
+    this.latenessMs = spec.allowedLatenessMs;
     this.watermark = new BoundedOutOfOrderness(boundMs);
   }
 
@@ -174,6 +188,7 @@ export class SourcePanes {
     let keys = this.lateTotals.size;
     for (const pane of this.panes.values()) keys += pane.counts.size;
     for (const minute of this.lateMinutes.values()) keys += minute.counts.size;
+    for (const pane of this.latePanes.values()) keys += pane.counts.size;
     return keys;
   }
 
@@ -207,9 +222,13 @@ export class SourcePanes {
   /** A click behind its closed pane (so behind the highest event time: the watermark stays). */
   private addLate(url: string, eventTimeMs: number, paneStart: number, watermarkMs: number): number {
     const { totalWindowMs, statsWindowMs } = this.spec;
-    let missed = MISSED_COUNTS;
+    // Past a window's end + D (the allowed lateness), a click misses it.
+    const lateness = this.latenessMs;
+    let missed = 0;
+    if (paneStart + this.paneMs + lateness <= watermarkMs) missed = MISSED_COUNTS;
+    else addLateClick(this.latePanes, paneStart, url);
     for (const start of totalWindowStartsOfPane(paneStart, this.spec)) {
-      if (start + totalWindowMs <= watermarkMs) {
+      if (start + totalWindowMs + lateness <= watermarkMs) {
         missed |= MISSED_TOTAL;
         continue;
       }
@@ -219,11 +238,8 @@ export class SourcePanes {
       total.unsent = total.dirty = true;
     }
     const minuteStart = alignDown(eventTimeMs, statsWindowMs);
-    if (minuteStart + statsWindowMs <= watermarkMs) return missed | MISSED_STATS;
-    let minute = this.lateMinutes.get(minuteStart);
-    if (minute === undefined) this.lateMinutes.set(minuteStart, (minute = { ...newPane(minuteStart), unsent: new Set() }));
-    countUrl(minute, url);
-    minute.unsent.add(url);
+    if (minuteStart + statsWindowMs + lateness <= watermarkMs) return missed | MISSED_STATS;
+    addLateClick(this.lateMinutes, minuteStart, url);
     return missed;
   }
 
@@ -233,31 +249,22 @@ export class SourcePanes {
    * (its last change is in this call's result or an earlier one).
    */
   takeLateAdds(): LateAdds {
-    const adds: LateAdds = { totals: [], stats: [] };
-    if (this.lateTotals.size === 0 && this.lateMinutes.size === 0) return adds;
-    const watermarkMs = this.watermarkMs;
+    const adds: LateAdds = { panes: [], totals: [], stats: [] };
+    if (this.lateTotals.size === 0 && this.lateMinutes.size === 0 && this.latePanes.size === 0) return adds;
+    // A late window is forgotten once the watermark passes its end + D: no click can join it.
+    const until = this.watermarkMs - this.latenessMs;
     const ascending = (a: number, b: number): number => a - b;
+    adds.panes = takeLateWindows(this.latePanes, this.paneMs, until, this.latePanesClosed);
     for (const start of [...this.lateTotals.keys()].sort(ascending)) {
       const total = this.lateTotals.get(start)!;
       if (total.unsent) adds.totals.push({ windowStart: start, count: total.count });
       total.unsent = false;
-      if (start + this.spec.totalWindowMs <= watermarkMs) {
+      if (start + this.spec.totalWindowMs <= until) {
         this.lateTotals.delete(start);
         this.lateTotalsClosed.push(start);
       }
     }
-    for (const start of [...this.lateMinutes.keys()].sort(ascending)) {
-      const minute = this.lateMinutes.get(start)!;
-      if (minute.unsent.size > 0) {
-        const counts = [...minute.unsent].sort(compareText).map((url): [string, number] => [url, minute.counts.get(url)!.count]);
-        adds.stats.push({ windowStart: start, counts });
-        minute.unsent.clear();
-      }
-      if (start + this.spec.statsWindowMs <= watermarkMs) {
-        this.lateMinutes.delete(start);
-        this.lateMinutesClosed.push(minute);
-      }
-    }
+    adds.stats = takeLateWindows(this.lateMinutes, this.spec.statsWindowMs, until, this.lateMinutesClosed);
     return adds;
   }
 
@@ -289,6 +296,9 @@ export class SourcePanes {
     for (const minute of this.lateMinutesClosed) deletePane(LATE_STATS, minute, changes);
     this.lateMinutesClosed = [];
     for (const minute of this.lateMinutes.values()) putDirtyBuckets(LATE_STATS, minute, changes);
+    for (const pane of this.latePanesClosed) deletePane(LATE_PANE, pane, changes);
+    this.latePanesClosed = [];
+    for (const pane of this.latePanes.values()) putDirtyBuckets(LATE_PANE, pane, changes);
     for (const start of this.lateTotalsClosed) changes.set(LATE_TOTAL + SEP + timeKey(start), null);
     this.lateTotalsClosed = [];
     for (const [start, total] of this.lateTotals) {
@@ -340,8 +350,8 @@ export class SourcePanes {
       const bucket = Number(bucketText);
       const part = partText === undefined ? 0 : Number(partText);
       const canonicalPart = partText === undefined || (String(part) === partText && part >= 1 && part < MAX_PARTS);
-      const alignMs = kind === PANE ? spec.paneMs : spec.statsWindowMs;
-      if ((kind !== PANE && kind !== LATE_STATS) || extra !== undefined || !canonicalPart || !Number.isSafeInteger(start) || start % alignMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
+      const alignMs = kind === LATE_STATS ? spec.statsWindowMs : spec.paneMs;
+      if ((kind !== PANE && kind !== LATE_STATS && kind !== LATE_PANE) || extra !== undefined || !canonicalPart || !Number.isSafeInteger(start) || start % alignMs !== 0 || !Number.isInteger(bucket) || bucket < 0 || bucket >= BUCKETS) {
         onBadEntry(key, 'not a source state key');
         continue;
       }
@@ -355,10 +365,10 @@ export class SourcePanes {
         pane = panes.panes.get(start);
         if (pane === undefined) panes.panes.set(start, (pane = newPane(start)));
       } else {
-        let minute = panes.lateMinutes.get(start);
-        if (minute === undefined) panes.lateMinutes.set(start, (minute = { ...newPane(start), unsent: new Set() }));
-        for (const [url] of counts) minute.unsent.add(url);
-        pane = minute;
+        // Handed over again after a restore: the merge keeps the largest running total it saw.
+        const late = lateWindowOf(kind === LATE_PANE ? panes.latePanes : panes.lateMinutes, start);
+        for (const [url] of counts) late.unsent.add(url);
+        pane = late;
       }
       pane.persistedParts[bucket] = Math.max(pane.persistedParts[bucket]!, part + 1);
       for (const [url, count] of counts) {
@@ -373,6 +383,40 @@ export class SourcePanes {
   get empty(): boolean {
     return this.watermark.maxEventTime === NO_WATERMARK;
   }
+}
+
+function lateWindowOf(windows: Map<number, LateWindow>, start: number): LateWindow {
+  let late = windows.get(start);
+  if (late === undefined) windows.set(start, (late = { ...newPane(start), unsent: new Set() }));
+  return late;
+}
+
+/** Counts a click as a late addition to a pane or minute, to be handed over. */
+function addLateClick(windows: Map<number, LateWindow>, start: number, url: string): void {
+  const late = lateWindowOf(windows, start);
+  countUrl(late, url);
+  late.unsent.add(url);
+}
+
+/**
+ * The changed running totals of late panes or minutes (ascending), per url (ascending); forgets,
+ * into `closed`, every one ending at or before `until`.
+ */
+function takeLateWindows(windows: Map<number, LateWindow>, sizeMs: number, until: number, closed: LateWindow[]): Array<{ windowStart: number; counts: Array<[string, number]> }> {
+  const taken: Array<{ windowStart: number; counts: Array<[string, number]> }> = [];
+  if (windows.size === 0) return taken;
+  for (const start of [...windows.keys()].sort((a, b) => a - b)) {
+    const late = windows.get(start)!;
+    if (late.unsent.size > 0) {
+      taken.push({ windowStart: start, counts: [...late.unsent].sort(compareText).map((url): [string, number] => [url, late.counts.get(url)!.count]) });
+      late.unsent.clear();
+    }
+    if (start + sizeMs <= until) {
+      windows.delete(start);
+      closed.push(late);
+    }
+  }
+  return taken;
 }
 
 /** A persisted bucket, if it is a list of [url, count] pairs with whole, non-negative counts. */

@@ -102,6 +102,9 @@ export class SourceStage {
   private sendLateAdds(out: RoutedPartial[]): void {
     const source = this.sourcePartition;
     const late = this.panes.takeLateAdds();
+    for (const { windowStart, counts } of late.panes) {
+      this.routeUrlCounts(counts, out, (mergePartition, part) => ({ mergePartition, key: null, partial: { latePane: { sourcePartition: source, paneStart: windowStart, counts: part } } }));
+    }
     for (const { windowStart, count } of late.totals) out.push({ mergePartition: TOTAL_OWNER, key: null, partial: { lateTotal: { sourcePartition: source, windowStart, count } } });
     for (const { windowStart, counts } of late.stats) {
       this.routeUrlCounts(counts, out, (mergePartition, part) => ({ mergePartition, key: null, partial: { lateStats: { sourcePartition: source, windowStart, counts: part } } }));

@@ -9,6 +9,11 @@ export interface WindowSpec {
   totalSlideMs: number;
   /** 1 minute tumbling window of the url stats. */
   statsWindowMs: number;
+  /**
+   * How long after its end a window still takes late clicks, as corrections (revisions of its
+   * result); 0: emitted once, final at its end.
+   */
+  allowedLatenessMs: number;
 }
 
 /** Start of the window of `sizeMs` (aligned to the epoch) holding event time `ms`; floors negatives too. */
@@ -24,6 +29,7 @@ export function validateWindowSpec(spec: WindowSpec): string | undefined {
     if (!(size > 0) || size % paneMs !== 0) return `${name} (${size} ms) must be a positive multiple of the pane (${paneMs} ms)`;
   }
   if (totalWindowMs % totalSlideMs !== 0) return 'total window must be a multiple of its slide';
+  if (!(Number.isSafeInteger(spec.allowedLatenessMs) && spec.allowedLatenessMs >= 0)) return 'allowed lateness must be a whole number of ms, 0 or more';
   return undefined;
 }
 

@@ -5,7 +5,8 @@
 // operators applied per input partition):
 // - a partition's watermark before a click is the highest event time read before it in that
 //   partition, minus the 20 s bound; a click is late for a window when that watermark has reached
-//   the window's end, and counts in every window holding it that is not late;
+//   the window's end plus the allowed lateness (0 unless given), and counts in every window
+//   holding it that is not late;
 // - counts: clicks per (5 s window, url); total: clicks per 10 s window sliding by 5 s;
 //   url-stats: clicks per (1 minute window, url); only windows with at least one click exist;
 // - a click late for at least one of its windows goes to clicks-late, naming the kinds it missed.
@@ -19,6 +20,7 @@ export interface OracleClick {
 export interface OracleOptions {
   paneMs?: number;
   boundMs?: number;
+  allowedLatenessMs?: number;
 }
 
 export interface Expected {
@@ -42,6 +44,7 @@ const floorTo = (ms: number, size: number): number => Math.floor(ms / size) * si
 export function expectedWindows(clicks: OracleClick[], options: OracleOptions = {}): Expected {
   const paneMs = options.paneMs ?? 5_000;
   const boundMs = options.boundMs ?? 20_000;
+  const allowedLatenessMs = options.allowedLatenessMs ?? 0;
   const totalMs = 2 * paneMs;
   const minuteMs = 60_000;
   const maxSeen = new Map<number, number>();
@@ -52,7 +55,7 @@ export function expectedWindows(clicks: OracleClick[], options: OracleOptions = 
   for (const click of clicks) {
     const max = maxSeen.get(click.partition);
     const watermark = max === undefined ? -Infinity : max - boundMs;
-    const open = (windowEnd: number): boolean => windowEnd > watermark;
+    const open = (windowEnd: number): boolean => windowEnd + allowedLatenessMs > watermark;
     const missed: string[] = [];
     let countedSomewhere = false;
 

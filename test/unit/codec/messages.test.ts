@@ -10,11 +10,11 @@ test('a Click survives encode and decode, with the timestamp as a plain number',
 });
 
 test('output messages round-trip field by field', () => {
-  const count = { url: '/', windowStart: 1000, windowEnd: 6000, count: 42 };
+  const count = { url: '/', windowStart: 1000, windowEnd: 6000, count: 42, revision: 3, final: false };
   assert.deepEqual(windowCountCodec.toPlain(windowCountCodec.decode(windowCountCodec.encode(count))), count);
-  const total = { windowStart: 0, windowEnd: 10_000, count: 9_000_000_000 };
+  const total = { windowStart: 0, windowEnd: 10_000, count: 9_000_000_000, revision: 0, final: true };
   assert.deepEqual(windowTotalCodec.toPlain(windowTotalCodec.decode(windowTotalCodec.encode(total))), total);
-  const stats = { url: '/x', windowStart: 0, windowEnd: 60_000, count: 3, title: '', category: '', known: false };
+  const stats = { url: '/x', windowStart: 0, windowEnd: 60_000, count: 3, title: '', category: '', known: false, revision: 1, final: true };
   assert.deepEqual(urlStatsCodec.toPlain(urlStatsCodec.decode(urlStatsCodec.encode(stats))), stats);
 });
 

@@ -4,7 +4,7 @@ import { SnapshotAssembler, parseSavepointRecord, parseSavepointRequest, snapsho
 import type { TaskSnapshot } from '../../../src/savepoint/format.js';
 import type { Stage } from '../../../src/state/state-dir.js';
 
-const shape = { clicksPartitions: 2, mergePartitions: 1, paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000, maxOutOfOrdernessMs: 20_000 };
+const shape = { clicksPartitions: 2, mergePartitions: 1, paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000, maxOutOfOrdernessMs: 20_000, allowedLatenessMs: 0 };
 const summary = { watermarkMs: 0, openWindowKeys: 0 };
 
 /** A task snapshot whose entries are big enough to need several chunks when `big`. */

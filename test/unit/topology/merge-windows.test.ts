@@ -15,7 +15,7 @@ test('a window spanning partitions closes on the minimum watermark', () => {
   merge.updateSource(0, t0 + 5_000, false, out);
   assert.deepEqual(out.counts, [], 'source 1 has not passed the window end');
   merge.updateSource(1, t0 + 5_000, false, out);
-  assert.deepEqual(out.counts, [{ url: '/a', windowStart: t0, windowEnd: t0 + 5_000, count: 7 }]);
+  assert.deepEqual(out.counts, [{ url: '/a', windowStart: t0, windowEnd: t0 + 5_000, count: 7, revision: 0, final: true }]);
 });
 
 test('a source never heard from holds every window open', () => {
@@ -37,10 +37,10 @@ test('idle sources do not hold windows open; all idle closes everything', () => 
   assert.deepEqual(out.counts.map((c) => c.count), [2]);
   assert.deepEqual(out.stats, [], 'the minute is still open');
   merge.updateSource(0, t0 + 5_000, true, out);
-  assert.deepEqual(out.stats, [{ url: '/a', windowStart: t0, windowEnd: t0 + 60_000, count: 2 }]);
+  assert.deepEqual(out.stats, [{ url: '/a', windowStart: t0, windowEnd: t0 + 60_000, count: 2, revision: 0, final: true }]);
   assert.deepEqual(out.totals, [
-    { windowStart: t0 - 5_000, windowEnd: t0 + 5_000, count: 2 },
-    { windowStart: t0, windowEnd: t0 + 10_000, count: 2 },
+    { windowStart: t0 - 5_000, windowEnd: t0 + 5_000, count: 2, revision: 0, final: true },
+    { windowStart: t0, windowEnd: t0 + 10_000, count: 2, revision: 0, final: true },
   ]);
 });
 
@@ -118,7 +118,7 @@ test('late additions persist and restore with the rest of the merge state', () =
 
 test('the minute joins urls.csv; a url missing from it is kept as unknown', () => {
   const table = new Map([['/a', { url: '/a', title: 'Page A', category: 'blog' }]]);
-  const window = { windowStart: t0, windowEnd: t0 + 60_000, count: 4 };
+  const window = { windowStart: t0, windowEnd: t0 + 60_000, count: 4, revision: 0, final: true };
   assert.deepEqual(joinUrlStats({ url: '/a', ...window }, table), { url: '/a', ...window, title: 'Page A', category: 'blog', known: true });
   assert.deepEqual(joinUrlStats({ url: '/zz', ...window }, table), { url: '/zz', ...window, title: 'unknown', category: 'unknown', known: false });
 });

@@ -29,20 +29,42 @@ function persist(store: Store, changes: Map<string, string | null>, offset: numb
   store.offset = offset;
 }
 
-interface Results {
-  counts: Map<string, number>;
-  totals: Map<number, number>;
-  stats: Map<string, number>;
-  duplicates: number;
+/** What readers keep of a window: its highest revision. */
+interface Latest {
+  revision: number;
+  count: number;
+  final: boolean;
 }
 
-function record<K>(map: Map<K, number>, key: K, count: number, results: Results): void {
-  const seen = map.get(key);
+interface Results {
+  counts: Map<string, Latest>;
+  totals: Map<number, Latest>;
+  stats: Map<string, Latest>;
+  /** Every (window, key, revision) emitted: a replay must repeat it exactly. */
+  revisions: Map<string, string>;
+  duplicates: number;
+  corrections: number;
+}
+
+function record<K>(map: Map<K, Latest>, key: K, result: { count: number; revision: number; final: boolean }, results: Results): void {
+  const { count, revision, final } = result;
+  const id = `${String(key)}#${revision}`;
+  const seen = results.revisions.get(id);
   if (seen !== undefined) {
-    assert.equal(count, seen, `duplicate of ${String(key)} differs`);
+    assert.equal(`${count},${final}`, seen, `duplicate of ${id} differs`);
     results.duplicates++;
   }
-  map.set(key, count);
+  results.revisions.set(id, `${count},${final}`);
+  const latest = map.get(key);
+  if (latest !== undefined) assert.ok(!latest.final || revision <= latest.revision, `${String(key)}: revision ${revision} after the final one`);
+  if (revision > 0 && !final) results.corrections++;
+  if (latest === undefined || revision > latest.revision) map.set(key, { revision, count, final });
+}
+
+/** The highest revision of every window, which must be final. */
+function finalCounts<K>(map: Map<K, Latest>): Map<K, number> {
+  for (const [key, latest] of map) assert.ok(latest.final, `${String(key)}: the highest revision is final`);
+  return new Map([...map].map(([key, latest]) => [key, latest.count]));
 }
 
 /** Random clicks over `partitions` partitions with disorder up to `disorderMs` and some late ones. */
@@ -62,25 +84,27 @@ function randomStream(random: Random, partitions: number, n: number, disorderMs:
   return logs;
 }
 
-function runPipeline(seed: number, options: { partitions: number; mergePartitions: number; clicks: number; crashShare: number; disorderMs: number }): void {
+function runPipeline(seed: number, options: { partitions: number; mergePartitions: number; clicks: number; crashShare: number; disorderMs: number; allowedLatenessMs?: number }): Results {
   const random = new Random(seed);
+  const allowedLatenessMs = options.allowedLatenessMs ?? 0;
+  const windows = { ...jobWindows, allowedLatenessMs };
   const { partitions, mergePartitions } = options;
   const inputs = randomStream(random, partitions, options.clicks, options.disorderMs, 0.05);
 
   const sourceStores: Store[] = inputs.map(() => ({ entries: new Map(), offset: 0 }));
   const mergeStores: Store[] = Array.from({ length: mergePartitions }, () => ({ entries: new Map(), offset: 0 }));
   const newSource = (p: number): { stage: SourceStage; offset: number } => ({
-    stage: new SourceStage(p, mergePartitions, paneMs, SourcePanes.restore(jobWindows, boundMs, sourceStores[p]!.entries)),
+    stage: new SourceStage(p, mergePartitions, paneMs, SourcePanes.restore(windows, boundMs, sourceStores[p]!.entries)),
     offset: sourceStores[p]!.offset,
   });
   const newMerge = (m: number): { stage: MergeStage; offset: number } => ({
-    stage: new MergeStage(m, MergeWindows.restore(jobWindows, partitions, mergeStores[m]!.entries)),
+    stage: new MergeStage(m, MergeWindows.restore(windows, partitions, mergeStores[m]!.entries)),
     offset: mergeStores[m]!.offset,
   });
   const sources = inputs.map((_, p) => newSource(p));
   const merges = mergeStores.map((_, m) => newMerge(m));
   const partialLogs: PartialMessage[][] = mergeStores.map(() => []);
-  const results: Results = { counts: new Map(), totals: new Map(), stats: new Map(), duplicates: 0 };
+  const results: Results = { counts: new Map(), totals: new Map(), stats: new Map(), revisions: new Map(), duplicates: 0, corrections: 0 };
 
   const route = (routed: RoutedPartial[]): void => {
     for (const r of routed) partialLogs[r.mergePartition]!.push(r.partial);
@@ -102,9 +126,9 @@ function runPipeline(seed: number, options: { partitions: number; mergePartition
     const end = Math.min(merge.offset + batch, partialLogs[m]!.length);
     for (; merge.offset < end; merge.offset++) merge.stage.apply(partialLogs[m]![merge.offset]!, out);
     assert.deepEqual(out.late, [], 'no partial is late without idleness');
-    for (const c of out.counts) record(results.counts, `${c.windowStart}|${c.url}`, c.count, results);
-    for (const t of out.totals) record(results.totals, t.windowStart, t.count, results);
-    for (const s of out.stats) record(results.stats, `${s.windowStart}|${s.url}`, s.count, results);
+    for (const c of out.counts) record(results.counts, `${c.windowStart}|${c.url}`, c, results);
+    for (const t of out.totals) record(results.totals, t.windowStart, t, results);
+    for (const s of out.stats) record(results.stats, `stats ${s.windowStart}|${s.url}`, s, results);
   };
 
   let crashes = 0;
@@ -145,13 +169,16 @@ function runPipeline(seed: number, options: { partitions: number; mergePartition
   route(out);
   for (let m = 0; m < mergePartitions; m++) runMerge(m, Number.MAX_SAFE_INTEGER);
 
-  const expected = expectedWindows(inputs.flat(), { paneMs, boundMs });
+  const expected = expectedWindows(inputs.flat(), { paneMs, boundMs, allowedLatenessMs });
   assert.ok(expected.late > 0 && expected.counted > 0);
   assert.ok((expected.missed.get('counts,total') ?? 0) > 0, 'some clicks missed their pane (and a total window) but counted in the minute');
-  assert.deepEqual(results.counts, expected.counts);
-  assert.deepEqual(results.totals, expected.totals);
-  assert.deepEqual(results.stats, expected.stats);
+  assert.deepEqual(finalCounts(results.counts), expected.counts);
+  assert.deepEqual(finalCounts(results.totals), expected.totals);
+  assert.deepEqual(new Map([...finalCounts(results.stats)].map(([key, count]) => [key.slice('stats '.length), count])), expected.stats);
   if (options.crashShare > 0) assert.ok(crashes > 0, 'the run crashed at least once');
+  if (allowedLatenessMs === 0) assert.equal(results.corrections, 0, 'no allowed lateness, no corrections');
+  else assert.ok(expected.late < expectedWindows(inputs.flat(), { paneMs, boundMs }).late, 'the allowed lateness takes clicks that would be late without it');
+  return results;
 }
 
 test('random out-of-order streams: results equal the oracle (no crashes)', () => {
@@ -164,4 +191,21 @@ test('random crashes and replays: deduplicated results equal the oracle, duplica
 
 test('a single partition and a single merge task give the same results as many', () => {
   for (let seed = 200; seed <= 205; seed++) runPipeline(seed, { partitions: 1, mergePartitions: 1, clicks: 2000, crashShare: 0.03, disorderMs: 25_000 });
+});
+
+// Allowed lateness: clicks up to 90 s behind, so some are late for a window by less than 30 s
+// (a correction), some by more (missed, on clicks-late). The highest revision of every window
+// equals the oracle's count and is final; a replay repeats a revision exactly.
+test('allowed lateness 30 s: the final revision of every window equals the oracle, corrections on the way', () => {
+  let corrections = 0;
+  for (let seed = 300; seed <= 315; seed++) corrections += runPipeline(seed, { partitions: 4, mergePartitions: 3, clicks: 3000, crashShare: 0, disorderMs: 15_000, allowedLatenessMs: 30_000 }).corrections;
+  assert.ok(corrections > 0, 'late clicks corrected emitted windows');
+});
+
+test('allowed lateness 30 s with random crashes and replays: final revisions equal the oracle, replayed revisions identical', () => {
+  for (let seed = 400; seed <= 420; seed++) runPipeline(seed, { partitions: 4, mergePartitions: 3, clicks: 3000, crashShare: 0.05, disorderMs: 15_000, allowedLatenessMs: 30_000 });
+});
+
+test('allowed lateness of 7 s (not a whole number of panes) on one partition', () => {
+  for (let seed = 500; seed <= 505; seed++) runPipeline(seed, { partitions: 1, mergePartitions: 1, clicks: 2000, crashShare: 0.03, disorderMs: 25_000, allowedLatenessMs: 7_000 });
 });

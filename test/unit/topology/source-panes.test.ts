@@ -17,6 +17,7 @@ test('a click whose pane ended at or before the watermark misses its 5 s count b
   assert.equal(panes.add('/c', t0 + 12_000), MISSED_COUNTS | MISSED_TOTAL, 'a closed pane never changes');
   assert.deepEqual(panes.takeClosed(), []);
   assert.deepEqual(panes.takeLateAdds(), {
+    panes: [],
     // /a at t0+9_999 counts in total [t0+5 s, t0+15 s) (closed by now, but open then), /c in [t0+10 s, t0+20 s).
     totals: [{ windowStart: t0 + 5_000, count: 1 }, { windowStart: t0 + 10_000, count: 1 }],
     stats: [{ windowStart: t0 - 20_000, counts: [['/a', 1], ['/c', 1]] }],
@@ -29,7 +30,7 @@ test('a click late for every window holding it counts nowhere and adds nothing',
   assert.equal(panes.add('/a', t0 + 39_000), MISSED_COUNTS | MISSED_TOTAL | MISSED_STATS);
   assert.equal(panes.add('/a', t0 + 71_000), MISSED_COUNTS | MISSED_TOTAL, 'total [t0+70 s, t0+80 s) has closed, [t0+75 s...) was never its');
   assert.equal(missedKinds(MISSED_COUNTS | MISSED_TOTAL | MISSED_STATS), 'counts,total,url-stats');
-  assert.deepEqual(panes.takeLateAdds(), { totals: [], stats: [{ windowStart: t0 + 40_000, counts: [['/a', 1]] }] });
+  assert.deepEqual(panes.takeLateAdds(), { panes: [], totals: [], stats: [{ windowStart: t0 + 40_000, counts: [['/a', 1]] }] });
 });
 
 test('late additions go out as running totals when they change, until the watermark passes their window, and survive a restore', () => {
@@ -41,20 +42,20 @@ test('late additions go out as running totals when they change, until the waterm
   panes.add('/a', t0 + 30_000); // watermark t0 + 10 s
   panes.add('/a', t0 + 6_000);
   panes.add('/b', t0 + 7_000);
-  assert.deepEqual(panes.takeLateAdds(), { totals: [{ windowStart: t0 + 5_000, count: 2 }], stats: [{ windowStart: t0 - 20_000, counts: [['/a', 1], ['/b', 1]] }] });
-  assert.deepEqual(panes.takeLateAdds(), { totals: [], stats: [] }, 'nothing changed since');
+  assert.deepEqual(panes.takeLateAdds(), { panes: [], totals: [{ windowStart: t0 + 5_000, count: 2 }], stats: [{ windowStart: t0 - 20_000, counts: [['/a', 1], ['/b', 1]] }] });
+  assert.deepEqual(panes.takeLateAdds(), { panes: [], totals: [], stats: [] }, 'nothing changed since');
   panes.add('/b', t0 + 8_000);
-  assert.deepEqual(panes.takeLateAdds(), { totals: [{ windowStart: t0 + 5_000, count: 3 }], stats: [{ windowStart: t0 - 20_000, counts: [['/b', 2]] }] });
+  assert.deepEqual(panes.takeLateAdds(), { panes: [], totals: [{ windowStart: t0 + 5_000, count: 3 }], stats: [{ windowStart: t0 - 20_000, counts: [['/b', 2]] }] });
   apply(panes.takeChanges());
   assert.equal(panes.openKeyCount, 1 + 2 + 1, 'one late total, two late urls, one open pane');
 
   // A restored task hands its running totals over again (the merge replaces what it holds).
   const restored = SourcePanes.restore(jobWindows, 20_000, store);
-  assert.deepEqual(restored.takeLateAdds(), { totals: [{ windowStart: t0 + 5_000, count: 3 }], stats: [{ windowStart: t0 - 20_000, counts: [['/a', 1], ['/b', 2]] }] });
+  assert.deepEqual(restored.takeLateAdds(), { panes: [], totals: [{ windowStart: t0 + 5_000, count: 3 }], stats: [{ windowStart: t0 - 20_000, counts: [['/a', 1], ['/b', 2]] }] });
 
   // The watermark passes the total (t0 + 15 s), then the minute (t0 + 40 s): both are forgotten.
   panes.add('/z', t0 + 36_000);
-  assert.deepEqual(panes.takeLateAdds(), { totals: [], stats: [] });
+  assert.deepEqual(panes.takeLateAdds(), { panes: [], totals: [], stats: [] });
   apply(panes.takeChanges());
   assert.ok(![...store.keys()].some((k) => k.startsWith('ltotal')), 'late total deleted');
   panes.add('/z', t0 + 61_000);
