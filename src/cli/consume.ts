@@ -97,13 +97,25 @@ function window(start: unknown, end: unknown): string {
   return `[${iso(start)}–${iso(end)})`;
 }
 
+/**
+ * Where a result stands among its window's corrections: nothing for a result that is the first
+ * and final one (no allowed lateness, or the window was complete at once), else "r<revision>",
+ * with "final" on the last. Readers keep the highest revision of each window and key.
+ */
+export function revisionLabel(revision: unknown, final: unknown): string {
+  const number = Number(revision ?? 0);
+  if (number === 0 && final === true) return '';
+  return `  r${Number.isSafeInteger(number) ? number : '?'}${final === true ? ' final' : ''}`;
+}
+
 function readable(topic: string, v: Record<string, unknown>): string {
+  const revision = revisionLabel(v.revision, v.final);
   switch (topic) {
     case 'counts':
-      return `counts    ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}`;
+      return `counts    ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}${revision}`;
     case 'total':
-      return `total     ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  all clicks`;
+      return `total     ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  all clicks${revision}`;
     default:
-      return `url-stats ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}  ${v.known ? `${printable(String(v.title))} (${printable(String(v.category))})` : '(unknown url)'}`;
+      return `url-stats ${window(v.windowStart, v.windowEnd)}  ${String(v.count).padStart(7)}  ${printable(String(v.url))}  ${v.known ? `${printable(String(v.title))} (${printable(String(v.category))})` : '(unknown url)'}${revision}`;
   }
 }

@@ -123,3 +123,39 @@ test('a worker that has read a backlog commits it when it runs dry, not at its n
     await stopAll(job);
   }
 });
+
+// Allowed lateness: late clicks (25-55 s behind the newest, so 5-35 s behind the watermark) fall
+// within 10 s of some windows' ends and beyond others'. Every window's highest revision is final
+// and equals the oracle; a kill -9 replays revisions byte-identical (at-least-once) or never
+// repeats one (exactly-once).
+for (const exactlyOnce of [false, true]) {
+  test(`allowed lateness 10 s, kill -9 of a worker mid-run${exactlyOnce ? ', exactly-once' : ''}: the final revision of every window equals the oracle`, async () => {
+    const job = await createJob(exactlyOnce ? 'job-lateness-eos' : 'job-lateness');
+    try {
+      const flags = [...idleLongerThanStart, '--allowed-lateness', '10s', ...(exactlyOnce ? ['--exactly-once'] : [])];
+      const victim = startWorker(job, flags);
+      startWorker(job, flags);
+      await sleep(3_000);
+      const producing = produce(job, ['--rate', '15000', '--count', '90000', '--event-rate', '1000', '--seed', exactlyOnce ? '27' : '26', '--key', 'user', '--late-share', '0.02']);
+      await sleep(2_500);
+      await stopWorker(victim, 'SIGKILL');
+      await sleep(1_000);
+      startWorker(job, flags);
+      const log = await producing;
+      const expected = oracleFor(log, { allowedLatenessMs: 10_000 });
+      const withoutLateness = oracleFor(log);
+      assert.ok(expected.late < withoutLateness.late, `the allowed lateness takes late clicks (${withoutLateness.late - expected.late} of ${withoutLateness.late})`);
+      assert.ok(expected.late > 0, 'some clicks are beyond it');
+      const output = await readOutput(job, expected);
+      assertOutputEqualsOracle(output, expected);
+      assert.ok(output.revisions > 0, 'corrections and final results were emitted');
+      if (exactlyOnce) assert.equal(output.duplicates, 0, 'exactly-once: no revision twice');
+      const late = await readTopic(job.topics.late, 4, expected.late);
+      // At-least-once replays what the killed worker had not checkpointed: clicks-late may repeat some.
+      if (exactlyOnce) assert.equal(late.length, expected.late, 'every click beyond the allowed lateness is on clicks-late, once');
+      else assert.ok(late.length >= expected.late, 'every click beyond the allowed lateness is on clicks-late');
+    } finally {
+      await stopAll(job);
+    }
+  });
+}

@@ -12,7 +12,7 @@ import { topicNames, type TopicNames } from '../../src/config.js';
 import { urlStatsCodec, windowCountCodec, windowTotalCodec } from '../../src/codec/messages.js';
 import { runCli, startCli } from './cli.js';
 import { brokers, readTopic, uniqueName } from './kafka.js';
-import { expectedWindows, type Expected, type OracleClick } from './oracle.js';
+import { expectedWindows, type Expected, type OracleClick, type OracleOptions } from './oracle.js';
 
 export interface TestJob {
   prefix: string;
@@ -87,22 +87,44 @@ export function readClickLog(file: string): OracleClick[] {
     });
 }
 
+/** Per window and key, the count of its highest revision (what a reader keeps). */
 export interface JobOutput {
   counts: Map<string, number>;
   totals: Map<number, number>;
   stats: Map<string, number>;
+  /** Records repeating a (window, key, revision) already read: each byte-identical. */
   duplicates: number;
+  /** Revisions after the first (allowed lateness): corrections, and final results. */
+  revisions: number;
   records: number;
 }
 
-function collect<K>(map: Map<K, number>, raw: Map<K, Buffer>, key: K, count: number, value: Buffer, output: JobOutput): void {
-  const seen = raw.get(key);
+interface Revisioned {
+  count: number;
+  revision?: number;
+  final?: boolean;
+}
+
+function collect<K>(map: Map<K, number>, raw: Map<string, Buffer>, highest: Map<K, { revision: number; final: boolean }>, key: K, result: Revisioned, value: Buffer, output: JobOutput): void {
+  const revision = result.revision ?? 0;
+  const id = `${String(key)}#${revision}`;
+  const seen = raw.get(id);
   if (seen !== undefined) {
-    assert.ok(seen.equals(value), `duplicate record for ${String(key)} is not byte-identical`);
+    assert.ok(seen.equals(value), `duplicate record for ${String(key)}, revision ${revision}, is not byte-identical`);
     output.duplicates++;
+  } else if (revision > 0) output.revisions++;
+  raw.set(id, value);
+  const top = highest.get(key);
+  if (top !== undefined) assert.ok(!(top.final && revision > top.revision), `${String(key)}: revision ${revision} after the final ${top.revision}`);
+  if (top === undefined || revision > top.revision) {
+    highest.set(key, { revision, final: result.final === true });
+    map.set(key, result.count);
   }
-  raw.set(key, value);
-  map.set(key, count);
+}
+
+/** Every window's highest revision is final (the job's last word on it). */
+function assertAllFinal<K>(highest: Map<K, { revision: number; final: boolean }>, topic: string): void {
+  for (const [key, top] of highest) assert.ok(top.final, `${topic} ${String(key)}: highest revision ${top.revision} is not final`);
 }
 
 /**
@@ -112,32 +134,45 @@ function collect<K>(map: Map<K, number>, raw: Map<K, Buffer>, key: K, count: num
  * 10 s for the broker's abort check, plus 10 s session timeout and the changelog restore).
  */
 export async function readOutput(job: TestJob, expected: Expected, partitions = 4, quietMs = 60_000): Promise<JobOutput> {
-  const output: JobOutput = { counts: new Map(), totals: new Map(), stats: new Map(), duplicates: 0, records: 0 };
-  // Replays after crashes and restores duplicate records: wait for distinct windows, not records.
-  const distinct = (want: number, decode: (value: Buffer) => string) => (messages: Message[]) => new Set(messages.map((m) => decode(m.value!))).size >= want;
+  const output: JobOutput = { counts: new Map(), totals: new Map(), stats: new Map(), duplicates: 0, revisions: 0, records: 0 };
+  // Replays after crashes and restores duplicate records, corrections revise them: wait for the
+  // final result of every window, not for records.
+  const distinct = (want: number, decode: (value: Buffer) => string | undefined) => (messages: Message[]) => {
+    const keys = new Set<string>();
+    for (const m of messages) {
+      const key = decode(m.value!);
+      if (key !== undefined) keys.add(key);
+    }
+    return keys.size >= want;
+  };
+  const finalKey = (result: { final?: boolean }, key: string): string | undefined => (result.final === true ? key : undefined);
   const [counts, totals, stats] = await Promise.all([
-    readTopic(job.topics.counts, partitions, distinct(expected.counts.size, (v) => { const c = windowCountCodec.decode(v); return `${c.windowStart}|${c.url}`; }), quietMs),
-    readTopic(job.topics.total, 1, distinct(expected.totals.size, (v) => String(windowTotalCodec.decode(v).windowStart)), quietMs),
-    readTopic(job.topics.urlStats, partitions, distinct(expected.stats.size, (v) => { const s = urlStatsCodec.decode(v); return `${s.windowStart}|${s.url}`; }), quietMs),
+    readTopic(job.topics.counts, partitions, distinct(expected.counts.size, (v) => { const c = windowCountCodec.decode(v); return finalKey(c, `${c.windowStart}|${c.url}`); }), quietMs),
+    readTopic(job.topics.total, 1, distinct(expected.totals.size, (v) => { const t = windowTotalCodec.decode(v); return finalKey(t, String(t.windowStart)); }), quietMs),
+    readTopic(job.topics.urlStats, partitions, distinct(expected.stats.size, (v) => { const s = urlStatsCodec.decode(v); return finalKey(s, `${s.windowStart}|${s.url}`); }), quietMs),
   ]);
-  const raw = { counts: new Map<string, Buffer>(), totals: new Map<number, Buffer>(), stats: new Map<string, Buffer>() };
+  const raw = { counts: new Map<string, Buffer>(), totals: new Map<string, Buffer>(), stats: new Map<string, Buffer>() };
+  const highest = { counts: new Map<string, { revision: number; final: boolean }>(), totals: new Map<number, { revision: number; final: boolean }>(), stats: new Map<string, { revision: number; final: boolean }>() };
   for (const m of counts) {
     const c = windowCountCodec.decode(m.value!);
     assert.equal(c.windowEnd - c.windowStart, 5_000);
     assert.equal(String(m.key), c.url);
-    collect(output.counts, raw.counts, `${c.windowStart}|${c.url}`, c.count, m.value!, output);
+    collect(output.counts, raw.counts, highest.counts, `${c.windowStart}|${c.url}`, c, m.value!, output);
   }
   for (const m of totals) {
     const t = windowTotalCodec.decode(m.value!);
     assert.equal(t.windowEnd - t.windowStart, 10_000);
-    collect(output.totals, raw.totals, t.windowStart, t.count, m.value!, output);
+    collect(output.totals, raw.totals, highest.totals, t.windowStart, t, m.value!, output);
   }
   for (const m of stats) {
     const s = urlStatsCodec.decode(m.value!);
     assert.equal(s.windowEnd - s.windowStart, 60_000);
     assert.equal(s.known, !s.url.startsWith('/unlisted/'), `join of ${s.url}`);
-    collect(output.stats, raw.stats, `${s.windowStart}|${s.url}`, s.count, m.value!, output);
+    collect(output.stats, raw.stats, highest.stats, `${s.windowStart}|${s.url}`, s, m.value!, output);
   }
+  assertAllFinal(highest.counts, 'counts');
+  assertAllFinal(highest.totals, 'total');
+  assertAllFinal(highest.stats, 'url-stats');
   output.records = counts.length + totals.length + stats.length;
   return output;
 }
@@ -149,6 +184,6 @@ export function assertOutputEqualsOracle(output: JobOutput, expected: Expected):
   assert.deepEqual(output.stats, expected.stats, 'url-stats (1 minute per url)');
 }
 
-export function oracleFor(logFile: string): Expected {
-  return expectedWindows(readClickLog(logFile));
+export function oracleFor(logFile: string, options: OracleOptions = {}): Expected {
+  return expectedWindows(readClickLog(logFile), options);
 }

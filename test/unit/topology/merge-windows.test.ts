@@ -139,3 +139,71 @@ test('running totals for a window emitted while their source was idle are report
   merge.addLateStats(1, minute, '/a', 7, out);
   assert.equal(out.late.length, 3, 'a replay after the source passed the window is not late');
 });
+
+const withLateness = (allowedLatenessMs: number) => ({ ...jobWindows, allowedLatenessMs });
+const results = (list: Array<{ count: number; revision: number; final: boolean }>) => list.map((r) => [r.count, r.revision, r.final]);
+
+test('allowed lateness: revision 0 at the end, a correction per change, the final revision at end + D, then forgotten', () => {
+  const merge = new MergeWindows(withLateness(20_000), 1);
+  let out = emptyOutput();
+  merge.addPaneCount(0, t0, '/a', 3, out);
+  merge.addPaneTotal(0, t0, 3, out);
+  merge.updateSource(0, t0 + 5_000, false, out);
+  assert.deepEqual(results(out.counts), [[3, 0, false]], 'first result, not final');
+  out = emptyOutput();
+  merge.addLatePane(0, t0, '/a', 1, out);
+  merge.addLatePane(0, t0, '/a', 1, out); // a replayed running total: no change
+  merge.addLatePane(0, t0, '/a', 2, out);
+  assert.deepEqual(results(out.counts), [[4, 1, false], [5, 2, false]]);
+  out = emptyOutput();
+  merge.updateSource(0, t0 + 20_000, false, out);
+  assert.deepEqual(results(out.counts), [], 'within end + D');
+  merge.updateSource(0, t0 + 25_000, false, out);
+  assert.deepEqual(results(out.counts), [[5, 3, true]], 'final at end + D, with the last count');
+  assert.deepEqual(results(out.totals.filter((t) => t.windowStart === t0 - 5_000)), [[3, 1, true]], 'the total ending at t0+5 s is final too');
+  out = emptyOutput();
+  merge.addLatePane(0, t0, '/a', 3, out);
+  assert.deepEqual(out.counts, [], 'a final window takes nothing more');
+  assert.equal(merge.openKeyCount > 0, true, 'the minute and the later total are still held');
+  merge.updateSource(0, t0 + 200_000, false, out);
+  assert.equal(merge.openKeyCount, 0, 'state bounded: everything final is forgotten');
+});
+
+test('allowed lateness: a pane of a source that was idle corrects its 5 s window and its minute, once emitted', () => {
+  const merge = new MergeWindows(withLateness(30_000), 2);
+  let out = emptyOutput();
+  const minute = alignDown(t0, 60_000);
+  merge.updateSource(1, minute, true, out); // source 1 idle
+  merge.addPaneCount(0, minute + 40_000, '/a', 2, out);
+  merge.updateSource(0, minute + 60_000, false, out);
+  assert.deepEqual(out.stats.map((s) => [s.url, s.count, s.revision, s.final]), [['/a', 2, 0, false]]);
+  out = emptyOutput();
+  merge.addPaneCount(1, minute + 40_000, '/a', 4, out); // source 1 woke up with clicks on time for it, within D
+  assert.deepEqual(out.counts.map((c) => [c.count, c.revision]), [[6, 1]]);
+  assert.deepEqual(out.stats.map((s) => [s.count, s.revision]), [[6, 1]]);
+  out = emptyOutput();
+  merge.addPaneCount(1, minute + 40_000, '/b', 1, out); // a url the window did not have: its first result
+  assert.deepEqual(out.counts.map((c) => [c.url, c.count, c.revision, c.final]), [['/b', 1, 0, false]]);
+  out = emptyOutput();
+  merge.addPaneCount(1, minute + 25_000, '/a', 1, out); // its pane ended D before the frontier: final
+  assert.deepEqual(out.counts, []);
+  assert.deepEqual(out.late.map((l) => [l.kind, l.count]), [['pane', 1]]);
+});
+
+test('allowed lateness: emitted windows survive a restore; a smaller allowed lateness finishes them at the next watermark', () => {
+  const merge = new MergeWindows(withLateness(60_000), 1);
+  const out = emptyOutput();
+  merge.addPaneCount(0, t0, '/a', 3, out);
+  merge.updateSource(0, t0 + 5_000, false, out);
+  merge.addLatePane(0, t0, '/a', 2, out);
+  const store = new Map<string, string>();
+  for (const [k, v] of merge.takeChanges()) if (v !== null) store.set(k, v);
+  const same = MergeWindows.restore(withLateness(60_000), 1, store);
+  const again = emptyOutput();
+  same.addLatePane(0, t0, '/a', 3, again);
+  assert.deepEqual(results(again.counts), [[6, 2, false]], 'the revision goes on from the stored one');
+  const shorter = MergeWindows.restore(withLateness(10_000), 1, store);
+  const finished = emptyOutput();
+  shorter.updateSource(0, t0 + 15_000, false, finished);
+  assert.deepEqual(results(finished.counts), [[5, 2, true]]);
+});

@@ -155,3 +155,21 @@ test('a pane of many long urls is persisted in parts that each fit a Kafka recor
   apply(); // every part of the closed pane is deleted; the new pane is one entry
   assert.equal([...store.keys()].filter((key) => key.startsWith('pane')).length, 1);
 });
+
+test('allowed lateness: a click behind its closed pane by less than D counts everywhere, as late additions kept until end + D', () => {
+  const panes = new SourcePanes({ ...jobWindows, allowedLatenessMs: 30_000 }, 20_000);
+  panes.add('/a', t0 + 50_000); // watermark t0 + 30 s
+  assert.equal(panes.add('/a', t0 + 1_000), 0, 'pane [t0, t0+5 s) closed, but 25 s < D ago');
+  assert.equal(panes.add('/b', t0 - 5_000), MISSED_COUNTS | MISSED_TOTAL, 'pane and first total ended 35 s and 30 s ago: beyond D');
+  assert.deepEqual(panes.takeLateAdds().panes, [{ windowStart: t0, counts: [['/a', 1]] }]);
+  const store = new Map<string, string>();
+  for (const [k, v] of panes.takeChanges()) if (v !== null) store.set(k, v);
+  const restored = SourcePanes.restore({ ...jobWindows, allowedLatenessMs: 30_000 }, 20_000, store);
+  restored.add('/a', t0 + 2_000);
+  assert.deepEqual(restored.takeLateAdds().panes, [{ windowStart: t0, counts: [['/a', 2]] }], 'the running total goes on after a restore');
+  restored.add('/a', t0 + 56_000); // watermark t0 + 36 s: end + D of the pane passed
+  restored.takeLateAdds();
+  assert.equal(restored.add('/a', t0 + 3_000) & MISSED_COUNTS, MISSED_COUNTS);
+  const deleted = [...restored.takeChanges()].filter(([key, value]) => key.startsWith('lpane!') && value === null);
+  assert.ok(deleted.length > 0, 'the forgotten late pane leaves the store');
+});
