@@ -74,6 +74,9 @@ function render(job) {
   $('stat-clicks').textContent = fmt.format(job.records.clicksIn);
   $('stat-late').textContent = fmt.format(job.records.late + job.records.lateAtMerge);
   $('stat-dlq').textContent = fmt.format(job.records.deadLettered);
+  $('stat-corrections').textContent = fmt.format(job.lateness.correctionsPerMinute);
+  const lateness = job.lateness.allowedLatenessMs;
+  $('stat-lateness').textContent = lateness === null ? '' : lateness === 0 ? 'no allowed lateness' : `allowed lateness ${duration(lateness)}`;
   $('stat-checkpoints').textContent = `${fmt.format(job.checkpointStats.completed)}${job.checkpointStats.skipped ? ` (+${job.checkpointStats.skipped} not completed)` : ''}`;
   $('stat-p99').textContent = duration(job.checkpointStats.p99DurationMs);
   drawTopology(job.topology);

@@ -27,6 +27,9 @@ export interface WorkerRow {
   metrics: WorkerStatus['metrics'];
   tasks: WorkerStatus['tasks'];
   restoring: NonNullable<WorkerStatus['restoring']>;
+  /** Absent in statuses of older versions. */
+  allowedLatenessMs: number | undefined;
+  correctionsPerMinute: number;
 }
 
 export interface JobSnapshot {
@@ -38,7 +41,9 @@ export interface JobSnapshot {
   checkpoints: CheckpointRow[];
   checkpointStats: { completed: number; skipped: number; lastDurationMs: number | null; p50DurationMs: number | null; p99DurationMs: number | null };
   savepoints: Array<{ savepointId: string; atMs: number; workers: string[]; stop: boolean }>;
-  records: { clicksIn: number; late: number; lateAtMerge: number; deadLettered: number; countsOut: number; totalsOut: number; statsOut: number };
+  records: { clicksIn: number; late: number; lateAtMerge: number; deadLettered: number; countsOut: number; totalsOut: number; statsOut: number; corrections: number };
+  /** Allowed lateness: what the running workers run with (null before any reports it), and the corrections they emit per minute lately. */
+  lateness: { allowedLatenessMs: number | null; correctionsPerMinute: number };
   totals: WindowTotal[];
   topUrls: { windowStart: number | null; windowEnd: number | null; rows: Array<{ url: string; count: number }> };
 }
@@ -53,15 +58,20 @@ const workerLimit = 1_000;
 const savepointLimit = 100;
 
 export class JobView {
-  private readonly workers = new Map<string, { status: WorkerStatus; seenAtMs: number }>();
+  /** Per worker: its last status, when it came, and its corrections per minute between its last two statuses. */
+  private readonly workers = new Map<string, { status: WorkerStatus; seenAtMs: number; correctionsPerMinute: number }>();
   private readonly checkpoints: CheckpointRow[] = [];
   private readonly savepoints = new Map<string, { savepointId: string; atMs: number; workers: Set<string>; stop: boolean }>();
   private readonly totals = new Map<number, WindowTotal>();
   private readonly counts = new Map<number, Map<string, number>>();
 
   applyStatus(status: WorkerStatus, nowMs: number): void {
+    const previous = this.workers.get(status.worker)?.status;
+    const elapsedMs = previous === undefined ? 0 : status.updatedAt - previous.updatedAt;
+    const added = (status.metrics.corrections ?? 0) - (previous?.metrics.corrections ?? 0);
+    const correctionsPerMinute = elapsedMs > 0 && added >= 0 ? (added * 60_000) / elapsedMs : 0;
     this.workers.delete(status.worker); // re-inserted last: the map stays in order of last status
-    this.workers.set(status.worker, { status, seenAtMs: nowMs });
+    this.workers.set(status.worker, { status, seenAtMs: nowMs, correctionsPerMinute });
     if (this.workers.size > workerLimit) this.workers.delete(this.workers.keys().next().value!);
     for (const c of status.checkpoints) {
       this.checkpoints.push({
@@ -108,10 +118,10 @@ export class JobView {
       this.workers.delete(id);
     }
     const workers: WorkerRow[] = [...this.workers.values()]
-      .map(({ status, seenAtMs }) => {
+      .map(({ status, seenAtMs, correctionsPerMinute }) => {
         const deadAfterMs = Math.max(3 * status.checkpointIntervalMs, 10_000);
         const state: WorkerRow['state'] = status.state === 'stopped' ? 'stopped' : nowMs - seenAtMs > deadAfterMs ? 'dead' : 'running';
-        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks, restoring: state === 'running' ? (status.restoring ?? []) : [] };
+        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks, restoring: state === 'running' ? (status.restoring ?? []) : [], allowedLatenessMs: status.allowedLatenessMs, correctionsPerMinute };
       })
       .sort((a, b) => a.worker.localeCompare(b.worker));
     const live = workers.filter((w) => w.state === 'running');
@@ -150,6 +160,11 @@ export class JobView {
         countsOut: sum((m) => m.countsOut),
         totalsOut: sum((m) => m.totalsOut),
         statsOut: sum((m) => m.statsOut),
+        corrections: sum((m) => m.corrections ?? 0),
+      },
+      lateness: {
+        allowedLatenessMs: live.reduce<number | null>((most, w) => (w.allowedLatenessMs === undefined ? most : Math.max(most ?? 0, w.allowedLatenessMs)), null),
+        correctionsPerMinute: Math.round(live.reduce((total, w) => total + w.correctionsPerMinute, 0)),
       },
       totals: [...this.totals.values()].sort((a, b) => a.windowStart - b.windowStart).slice(-60),
       topUrls: {

@@ -175,6 +175,7 @@ export class RecordProcessor {
         { reason: `${late.count} clicks of source partition ${late.sourcePartition} arrived after their window closed while that partition was idle` },
       ]);
     }
+    for (const list of [out.counts, out.totals, out.stats]) for (const result of list) if (result.revision > 0 && !result.final) this.metrics.corrections++;
     this.metrics.countsOut += out.counts.length;
     this.metrics.totalsOut += out.totals.length;
     this.metrics.statsOut += joined.length;

@@ -41,6 +41,9 @@ export function parseWorkerStatus(value: unknown): { status: WorkerStatus } | { 
   if (!num(v.startedAt) || !num(v.updatedAt) || !count(v.checkpointIntervalMs)) return { problem: 'times missing' };
   if (v.metricsUrl !== null && !text(v.metricsUrl)) return { problem: 'metricsUrl is not a short string' };
   if (!isObject(v.metrics) || !metricNames.every((name) => count((v.metrics as Json)[name]))) return { problem: 'metrics incomplete' };
+  // Absent in statuses of versions before allowed lateness.
+  if (v.metrics.corrections !== undefined && !count(v.metrics.corrections)) return { problem: 'metrics.corrections is not a count' };
+  if (v.allowedLatenessMs !== undefined && !count(v.allowedLatenessMs)) return { problem: 'allowedLatenessMs is not a duration' };
   if (!list(v.tasks, MAX_TASKS) || !v.tasks.every(task)) return { problem: 'tasks malformed' };
   if (!list(v.checkpoints, MAX_CHECKPOINTS) || !v.checkpoints.every(checkpoint)) return { problem: 'checkpoints malformed' };
   if (v.restoring !== undefined && (!list(v.restoring, MAX_TASKS) || !v.restoring.every((r) => isObject(r) && text(r.task) && count(r.records) && count(r.percent) && count(r.recordsPerSec)))) {

@@ -25,10 +25,12 @@ export interface WorkerMetrics {
   countsOut: number;
   totalsOut: number;
   statsOut: number;
+  /** Window results revised after their first one, not yet final (allowed lateness). */
+  corrections: number;
 }
 
 export function emptyMetrics(): WorkerMetrics {
-  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0 };
+  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0, corrections: 0 };
 }
 
 export interface TaskStatus {
@@ -53,6 +55,8 @@ export interface WorkerStatus {
   startedAt: number;
   updatedAt: number;
   checkpointIntervalMs: number;
+  /** The job's allowed lateness as this worker runs it (absent in statuses of older versions). */
+  allowedLatenessMs?: number;
   metricsUrl: string | null;
   metrics: WorkerMetrics;
   tasks: TaskStatus[];
@@ -70,6 +74,7 @@ export interface StatusSource {
   jobId: string;
   startedAt: number;
   checkpointIntervalMs: number;
+  allowedLatenessMs: number;
   metrics: WorkerMetrics;
   tasks(): Task[];
   /** End of a task's partition as last fetched, if known. */
@@ -148,6 +153,7 @@ export class StatusReporter {
       startedAt: this.source.startedAt,
       updatedAt: now,
       checkpointIntervalMs: this.source.checkpointIntervalMs,
+      allowedLatenessMs: this.source.allowedLatenessMs,
       metricsUrl: this.source.metricsUrl(),
       metrics: { ...this.source.metrics },
       tasks,

@@ -99,6 +99,7 @@ export class Worker {
       jobId: config.jobId,
       startedAt: this.startedAt,
       checkpointIntervalMs: config.checkpointIntervalMs,
+      allowedLatenessMs: config.windows.allowedLatenessMs,
       metrics: this.metrics,
       tasks: () => this.tasks?.tasks ?? [],
       highOffset: (task) => (this.consumers === undefined ? null : highWatermark(this.consumers.of(task.topic), task.topic, task.partition)),

@@ -48,6 +48,8 @@ export function hostileInternalRecords(): HostileInternal[] {
     { name: 'packed pane counts without urls', topic: 'partials', value: Buffer.from(partialCodec.encode({ paneCounts: { sourcePartition: 1, paneStart: 1_800_000_000_000, counts: [] } })) },
     { name: 'late additions to a minute that does not start on the minute', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateStats: { sourcePartition: 0, windowStart: 1_800_000_005_000, counts: [{ url: '/hostile/late', count: 1_000_000 }] } })) },
     { name: 'late additions with a negative count', topic: 'partials', value: Buffer.from(partialCodec.encode({ lateTotal: { sourcePartition: 2, windowStart: 1_800_000_005_000, count: -1_000 } })) },
+    // Well-formed, but the job runs without allowed lateness: no source sends late panes.
+    { name: 'late additions to a pane while the job has no allowed lateness', topic: 'partials', value: Buffer.from(partialCodec.encode({ latePane: { sourcePartition: 0, paneStart: 1_800_000_000_000, counts: [{ url: '/', count: 1_000_000 }] } })) },
     // Well-formed, but only merge partition 0 owns totals: elsewhere it would add a second total.
     { name: 'a pane total on a merge partition that does not own totals', topic: 'partials', partition: 3, value: Buffer.from(partialCodec.encode({ paneTotal: { sourcePartition: 1, paneStart: 1_800_000_000_000, count: 1_000_000 } })) },
     { name: 'JSON that is not a status', topic: 'status', value: Buffer.from('{"worker":"x","hello":1}') },

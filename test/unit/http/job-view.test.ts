@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { JobView } from '../../../src/http/job-view.js';
 import type { WorkerStatus } from '../../../src/runtime/status.js';
 
-const metrics = { clicksIn: 100, partialsIn: 10, late: 2, lateAtMerge: 1, deadLettered: 3, internalSkipped: 0, partialsOut: 10, countsOut: 5, totalsOut: 1, statsOut: 0 };
+const metrics = { clicksIn: 100, partialsIn: 10, late: 2, lateAtMerge: 1, deadLettered: 3, internalSkipped: 0, partialsOut: 10, countsOut: 5, totalsOut: 1, statsOut: 0, corrections: 0 };
 const status = (worker: string, updatedAt: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus => ({
   worker, jobId: 'job', state: 'running', startedAt: 0, updatedAt, checkpointIntervalMs: 2_000, metricsUrl: null, metrics,
   tasks: [{ stage: 'source', partition: worker === 'a' ? 0 : 1, nextOffset: 50, highOffset: 60, lag: 10, watermarkMs: updatedAt - 25_000, idle: false, recordsIn: 50, recordsPerSec: 25, openKeys: 7 }],
@@ -75,4 +75,17 @@ test('the top urls of a window are exact while only a hundred are kept', () => {
   for (const c of [...counts, ...counts]) view.applyCount({ url: c.url, windowStart: 1_000, windowEnd: 6_000, count: c.count });
   const expected = [...counts].sort((a, b) => b.count - a.count || (a.url < b.url ? -1 : 1)).slice(0, 10);
   assert.deepEqual(view.snapshot(10_000).topUrls.rows, expected);
+});
+
+test('corrections per minute come from each running worker\'s counter between its last two statuses; the allowed lateness is shown', () => {
+  const view = new JobView();
+  view.applyStatus(status('a', 10_000, { allowedLatenessMs: 120_000, metrics: { ...metrics, corrections: 100 } }), 10_000);
+  assert.equal(view.snapshot(10_000).lateness.correctionsPerMinute, 0, 'one status: no rate yet');
+  view.applyStatus(status('a', 20_000, { allowedLatenessMs: 120_000, metrics: { ...metrics, corrections: 150 } }), 20_000);
+  view.applyStatus(status('b', 20_000, { metrics: { ...metrics, corrections: 7 } }), 20_000); // an older worker: no lateness reported
+  const snapshot = view.snapshot(20_000);
+  assert.equal(snapshot.lateness.correctionsPerMinute, 300, '50 in 10 s');
+  assert.equal(snapshot.lateness.allowedLatenessMs, 120_000);
+  assert.equal(snapshot.records.corrections, 157);
+  assert.equal(view.snapshot(40_000).lateness.correctionsPerMinute, 0, 'dead workers add nothing');
 });
