@@ -25,6 +25,8 @@ function assertRefused(result: { code: number | null; stderr: string }, c: Case)
 const usage: Case[] = [
   { args: ['run', '--idle-timeout', 'soon'], code: 1, message: /--idle-timeout <time>' argument 'soon' is invalid/ },
   { args: ['run', '--checkpoint-interval', '0'], code: 1, message: /expected a duration from 100ms to 10m/ },
+  { args: ['run', '--allowed-lateness', '2h'], code: 1, message: /--allowed-lateness <time>' argument '2h' is invalid. expected a duration from 0s to 1h/ },
+  { args: ['restore', '--from', '/nonexistent', '--allowed-lateness', '-5s'], code: 1, message: /--allowed-lateness <time>' argument '-5s' is invalid/ },
   { args: ['run', '--http-port', '70000'], code: 1, message: /expected a whole number from 0 to 65535/ },
   { args: ['run', '--metrics-port', '70000'], code: 1, message: /expected a whole number from 0 to 65535/ },
   { args: ['run', '--host', '999.1.1.1'], code: 1, message: /expected an IP address/ },
