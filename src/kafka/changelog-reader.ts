@@ -5,7 +5,14 @@
 import type { Message } from '@confluentinc/kafka-javascript';
 import { tunables } from '../config.js';
 import { ChangelogFold, type CheckpointStamp } from '../state/changelog.js';
-import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from './clients.js';
+import { CODES, KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from './clients.js';
+
+/**
+ * Answers a partition gives while its leadership settles (just after the topic was created, or
+ * during a broker restart): worth asking again, not an error of the state.
+ */
+const settling = new Set<number>([CODES.ERRORS.ERR_NOT_LEADER_FOR_PARTITION, CODES.ERRORS.ERR_LEADER_NOT_AVAILABLE, CODES.ERRORS.ERR_UNKNOWN_TOPIC_OR_PART]);
+const settleTimeoutMs = 30_000;
 
 export interface RestoreProgress {
   records: number;
@@ -69,10 +76,18 @@ export class ChangelogReader {
     await disconnect(this.consumer);
   }
 
-  private offsets(topic: string, partition: number): Promise<{ low: number; high: number }> {
-    return new Promise((resolve, reject) =>
-      this.consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, offsets) => (err ? reject(err) : resolve({ low: offsets.lowOffset, high: offsets.highOffset }))),
-    );
+  private async offsets(topic: string, partition: number): Promise<{ low: number; high: number }> {
+    const deadline = Date.now() + settleTimeoutMs;
+    for (;;) {
+      try {
+        return await new Promise((resolve, reject) =>
+          this.consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, offsets) => (err ? reject(err) : resolve({ low: offsets.lowOffset, high: offsets.highOffset }))),
+        );
+      } catch (err) {
+        if (!settling.has((err as { code?: number }).code ?? 0) || Date.now() > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   }
 
   private async fold(topic: string, partition: number, from: number, low: number, high: number, onProgress?: (progress: RestoreProgress) => void): Promise<ChangelogFold> {
