@@ -576,7 +576,7 @@ export class MergeWindows {
       }
     }
     // State written before allowed lateness existed: every window emitted was final.
-    merge.finalUntil = finalUntil ?? (merge.frontier === NO_WATERMARK ? NO_WATERMARK : merge.frontier - spec.allowedLatenessMs);
+    merge.finalUntil = finalUntil ?? merge.frontier;
     return merge;
   }
 }

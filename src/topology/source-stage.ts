@@ -72,7 +72,11 @@ export class SourceStage {
   announce(out: RoutedPartial[]): void {
     if (this.announced) return;
     this.announced = true;
-    if (!this.holding) this.sendMarker(this.alignedWatermark(), out);
+    if (this.holding) return;
+    // Late additions restored unsent go first: after this watermark the merge would take them
+    // for replays (their window's end + D may be behind it).
+    this.sendLateAdds(out);
+    this.sendMarker(this.alignedWatermark(), out);
   }
 
   /** Counts a click in its open windows; the kinds it missed (MISSED_* bits of source-panes.ts). */

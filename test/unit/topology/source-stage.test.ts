@@ -169,3 +169,38 @@ test('a reopened source task announces itself once, not idle, at its restored wa
   route(late);
   assert.ok(results.counts.some((c) => c.windowStart === t0 + 30_000 && c.url === '/b' && c.count === 1), 'its click counts');
 });
+
+// Found by review: an idle close held late additions; the state was checkpointed with them
+// unsent, and the task moved before they went out.
+const lateSpec = { ...jobWindows, allowedLatenessMs: 10_000 };
+const m = 1_800_000_000_000; // minute aligned
+test('a reopened task sends the late additions it restored unsent before announcing its watermark (else the merge takes them for replays)', () => {
+  const store = new Map<string, string>();
+  const persist = (panes: SourcePanes): void => { for (const [k, v] of panes.takeChanges()) (v === null ? store.delete(k) : store.set(k, v)); };
+  const merge = new MergeStage(0, new MergeWindows(lateSpec, 1));
+  const res = emptyOutput();
+  const route = (out: RoutedPartial[]): void => { for (const { partial } of out) merge.apply(partial, res); };
+  let stage = new SourceStage(0, 1, paneMs, new SourcePanes(lateSpec, 20_000));
+  let out: RoutedPartial[] = [];
+  stage.announce(out);
+  stage.add('/a', m + 27_000);
+  stage.add('/a', m + 31_000); // wm 11 s
+  stage.flush(out); route(out); persist(stage.panes);
+  out = [];
+  stage.setIdle(true, out); // closedUntil 35 s, holding
+  assert.ok(stage.awaitingCheckpoint);
+  stage.setIdle(false, out);
+  assert.equal(stage.add('/a', m + 28_000), 0); // late for pane [25,30): 30+10 > 35
+  stage.add('/a', m + 61_000); // wm 41 s >= 30+10
+  stage.flush(out); route(out);
+  persist(stage.panes); // checkpoint completes; crash before the released partials are durable
+  // new owner
+  stage = new SourceStage(0, 1, paneMs, SourcePanes.restore(lateSpec, 20_000, store));
+  out = [];
+  stage.announce(out);
+  stage.flush(out);
+  stage.setIdle(true, out); persist(stage.panes); stage.checkpointed(out);
+  route(out);
+  const finalPane = res.counts.filter((c) => c.windowStart === m + 25_000 && c.final);
+  assert.equal(finalPane[0]?.count, 2, 'oracle: 2 clicks in [25,30)');
+});
