@@ -11,6 +11,7 @@ export type UserErrorCode =
   | 'CANNOT_LISTEN'
   | 'BROKER_UNREACHABLE'
   | 'BROKER_LIMIT'
+  | 'BROKER_ERROR'
   | 'BAD_FILE'
   | 'TOPIC_MISMATCH'
   | 'STATE_LOCKED'
@@ -53,4 +54,15 @@ export class FencedError extends ClickstreamError {
 
 export function isUserError(err: unknown): err is UserError {
   return err instanceof UserError;
+}
+
+/**
+ * An error the Kafka client raised (librdkafka's: a numeric code, origin "kafka" or "local"), as one line a
+ * command can end with, or undefined for anything else (a bug keeps its stack).
+ */
+export function brokerErrorOf(err: unknown, doing: string): UserError | undefined {
+  if (err instanceof ClickstreamError || typeof err !== 'object' || err === null) return undefined;
+  const { code, origin, message } = err as { code?: unknown; origin?: unknown; message?: unknown };
+  if (typeof code !== 'number' || (origin !== 'kafka' && origin !== 'local')) return undefined;
+  return new UserError('BROKER_ERROR', `${doing} failed: the broker answered "${String(message).slice(0, 200)}" (code ${code})`);
 }

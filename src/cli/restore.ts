@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { resolveBrokers, topicNames } from '../config.js';
 import { restoreSavepoint } from '../savepoint/restore.js';
+import { brokerErrorOf } from '../errors.js';
 import { addWorkerOptions, runWorker, windowsOf, type RunFlags } from './run.js';
 
 interface RestoreFlags extends RunFlags {
@@ -18,7 +19,7 @@ export function restoreCommand(): Command {
     .option('--force', 'restore even though workers of the job are running', false)
     .option('--no-run', 'install the savepoint, then exit instead of running a worker')
     .action(async (flags: RestoreFlags & { run: boolean }) => {
-      const { manifest, keys, elapsedMs } = await restoreSavepoint({
+      const restoring = restoreSavepoint({
         dir: flags.from,
         brokers: resolveBrokers(flags.brokers),
         topics: topicNames(flags.topicPrefix),
@@ -29,6 +30,11 @@ export function restoreCommand(): Command {
         maxOutOfOrdernessMs: flags.maxOutOfOrderness,
         force: flags.force,
         onProgress: (line) => process.stderr.write(`${line}\n`),
+      });
+      // A broker error midway (a partition without a leader yet, a timeout) is one line: the
+      // restore is safe to run again, and a stack trace would tell the user nothing more.
+      const { manifest, keys, elapsedMs } = await restoring.catch((err: unknown) => {
+        throw brokerErrorOf(err, `restore of ${flags.from} (run it again)`) ?? err;
       });
       process.stdout.write(`restored savepoint ${manifest.savepointId}: ${manifest.tasks.length} tasks, ${keys} keys in ${(elapsedMs / 1000).toFixed(2)} s\n`);
       if (flags.run) await runWorker(flags);

@@ -72,7 +72,7 @@ export class RecordProcessor {
         task.nextOffset = message.offset + 1;
         task.recordsIn++;
         this.metrics.partialsIn++;
-        const partial = this.readPartial(message);
+        const partial = this.readPartial(message, task);
         if (partial === undefined) continue;
         let out = touchedMerges.get(task);
         if (out === undefined) touchedMerges.set(task, (out = emptyOutput()));
@@ -92,12 +92,12 @@ export class RecordProcessor {
    * A record of the internal partials topic, or undefined if it does not decode or does not fit
    * (anyone who can write to Kafka can write there): skipped, counted, logged at a bounded rate.
    */
-  private readPartial(message: Message): PartialMessage | undefined {
+  private readPartial(message: Message, task: MergeTask): PartialMessage | undefined {
     let problem: string | undefined;
     let partial: PartialMessage | undefined;
     try {
       partial = partialCodec.decode(message.value ?? Buffer.alloc(0));
-      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.windows, this.settings.limits.maxUrlBytes, { partition: message.partition, owners: this.urlOwners });
+      problem = partialProblem(partial, this.settings.sourcePartitions, this.settings.windows, this.settings.limits.maxUrlBytes, { partition: message.partition, owners: this.urlOwners }) ?? task.topology.refusal(partial);
     } catch (err) {
       problem = `does not decode: ${(err as Error).message}`;
     }

@@ -12,7 +12,7 @@ import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
 import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
-import { isUserError } from '../errors.js';
+import { UserError, isUserError } from '../errors.js';
 import { logger, rateLimited } from '../log.js';
 import type { BadEntry } from '../topology/state-keys.js';
 import { taskDir, type Stage } from '../state/state-dir.js';
@@ -184,10 +184,25 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
   }
 }
 
+/**
+ * A task whose state was built with another allowed lateness stops the worker (one line): its
+ * windows were revised, and its late totals kept or dropped, by the other lateness. job.json
+ * guards one machine's state dir; this guards state handed over through the changelog.
+ */
+async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: number, stateMs: number | undefined, workerMs: number): Promise<void> {
+  if (stateMs === undefined || stateMs === workerMs) return;
+  await store.close().catch(() => undefined);
+  throw new UserError(
+    'BAD_STATE',
+    `task ${stage}-${partition} holds state built with an allowed lateness of ${stateMs} ms, this worker runs with ${workerMs} ms: start every worker of a job with the same --allowed-lateness (change it with savepoint --stop, then restore --allowed-lateness, shorter only)`,
+  );
+}
+
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
   const skipped: string[] = [];
   const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
+  await refuseOtherLateness(store, 'source', partition, panes.restoredLatenessMs, settings.windows.allowedLatenessMs);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
     stage: 'source',
@@ -214,6 +229,7 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
   const skipped: string[] = [];
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition, skipped));
+  await refuseOtherLateness(store, 'merge', partition, windows.restoredLatenessMs, settings.windows.allowedLatenessMs);
   return {
     stage: 'merge',
     topic,

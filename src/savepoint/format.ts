@@ -141,17 +141,27 @@ function stateProblem(snapshot: TaskSnapshot, config: SavepointManifest['config'
   }
 }
 
-/** The first configuration field where the savepoint and the job to restore differ. */
-export function configDifference(savepoint: SavepointManifest['config'], wanted: SavepointManifest['config']): string | undefined {
+/**
+ * The first configuration field where the savepoint and the job to restore differ in a way the
+ * restore cannot honour. The allowed lateness may shorten, from a stop-with-savepoint only: the
+ * windows it still holds for corrections are finished at the new lateness, under new revision
+ * numbers; after a running job's savepoint the job wrote on, and replaying that under another
+ * lateness would give the same revision numbers other counts. It never grows: late running
+ * totals dropped at the old end + lateness are gone.
+ */
+export function configDifference(savepoint: SavepointManifest['config'], wanted: SavepointManifest['config'], stopped: boolean): string | undefined {
   if (savepoint.topicPrefix !== wanted.topicPrefix) return `topicPrefix: "${savepoint.topicPrefix}" in the savepoint, "${wanted.topicPrefix}" now`;
-  const difference = shapeDifference(savepoint, wanted);
+  const lateness = `allowedLatenessMs: ${savepoint.allowedLatenessMs} in the savepoint, ${wanted.allowedLatenessMs} now`;
+  if (wanted.allowedLatenessMs > savepoint.allowedLatenessMs) return `${lateness}; it may shorten, never grow`;
+  if (wanted.allowedLatenessMs < savepoint.allowedLatenessMs && !stopped) return `${lateness}; only a savepoint taken with --stop may be restored with a shorter one`;
+  const difference = shapeDifference(savepoint, { ...wanted, allowedLatenessMs: savepoint.allowedLatenessMs });
   return difference?.replace(' in the state, ', ' in the savepoint, ');
 }
 
 export function formatManifest(manifest: SavepointManifest): string {
   const c = manifest.config;
   const lines = [
-    `savepoint ${manifest.savepointId} of job ${manifest.jobId}, taken ${manifest.createdAt} from the ${manifest.takenFrom === 'running-job' ? 'running job' : 'state dir of a stopped job'}`,
+    `savepoint ${manifest.savepointId} of job ${manifest.jobId}, taken ${manifest.createdAt} from the ${manifest.takenFrom === 'running-job' ? (manifest.stopped ? 'running job, which stopped with it' : 'running job') : 'state dir of a stopped job'}`,
     `format ${manifest.formatVersion}; ${manifest.tasks.length} tasks; ${(manifest.totalBytes / 1024).toFixed(1)} KB`,
     `config: clicks partitions ${c.clicksPartitions}, merge partitions ${c.mergePartitions}, pane ${c.paneMs} ms, total ${c.totalWindowMs}/${c.totalSlideMs} ms, stats ${c.statsWindowMs} ms, bound ${c.maxOutOfOrdernessMs} ms, allowed lateness ${c.allowedLatenessMs} ms, topic prefix "${c.topicPrefix}"`,
     `${'task'.padEnd(10)}${'next offset'.padStart(12)}  ${'watermark'.padEnd(24)}${'open keys'.padStart(10)}${'KB'.padStart(10)}`,

@@ -32,6 +32,11 @@ export interface SavepointManifest {
   jobId: string;
   /** Where the state came from: the workers of a running job, or a stopped job's state dir. */
   takenFrom: 'running-job' | 'state-dir';
+  /**
+   * Taken with --stop: the workers stopped at it, so nothing was written after it. Absent in
+   * savepoints from before it existed (then false).
+   */
+  stopped?: boolean;
   config: JobShape & { topicPrefix: string };
   tasks: SavepointTaskEntry[];
   totalBytes: number;

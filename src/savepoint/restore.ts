@@ -20,7 +20,8 @@ import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { newInstanceId } from '../state/worker-slot.js';
 import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.js';
 import type { WindowSpec } from '../topology/windows.js';
-import { configDifference, readSavepoint, type SavepointManifest } from './format.js';
+import { configDifference, readSavepoint, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot } from './format.js';
+import { LATENESS_KEY } from '../topology/state-keys.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -57,7 +58,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     allowedLatenessMs: windows.allowedLatenessMs,
     topicPrefix: options.topicPrefix,
   };
-  const difference = configDifference(manifest.config, wanted);
+  const difference = configDifference(manifest.config, wanted, manifest.stopped === true);
   if (difference !== undefined) throw new UserError('BAD_STATE', `savepoint ${manifest.savepointId} is from another configuration (${difference}); nothing was changed`);
 
   const workers = await groupWorkerCount(options.brokers, options.jobId);
@@ -65,7 +66,13 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${workers} running worker(s); stop them first or pass --force; nothing was changed`);
   }
 
-  const stamps = await resetChangelogs(options, manifest, load);
+  // The state carries the lateness it was built with (topology/state-keys.ts): from here on, the new one.
+  const lateness = String(windows.allowedLatenessMs);
+  const loadRestored = (task: SavepointTaskEntry): TaskSnapshot => {
+    const snapshot = load(task);
+    return { ...snapshot, entries: [...snapshot.entries.filter(([key]) => key !== LATENESS_KEY), [LATENESS_KEY, lateness]] };
+  };
+  const stamps = await resetChangelogs(options, manifest, loadRestored);
 
   // Build the new state beside the old, then swap.
   const target = jobDir(options.stateDir, options.jobId);
@@ -77,7 +84,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
   let keys = 0;
   try {
     for (const task of manifest.tasks) {
-      const snapshot = load(task);
+      const snapshot = loadRestored(task);
       const store = await TaskStore.open(taskDir(path.dirname(staging), path.basename(staging), task.stage, task.partition));
       try {
         for (let i = 0; i < snapshot.entries.length || i === 0; i += batchEntries) {
@@ -93,7 +100,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
       options.onProgress?.(`restored ${task.stage}-${task.partition}: ${snapshot.entries.length} keys, next offset ${snapshot.nextOffset ?? '-'}`);
     }
     const { topicPrefix: _prefix, ...shape } = manifest.config;
-    writeFileSync(path.join(staging, 'job.json'), JSON.stringify(shape, null, 2) + '\n');
+    writeFileSync(path.join(staging, 'job.json'), JSON.stringify({ ...shape, allowedLatenessMs: windows.allowedLatenessMs }, null, 2) + '\n');
   } catch (err) {
     rmSync(staging, { recursive: true, force: true });
     throw err;
@@ -118,7 +125,7 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
 async function resetChangelogs(
   options: RestoreOptions,
   manifest: SavepointManifest,
-  load: ReturnType<typeof readSavepoint>['load'],
+  load: (task: SavepointTaskEntry) => TaskSnapshot,
 ): Promise<Map<string, CheckpointStamp>> {
   const stamps = new Map<string, CheckpointStamp>();
   const names = changelogTopicNames(options.topicPrefix, options.jobId);

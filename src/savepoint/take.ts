@@ -78,7 +78,7 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
     }
     const manifest = writeSavepoint(
       options.dir,
-      { savepointId, createdAt: new Date().toISOString(), jobId: options.jobId, takenFrom: 'running-job', config: { ...config, topicPrefix: options.topicPrefix } },
+      { savepointId, createdAt: new Date().toISOString(), jobId: options.jobId, takenFrom: 'running-job', stopped: options.stop, config: { ...config, topicPrefix: options.topicPrefix } },
       contributions,
     );
     return { manifest, elapsedMs: Date.now() - startedAt };

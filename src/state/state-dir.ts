@@ -20,9 +20,11 @@ export interface JobShape {
   statsWindowMs: number;
   maxOutOfOrdernessMs: number;
   /**
-   * How long windows take late clicks after their end (0: none). May shrink while state exists
-   * (windows kept longer are finished at the next watermark), never grow: state dropped at the
-   * old end + lateness cannot take the clicks a longer one would count.
+   * How long windows take late clicks after their end (0: none). Fixed while state exists: a
+   * restarted task replays input read since its checkpoint, and under another lateness it would
+   * revise windows differently from what it already wrote. Only a restore from a stop-with-savepoint
+   * (nothing written after it) may shorten it (savepoint/format.ts); it never grows: state dropped
+   * at the old end + lateness cannot take the clicks a longer one would count.
    */
   allowedLatenessMs: number;
 }
@@ -47,11 +49,9 @@ export function taskDir(stateDir: string, jobId: string, stage: Stage, partition
 /** The first field where two shapes differ, as "name: stored vs wanted", or undefined if equal. */
 export function shapeDifference(stored: JobShape, wanted: JobShape): string | undefined {
   for (const key of Object.keys(wanted) as Array<keyof JobShape>) {
-    if (key === 'allowedLatenessMs') {
-      if (wanted[key] > stored[key]) return `${key}: ${stored[key]} in the state, ${wanted[key]} now; it may shrink, never grow`;
-      continue;
-    }
-    if (stored[key] !== wanted[key]) return `${key}: ${stored[key]} in the state, ${wanted[key]} now`;
+    if (stored[key] === wanted[key]) continue;
+    if (key === 'allowedLatenessMs') return `${key}: ${stored[key]} in the state, ${wanted[key]} now; change it with savepoint --stop, then restore --allowed-lateness (shorter only)`;
+    return `${key}: ${stored[key]} in the state, ${wanted[key]} now`;
   }
   return undefined;
 }
@@ -90,7 +90,7 @@ export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): v
     if (difference !== undefined) {
       throw new UserError('BAD_STATE', `state in ${dir} belongs to a job with another configuration (${difference}); use another --state-dir or --job-id`);
     }
-    if (stored.allowedLatenessMs === shape.allowedLatenessMs) return;
+    return;
   }
   try {
     mkdirSync(dir, { recursive: true });

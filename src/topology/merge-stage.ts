@@ -20,6 +20,15 @@ export class MergeStage {
     readonly windows: MergeWindows,
   ) {}
 
+  /**
+   * What this task cannot take though it is well-formed (partialProblem checked the form): late
+   * additions to a pane when no source of the job sends them (windows.takesLatePanes).
+   */
+  refusal(partial: PartialMessage): string | undefined {
+    if (partial.latePane != null && !this.windows.takesLatePanes) return 'late additions to a pane, but the job has no allowed lateness';
+    return undefined;
+  }
+
   apply(partial: PartialMessage, out: MergeOutput): void {
     if (partial.paneCounts) {
       const { sourcePartition, paneStart, counts } = partial.paneCounts;
@@ -89,7 +98,6 @@ export function partialProblem(partial: PartialMessage, sourcePartitions: number
   if (paneCountProblem !== undefined) return paneCountProblem;
   if (paneTotal != null && !isCount(paneTotal.count)) return `count ${paneTotal.count} is not a non-negative integer`;
   // A running total of late additions is sent once it counts a click.
-  if (latePane != null && windows.allowedLatenessMs === 0) return 'late additions to a pane, but the job has no allowed lateness';
   const lateUrlCounts = lateStats?.counts ?? latePane?.counts;
   const lateCounts = lateTotal != null ? [lateTotal.count] : lateUrlCounts != null ? lateUrlCounts.map((c) => c.count) : [];
   for (const count of lateCounts) if (!isCount(count) || count === 0) return `count ${count} is not a positive integer`;

@@ -11,7 +11,7 @@
 // is emitted one last time, final, and forgotten. With D = 0 the first result is final.
 
 import { NO_WATERMARK } from './watermark.js';
-import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
+import { LATENESS_KEY, SEP, parseLateness, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 
 export interface SourceProgress {
@@ -118,12 +118,24 @@ export class MergeWindows {
   /** Keys created since the last checkpoint: not in the store, so deleting them is a no-op. */
   private unpersisted = new Set<string>();
   private readonly latenessMs: number;
+  /** The lateness the restored state was built with (undefined: new, or from before it was kept). */
+  restoredLatenessMs: number | undefined;
 
   constructor(
     private readonly spec: WindowSpec,
     private readonly sourcePartitions: number,
   ) {
     this.latenessMs = spec.allowedLatenessMs;
+    this.changes.set(LATENESS_KEY, String(this.latenessMs));
+  }
+
+  /**
+   * Whether late additions to a 5 s pane may come. Only with an allowed lateness, or while state
+   * restored from a savepoint taken with a longer one still holds panes for corrections (its
+   * sources re-send what they held for them).
+   */
+  get takesLatePanes(): boolean {
+    return this.latenessMs > 0 || this.emittedCounts.size > 0 || this.latePanes.size > 0;
   }
 
   get frontierMs(): number {
@@ -191,6 +203,10 @@ export class MergeWindows {
    * a window already final (possible only after idleness: then it is reported late).
    */
   private admits(source: number, end: number, sentUntil: number, kind: LatePartial['kind'], start: number, url: string | null, count: number, out: MergeOutput): boolean {
+    // A running total for a window not final: the largest is kept, so a replay changes nothing.
+    // (After a restore with a shorter lateness, a source re-sends what it held for such a window
+    // though its watermark is past the new end + D: not a replay, and not to be lost.)
+    if (kind !== 'pane' && end > this.finalUntil) return true;
     if (this.isReplayUntil(source, sentUntil)) return false;
     if (end > this.finalUntil) return true;
     if (kind === 'pane') {
@@ -509,6 +525,12 @@ export class MergeWindows {
       return value.split(',').length === 2 && isCount(revision!) && isCount(count!) ? { revision: revision!, count: count! } : undefined;
     };
     for (const [key, value] of entries) {
+      if (key === LATENESS_KEY) {
+        merge.restoredLatenessMs = parseLateness(value);
+        if (merge.restoredLatenessMs === undefined) onBadEntry(key, 'not a duration');
+        else if (merge.restoredLatenessMs === spec.allowedLatenessMs) merge.changes.delete(LATENESS_KEY);
+        continue;
+      }
       if (key === FRONTIER || key === FINAL_UNTIL) {
         const time = Number(value);
         if (!Number.isSafeInteger(time)) onBadEntry(key, 'not a time');

@@ -23,7 +23,7 @@
 
 import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
-import { SEP, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
+import { LATENESS_KEY, SEP, parseLateness, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 
 export interface ClosedPane {
   paneStart: number;
@@ -154,6 +154,9 @@ export class SourcePanes {
   private lateTotalsClosed: number[] = [];
   private readonly paneMs: number;
   private readonly latenessMs: number;
+  /** The lateness the restored state was built with (undefined: new, or from before it was kept). */
+  restoredLatenessMs: number | undefined;
+  private latenessDirty = true;
 
   constructor(private readonly spec: WindowSpec, boundMs: number) {
     this.paneMs = spec.paneMs;
@@ -314,6 +317,10 @@ export class SourcePanes {
       changes.set(CLOSED_UNTIL, String(this.closedUntil));
       this.closedUntilDirty = false;
     }
+    if (this.latenessDirty) {
+      changes.set(LATENESS_KEY, String(this.latenessMs));
+      this.latenessDirty = false;
+    }
     return changes;
   }
 
@@ -325,6 +332,12 @@ export class SourcePanes {
   static restore(spec: WindowSpec, boundMs: number, entries: Iterable<[string, string]>, onBadEntry: BadEntry = throwBadEntry): SourcePanes {
     const panes = new SourcePanes(spec, boundMs);
     for (const [key, value] of entries) {
+      if (key === LATENESS_KEY) {
+        panes.restoredLatenessMs = parseLateness(value);
+        if (panes.restoredLatenessMs === undefined) onBadEntry(key, 'not a duration');
+        else panes.latenessDirty = panes.restoredLatenessMs !== spec.allowedLatenessMs;
+        continue;
+      }
       if (key === MAX_EVENT_TIME || key === CLOSED_UNTIL) {
         const time = Number(value);
         if (!Number.isSafeInteger(time)) {

@@ -17,3 +17,16 @@ export type BadEntry = (key: string, why: string) => void;
 export const throwBadEntry: BadEntry = (key, why) => {
   throw new Error(`${why}: ${key.slice(0, 80)}`);
 };
+
+/**
+ * The allowed lateness a task's state was built with (both stages). It travels with the state
+ * (store, changelog, savepoint): a worker started with another lateness refuses a task whose
+ * state says otherwise, even one handed over from a machine whose job.json it never saw.
+ */
+export const LATENESS_KEY = `meta${SEP}allowedLatenessMs`;
+
+/** The lateness a LATENESS_KEY entry holds, or undefined if it is not one. */
+export function parseLateness(value: string): number | undefined {
+  const ms = Number(value);
+  return Number.isSafeInteger(ms) && ms >= 0 && String(ms) === value ? ms : undefined;
+}

@@ -128,6 +128,77 @@ test('a savepoint taken while producing, the job kept running then stopped; rest
   }
 });
 
+/** Starts a worker of `job` with `extra` flags and resolves with its exit code and stderr once it exits. */
+function runRefusedWorker(job: TestJob, extra: string[], timeoutMs = 90_000): Promise<{ code: number | null; stderr: string }> {
+  const child = startWorker(job, extra);
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker with ${extra.join(' ')} still running after ${timeoutMs} ms:\n${stderr}`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+}
+
+// The allowed lateness belongs to a job's state: a restart, or a worker taking tasks over through
+// the changelog, with another one is refused; a stop-with-savepoint may be restored with a shorter
+// one (the windows held for corrections then finish at once, under new revision numbers); the
+// union of outputs equals the oracle, every window final.
+test('allowed lateness: other ones refused on restart and handover; a stop-with-savepoint restores with a shorter one, exact', async () => {
+  const job = await createJob('sp-lateness');
+  let restored: TestJob | undefined;
+  try {
+    const flags = ['--idle-timeout', '60s', '--allowed-lateness', '10s'];
+    startWorker(job, flags);
+    await sleep(3_000);
+    const log1 = await produce(job, [...batch(47, t0), '--late-share', '0.03'], 'batch1.jsonl');
+    const running = path.join(job.dir, 'sp-running');
+    assert.equal((await runCli(savepointArgs(job, running))).code, 0);
+
+    const sameDir = await runRefusedWorker(job, ['--allowed-lateness', '5s']);
+    assert.equal(sameDir.code, 2, sameDir.stderr);
+    assert.match(sameDir.stderr, /another configuration \(allowedLatenessMs: 10000 in the state, 5000 now; change it with savepoint --stop/);
+    const otherDir = await runRefusedWorker(job, ['--allowed-lateness', '0s', '--idle-timeout', '60s', '--state-dir', path.join(job.dir, 'state-other-machine')]);
+    assert.equal(otherDir.code, 2, otherDir.stderr);
+    assert.match(otherDir.stderr, /task (source|merge)-\d holds state built with an allowed lateness of 10000 ms, this worker runs with 0 ms/);
+
+    const restoreArgs = (from: string, jobId: string, lateness: string): string[] =>
+      ['restore', '--from', from, '--no-run', '--topic-prefix', job.prefix, '--job-id', jobId, '--state-dir', path.join(job.dir, `state-${jobId}`), '--brokers', brokers, '--allowed-lateness', lateness];
+    const refused = await runCli(restoreArgs(running, `${job.jobId}-from-running`, '0s'));
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /allowedLatenessMs: 10000 in the savepoint, 0 now; only a savepoint taken with --stop may be restored with a shorter one/);
+
+    const stopped = path.join(job.dir, 'sp-stopped');
+    assert.equal((await runCli(savepointArgs(job, stopped, ['--stop']))).code, 0);
+    await waitExit(job);
+    const inspect = await runCli(['savepoint', 'inspect', stopped]);
+    assert.match(inspect.stdout, /from the running job, which stopped with it/);
+    assert.match(inspect.stdout, /allowed lateness 10000 ms/);
+    const longer = await runCli(restoreArgs(stopped, `${job.jobId}-longer`, '20s'));
+    assert.equal(longer.code, 2, longer.stderr);
+    assert.match(longer.stderr, /allowedLatenessMs: 10000 in the savepoint, 20000 now; it may shorten, never grow/);
+
+    restored = { ...job, jobId: `${job.jobId}-shorter`, stateDir: path.join(job.dir, `state-${job.jobId}-shorter`), workers: [] };
+    const result = await runCli(restoreArgs(stopped, restored.jobId, '0s'));
+    assert.equal(result.code, 0, result.stderr);
+    startWorker(restored, ['--idle-timeout', '10s', '--allowed-lateness', '0s']);
+    await sleep(2_000);
+    // Far enough ahead that no window holds clicks of both batches, and none late: the second
+    // batch is counted alike with either lateness.
+    const log2 = await produce(job, [...batch(48, t0 + 200_000), '--late-share', '0'], 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)], { allowedLatenessMs: 10_000 });
+    assert.ok(expected.late < expectedWindows([...readClickLog(log1), ...readClickLog(log2)]).late, 'the first batch has clicks only the allowed lateness counts');
+    const output = await readOutput(job, expected);
+    assertOutputEqualsOracle(output, expected);
+    assert.ok(output.revisions > 0, 'windows were revised or finished after their first emission');
+  } finally {
+    await stopAll(job);
+    if (restored) await stopAll(restored);
+  }
+});
+
 /** Every output record of the job's topics, keyed by topic/window/key, with its partition offset. */
 async function outputRecords(job: TestJob): Promise<Array<{ id: string; partition: string; offset: number; value: Buffer }>> {
   const records: Array<{ id: string; partition: string; offset: number; value: Buffer }> = [];

@@ -34,6 +34,7 @@ test('every tampered field is refused, naming it', () => {
     ['a partition count of 0', (m) => (m.config.clicksPartitions = 0), /clicksPartitions/],
     ['a topic prefix with controls', (m) => (m.config.topicPrefix = 'a\u001b[2J'), /topicPrefix/],
     ['another format', (m) => (m.formatVersion = 2), /format version 2/],
+    ['a stop flag that is not a boolean', (m) => ((m as { stopped?: unknown }).stopped = 'yes'), /stopped is not true or false/],
   ];
   for (const [name, tamper, message] of cases) {
     const m = manifest();

@@ -207,3 +207,25 @@ test('allowed lateness: emitted windows survive a restore; a smaller allowed lat
   shorter.updateSource(0, t0 + 15_000, false, finished);
   assert.deepEqual(results(finished.counts), [[5, 2, true]]);
 });
+
+test('the allowed lateness travels with the state; late panes are taken without one only while restored state holds windows for corrections', () => {
+  const merge = new MergeWindows(withLateness(60_000), 1);
+  const out = emptyOutput();
+  merge.addPaneCount(0, t0, '/a', 3, out);
+  merge.updateSource(0, t0 + 5_000, false, out);
+  const store = new Map<string, string>();
+  for (const [k, v] of merge.takeChanges()) if (v !== null) store.set(k, v);
+  assert.equal(MergeWindows.restore(withLateness(60_000), 1, store).restoredLatenessMs, 60_000);
+  assert.equal(new MergeWindows(withLateness(0), 1).takesLatePanes, false, 'no allowed lateness: no source sends late panes');
+  const shorter = MergeWindows.restore(withLateness(0), 1, store);
+  assert.equal(shorter.restoredLatenessMs, 60_000, 'a worker compares it with its own');
+  assert.equal(shorter.takesLatePanes, true, 'the window emitted under 60 s still takes what its sources held for it');
+  const corrected = emptyOutput();
+  shorter.addLatePane(0, t0, '/a', 1, corrected);
+  assert.deepEqual(results(corrected.counts), [[4, 1, false]]);
+  const finished = emptyOutput();
+  shorter.updateSource(0, t0 + 10_000, false, finished);
+  assert.deepEqual(results(finished.counts), [[4, 2, true]], 'finished at once under the shorter lateness, a new revision');
+  assert.equal(shorter.takesLatePanes, false, 'nothing held any more');
+  assert.equal([...shorter.takeChanges()].find(([key]) => key === 'meta!allowedLatenessMs')?.[1], '0', 'the state now says 0');
+});

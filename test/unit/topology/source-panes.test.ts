@@ -173,3 +173,18 @@ test('allowed lateness: a click behind its closed pane by less than D counts eve
   const deleted = [...restored.takeChanges()].filter(([key, value]) => key.startsWith('lpane!') && value === null);
   assert.ok(deleted.length > 0, 'the forgotten late pane leaves the store');
 });
+
+test('the allowed lateness travels with the state: written once, read back on restore', () => {
+  const panes = new SourcePanes({ ...jobWindows, allowedLatenessMs: 30_000 }, 20_000);
+  panes.add('/a', t0);
+  const first = panes.takeChanges();
+  assert.equal(first.get('meta!allowedLatenessMs'), '30000');
+  panes.add('/a', t0 + 1);
+  assert.equal(panes.takeChanges().has('meta!allowedLatenessMs'), false, 'not rewritten every checkpoint');
+  const store = new Map([...first].filter((e): e is [string, string] => e[1] !== null));
+  assert.equal(SourcePanes.restore({ ...jobWindows, allowedLatenessMs: 30_000 }, 20_000, store).restoredLatenessMs, 30_000);
+  assert.equal(SourcePanes.restore(jobWindows, 20_000, new Map()).restoredLatenessMs, undefined, 'no state: nothing to compare');
+  const bad: string[] = [];
+  SourcePanes.restore(jobWindows, 20_000, new Map([['meta!allowedLatenessMs', '-1']]), (key) => bad.push(key));
+  assert.deepEqual(bad, ['meta!allowedLatenessMs']);
+});
