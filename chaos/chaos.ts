@@ -11,7 +11,7 @@
 // for that lateness, replayed revisions byte-identical (or, exactly-once, never repeated).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -114,10 +114,19 @@ async function main(): Promise<void> {
   const producing = (async () => {
     for (const [i, key] of (['url', 'none'] as const).entries()) {
       if (stuck !== undefined) return;
-      const result = await run([
+      const args = [
         'produce', '--topic', job.topics.clicks, '--rate', String(options.rate), '--count', String(half), '--seed', String(options.seed * 10 + i),
         '--key', key, '--start-time', String(startMs + i * Math.floor((half / options.rate) * 1000)), '--late-share', '0.01', '--max-disorder', '5s', '--log', logs[i]!, '--brokers', brokers,
-      ], (child) => (producer = child));
+      ];
+      let result = await run(args, (child) => (producer = child));
+      // The second producer may start while the broker-restart fault has the broker down: it
+      // gives up connecting before it sends (or logs) a click, so starting it again is safe.
+      for (let attempt = 1; result.code === 2 && /cannot reach Kafka/.test(result.stderr) && attempt <= 6 && stuck === undefined; attempt++) {
+        process.stderr.write(`chaos: the producer could not reach the broker; starting it again (${attempt})\n`);
+        rmSync(logs[i]!, { force: true });
+        await sleep(5_000);
+        result = await run(args, (child) => (producer = child));
+      }
       if (stuck !== undefined) return;
       if (result.code !== 0) throw new Error(`producer failed: ${result.stderr}`);
     }

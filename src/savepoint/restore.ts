@@ -21,7 +21,7 @@ import { newInstanceId } from '../state/worker-slot.js';
 import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { configDifference, readSavepoint, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot } from './format.js';
-import { LATENESS_KEY } from '../topology/state-keys.js';
+import { LATENESS_KEY, LATE_PANES_UNTIL } from '../topology/state-keys.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -66,11 +66,19 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${workers} running worker(s); stop them first or pass --force; nothing was changed`);
   }
 
-  // The state carries the lateness it was built with (topology/state-keys.ts): from here on, the new one.
+  // The state carries the lateness it was built with (topology/state-keys.ts): from here on, the
+  // new one. Shortened, the merge tasks still take late panes that sources had closed by the
+  // savepoint (held, or in flight): up to the furthest source watermark in it.
   const lateness = String(windows.allowedLatenessMs);
+  const shortened = windows.allowedLatenessMs < manifest.config.allowedLatenessMs;
+  const sourceWatermarks = manifest.tasks.filter((t) => t.stage === 'source' && t.watermarkMs !== null).map((t) => t.watermarkMs!);
+  const latePanesUntil = shortened && sourceWatermarks.length > 0 ? String(Math.max(...sourceWatermarks)) : undefined;
   const loadRestored = (task: SavepointTaskEntry): TaskSnapshot => {
     const snapshot = load(task);
-    return { ...snapshot, entries: [...snapshot.entries.filter(([key]) => key !== LATENESS_KEY), [LATENESS_KEY, lateness]] };
+    const entries = snapshot.entries.filter(([key]) => key !== LATENESS_KEY && key !== LATE_PANES_UNTIL);
+    entries.push([LATENESS_KEY, lateness]);
+    if (task.stage === 'merge' && latePanesUntil !== undefined) entries.push([LATE_PANES_UNTIL, latePanesUntil]);
+    return { ...snapshot, entries };
   };
   const stamps = await resetChangelogs(options, manifest, loadRestored);
 

@@ -80,13 +80,19 @@ export function readShape(file: string): JobShape {
   return { ...Object.fromEntries(shapeFields.map((field) => [field, shape[field]])), allowedLatenessMs: lateness } as unknown as JobShape;
 }
 
-/** Records the job's shape on first use; refuses state that was built with another shape. */
-export function claimJobDir(stateDir: string, jobId: string, shape: JobShape): void {
+/**
+ * Records the job's shape on first use; refuses state that was built with another shape. With a
+ * changelog, the allowed lateness is left to the tasks: their state records it, and the changelog
+ * is what a restore resets, so a restore on one machine changes it for the state dirs of the
+ * others, whose job.json it cannot reach (there the file keeps the lateness it was written with).
+ */
+export function claimJobDir(stateDir: string, jobId: string, shape: JobShape, options: { latenessInTasks: boolean }): void {
   const dir = jobDir(stateDir, jobId);
   const file = path.join(dir, 'job.json');
   const stored = existsSync(file) ? readShape(file) : undefined;
   if (stored !== undefined) {
-    const difference = shapeDifference(stored, shape);
+    const compared = options.latenessInTasks ? { ...shape, allowedLatenessMs: stored.allowedLatenessMs } : shape;
+    const difference = shapeDifference(stored, compared);
     if (difference !== undefined) {
       throw new UserError('BAD_STATE', `state in ${dir} belongs to a job with another configuration (${difference}); use another --state-dir or --job-id`);
     }

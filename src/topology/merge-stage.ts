@@ -22,10 +22,10 @@ export class MergeStage {
 
   /**
    * What this task cannot take though it is well-formed (partialProblem checked the form): late
-   * additions to a pane when no source of the job sends them (windows.takesLatePanes).
+   * additions to a pane no source of the job can send (windows.takesLatePane).
    */
   refusal(partial: PartialMessage): string | undefined {
-    if (partial.latePane != null && !this.windows.takesLatePanes) return 'late additions to a pane, but the job has no allowed lateness';
+    if (partial.latePane != null && !this.windows.takesLatePane(partial.latePane.paneStart)) return 'late additions to a pane, but the job has no allowed lateness';
     return undefined;
   }
 

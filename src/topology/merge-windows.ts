@@ -11,7 +11,7 @@
 // is emitted one last time, final, and forgotten. With D = 0 the first result is final.
 
 import { NO_WATERMARK } from './watermark.js';
-import { LATENESS_KEY, SEP, parseLateness, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
+import { LATENESS_KEY, LATE_PANES_UNTIL, SEP, parseLateness, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 
 export interface SourceProgress {
@@ -120,6 +120,8 @@ export class MergeWindows {
   private readonly latenessMs: number;
   /** The lateness the restored state was built with (undefined: new, or from before it was kept). */
   restoredLatenessMs: number | undefined;
+  /** Panes ending by this may get late additions without an allowed lateness (set by a restore that shortened it). */
+  private latePanesUntil = NO_WATERMARK;
 
   constructor(
     private readonly spec: WindowSpec,
@@ -130,12 +132,12 @@ export class MergeWindows {
   }
 
   /**
-   * Whether late additions to a 5 s pane may come. Only with an allowed lateness, or while state
-   * restored from a savepoint taken with a longer one still holds panes for corrections (its
-   * sources re-send what they held for them).
+   * Whether late additions to the 5 s pane starting at `paneStart` may come: with an allowed
+   * lateness, or, restored from a savepoint taken with one, for a pane its sources had closed by
+   * then (they re-send what they held for it, and what was in flight is read again).
    */
-  get takesLatePanes(): boolean {
-    return this.latenessMs > 0 || this.emittedCounts.size > 0 || this.latePanes.size > 0;
+  takesLatePane(paneStart: number): boolean {
+    return this.latenessMs > 0 || paneStart + this.spec.paneMs <= this.latePanesUntil;
   }
 
   get frontierMs(): number {
@@ -420,16 +422,7 @@ export class MergeWindows {
    */
   private finish(until: number, out: MergeOutput): void {
     const { paneMs, totalWindowMs, statsWindowMs } = this.spec;
-    for (const paneStart of [...this.emittedCounts.keys()].sort(ascending)) {
-      if (paneStart + paneMs > until) continue;
-      const emitted = this.emittedCounts.get(paneStart)!;
-      for (const url of [...emitted.keys()].sort(compareText)) {
-        const last = emitted.get(url)!;
-        out.counts.push({ url, windowStart: paneStart, windowEnd: paneStart + paneMs, count: last.count, revision: last.revision + 1, final: true });
-        this.remove(emittedCountKey(paneStart, url));
-      }
-      this.emittedCounts.delete(paneStart);
-    }
+    this.finishPerUrl(this.emittedCounts, paneMs, until, out.counts, emittedCountKey);
     for (const start of [...this.emittedTotals.keys()].sort(ascending)) {
       if (start + totalWindowMs > until) continue;
       const last = this.emittedTotals.get(start)!;
@@ -437,16 +430,7 @@ export class MergeWindows {
       this.emittedTotals.delete(start);
       this.remove(emittedTotalKey(start));
     }
-    for (const minute of [...this.emittedStats.keys()].sort(ascending)) {
-      if (minute + statsWindowMs > until) continue;
-      const emitted = this.emittedStats.get(minute)!;
-      for (const url of [...emitted.keys()].sort(compareText)) {
-        const last = emitted.get(url)!;
-        out.stats.push({ url, windowStart: minute, windowEnd: minute + statsWindowMs, count: last.count, revision: last.revision + 1, final: true });
-        this.remove(emittedStatsKey(minute, url));
-      }
-      this.emittedStats.delete(minute);
-    }
+    this.finishPerUrl(this.emittedStats, statsWindowMs, until, out.stats, emittedStatsKey);
 
     // Rows of final windows.
     for (const [paneStart, urls] of [...this.paneCounts]) {
@@ -486,6 +470,20 @@ export class MergeWindows {
         this.remove(lateStatsKey(minute, url));
       }
       this.lateStats.delete(minute);
+    }
+  }
+
+  /** The last revision, marked final, of every per-url window (5 s or minute) ending by `until`. */
+  private finishPerUrl(emittedByStart: Map<number, Map<string, Emitted>>, sizeMs: number, until: number, results: CountResult[], storeKey: (start: number, url: string) => string): void {
+    for (const start of [...emittedByStart.keys()].sort(ascending)) {
+      if (start + sizeMs > until) continue;
+      const emitted = emittedByStart.get(start)!;
+      for (const url of [...emitted.keys()].sort(compareText)) {
+        const last = emitted.get(url)!;
+        results.push({ url, windowStart: start, windowEnd: start + sizeMs, count: last.count, revision: last.revision + 1, final: true });
+        this.remove(storeKey(start, url));
+      }
+      emittedByStart.delete(start);
     }
   }
 
@@ -531,11 +529,12 @@ export class MergeWindows {
         else if (merge.restoredLatenessMs === spec.allowedLatenessMs) merge.changes.delete(LATENESS_KEY);
         continue;
       }
-      if (key === FRONTIER || key === FINAL_UNTIL) {
+      if (key === FRONTIER || key === FINAL_UNTIL || key === LATE_PANES_UNTIL) {
         const time = Number(value);
         if (!Number.isSafeInteger(time)) onBadEntry(key, 'not a time');
         else if (key === FRONTIER) merge.frontier = time;
-        else finalUntil = time;
+        else if (key === FINAL_UNTIL) finalUntil = time;
+        else merge.latePanesUntil = time;
         continue;
       }
       const first = key.indexOf(SEP);

@@ -30,3 +30,9 @@ export function parseLateness(value: string): number | undefined {
   const ms = Number(value);
   return Number.isSafeInteger(ms) && ms >= 0 && String(ms) === value ? ms : undefined;
 }
+
+/**
+ * Merge state only, written by a restore that shortens the allowed lateness: late additions to
+ * panes ending by this time may still come from the sources (what they held or had in flight).
+ */
+export const LATE_PANES_UNTIL = `meta${SEP}latePanesUntil`;

@@ -208,7 +208,7 @@ test('allowed lateness: emitted windows survive a restore; a smaller allowed lat
   assert.deepEqual(results(finished.counts), [[5, 2, true]]);
 });
 
-test('the allowed lateness travels with the state; late panes are taken without one only while restored state holds windows for corrections', () => {
+test('the allowed lateness travels with the state; without one, late panes are taken only up to what a shortening restore allows', () => {
   const merge = new MergeWindows(withLateness(60_000), 1);
   const out = emptyOutput();
   merge.addPaneCount(0, t0, '/a', 3, out);
@@ -216,16 +216,41 @@ test('the allowed lateness travels with the state; late panes are taken without 
   const store = new Map<string, string>();
   for (const [k, v] of merge.takeChanges()) if (v !== null) store.set(k, v);
   assert.equal(MergeWindows.restore(withLateness(60_000), 1, store).restoredLatenessMs, 60_000);
-  assert.equal(new MergeWindows(withLateness(0), 1).takesLatePanes, false, 'no allowed lateness: no source sends late panes');
-  const shorter = MergeWindows.restore(withLateness(0), 1, store);
-  assert.equal(shorter.restoredLatenessMs, 60_000, 'a worker compares it with its own');
-  assert.equal(shorter.takesLatePanes, true, 'the window emitted under 60 s still takes what its sources held for it');
+  assert.equal(new MergeWindows(withLateness(0), 1).takesLatePane(t0), false, 'no allowed lateness: no source sends late panes');
+  assert.equal(MergeWindows.restore(withLateness(0), 1, store).restoredLatenessMs, 60_000, 'a worker compares it with its own');
+  // What restore writes when it shortens the lateness: the furthest source watermark of the savepoint.
+  const shorter = MergeWindows.restore(withLateness(0), 1, [...store, ['meta!latePanesUntil', String(t0 + 10_000)]]);
+  assert.equal(shorter.takesLatePane(t0 + 5_000), true, 'a pane the sources had closed by the savepoint');
+  assert.equal(shorter.takesLatePane(t0 + 10_000), false, 'a pane no source had closed then');
   const corrected = emptyOutput();
   shorter.addLatePane(0, t0, '/a', 1, corrected);
-  assert.deepEqual(results(corrected.counts), [[4, 1, false]]);
+  assert.deepEqual(results(corrected.counts), [[4, 1, false]], 'held for corrections under the old lateness: revised');
+  const unseen = emptyOutput();
+  shorter.addLatePane(0, t0 + 5_000, '/b', 2, unseen); // not emitted yet: counted when it is
+  assert.deepEqual(unseen.counts, []);
   const finished = emptyOutput();
-  shorter.updateSource(0, t0 + 10_000, false, finished);
-  assert.deepEqual(results(finished.counts), [[4, 2, true]], 'finished at once under the shorter lateness, a new revision');
-  assert.equal(shorter.takesLatePanes, false, 'nothing held any more');
+  shorter.updateSource(0, t0 + 15_000, false, finished);
+  assert.deepEqual(finished.counts.map((c) => [c.url, c.windowStart - t0, c.count, c.revision, c.final]), [
+    ['/b', 5_000, 2, 0, true], // the pane not emitted before: emitted final (no lateness now)
+    ['/a', 0, 4, 2, true], // held for corrections: finished at once, under the next revision
+  ]);
   assert.equal([...shorter.takeChanges()].find(([key]) => key === 'meta!allowedLatenessMs')?.[1], '0', 'the state now says 0');
+});
+
+test('allowed lateness: a replayed running total from a source already past end + D changes nothing', () => {
+  const merge = new MergeWindows(withLateness(10_000), 2);
+  const out = emptyOutput();
+  merge.addPaneCount(0, t0, '/a', 3, out);
+  merge.addPaneTotal(0, t0, 3, out);
+  merge.updateSource(1, t0 + 60_000, false, out);
+  merge.updateSource(0, t0 + 10_000, false, out); // 5 s window emitted, not final (source 0 lags)
+  merge.addLateStats(1, alignDown(t0, 60_000), '/a', 2, out);
+  merge.addLateTotal(1, t0, 2, out);
+  const before = emptyOutput();
+  merge.updateSource(0, t0 + 15_000, false, before);
+  const replay = emptyOutput();
+  merge.addLateStats(1, alignDown(t0, 60_000), '/a', 1, replay);
+  merge.addLateTotal(1, t0, 1, replay);
+  merge.addLateTotal(1, t0, 2, replay);
+  assert.deepEqual(replay, emptyOutput(), 'smaller or equal running totals: no revision, nothing late');
 });
