@@ -81,6 +81,8 @@ export interface SourceWatermark {
   sourcePartition: number;
   watermarkMs: number;
   idle: boolean;
+  /** The source's allowed lateness; absent or 0: none (or a source from before it was sent). */
+  allowedLatenessMs?: number;
 }
 
 /** Late additions to one 10 s total window from one source partition (a running total). */

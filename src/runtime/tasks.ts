@@ -48,6 +48,8 @@ export interface TaskSettings {
   idleTimeoutMs: number;
   clicksPartitions: number;
   mergePartitions: number;
+  /** The lateness job.json records: taken for state that does not record its own (older, or unreadable). */
+  recordedLatenessMs: number;
 }
 
 interface TaskBase {
@@ -185,12 +187,25 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
 }
 
 /**
+ * The lateness a task's state was built with if it is not the worker's, else undefined: the one
+ * its state records, or for state that records none (older, or unreadable) the one job.json does.
+ * Pure.
+ */
+export function latenessConflict(hasState: boolean, restoredMs: number | undefined, recordedMs: number, workerMs: number): number | undefined {
+  const stateMs = restoredMs ?? (hasState ? recordedMs : undefined);
+  return stateMs === undefined || stateMs === workerMs ? undefined : stateMs;
+}
+
+/**
  * A task whose state was built with another allowed lateness stops the worker (one line): its
  * windows were revised, and its late totals kept or dropped, by the other lateness. job.json
  * guards one machine's state dir; this guards state handed over through the changelog.
  */
-async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: number, stateMs: number | undefined, workerMs: number): Promise<void> {
-  if (stateMs === undefined || stateMs === workerMs) return;
+async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: number, loaded: { entries: unknown[]; nextOffset: number | undefined }, restoredMs: number | undefined, settings: TaskSettings): Promise<void> {
+  const hasState = loaded.entries.length > 0 || loaded.nextOffset !== undefined;
+  const workerMs = settings.windows.allowedLatenessMs;
+  const stateMs = latenessConflict(hasState, restoredMs, settings.recordedLatenessMs, workerMs);
+  if (stateMs === undefined) return;
   await store.close().catch(() => undefined);
   throw new UserError(
     'BAD_STATE',
@@ -202,7 +217,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
   const skipped: string[] = [];
   const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
-  await refuseOtherLateness(store, 'source', partition, panes.restoredLatenessMs, settings.windows.allowedLatenessMs);
+  await refuseOtherLateness(store, 'source', partition, loaded, panes.restoredLatenessMs, settings);
   const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
   return {
     stage: 'source',
@@ -229,7 +244,7 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
   const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
   const skipped: string[] = [];
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition, skipped));
-  await refuseOtherLateness(store, 'merge', partition, windows.restoredLatenessMs, settings.windows.allowedLatenessMs);
+  await refuseOtherLateness(store, 'merge', partition, loaded, windows.restoredLatenessMs, settings);
   return {
     stage: 'merge',
     topic,

@@ -148,7 +148,7 @@ export class Worker {
     await connectClient(mergeMember, brokers);
     const partitions = await partitionsOfTopics(sourceMember, brokers, Object.values(topics), metadata);
     const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs, allowedLatenessMs: windows.allowedLatenessMs };
-    claimJobDir(this.config.stateDir, jobId, shape, { latenessInTasks: this.config.changelog !== false });
+    const { recordedLatenessMs } = claimJobDir(this.config.stateDir, jobId, shape, { latenessInTasks: this.config.changelog !== false });
     const { clicksPartitions, mergePartitions } = shape;
     for (const consumer of this.consumers.all) {
       consumer.on('event.error', (err) => this.health.clientError(err));
@@ -167,7 +167,7 @@ export class Worker {
     }
     this.tasks = new TaskManager(
       this.consumers,
-      { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions },
+      { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions, recordedLatenessMs },
       this.changelogReader !== undefined ? { reader: this.changelogReader, topics: changelogNames } : undefined,
       this.health,
       {

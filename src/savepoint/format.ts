@@ -13,6 +13,7 @@ import { shapeDifference } from '../state/state-dir.js';
 import { printable } from '../printable.js';
 import { MergeWindows } from '../topology/merge-windows.js';
 import { SourcePanes } from '../topology/source-panes.js';
+import { LATENESS_KEY } from '../topology/state-keys.js';
 import { taskFile, validateManifest, validateTaskBody } from './validate.js';
 import { SAVEPOINT_FORMAT_VERSION, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot, type TaskSummary } from './manifest.js';
 
@@ -131,6 +132,9 @@ function readRegularFile(root: string, name: string, maxBytes: number): Buffer {
 
 /** Whether a task's entries are state its stage can restore (the stage's own reader decides). */
 function stateProblem(snapshot: TaskSnapshot, config: SavepointManifest['config']): string | undefined {
+  // The configuration says which lateness may be restored (shorter only): the state must agree.
+  const lateness = snapshot.entries.find(([key]) => key === LATENESS_KEY)?.[1];
+  if (lateness !== undefined && lateness !== String(config.allowedLatenessMs)) return `its state was built with another allowed lateness than the manifest's ${config.allowedLatenessMs} ms`;
   try {
     const windows = { paneMs: config.paneMs, totalWindowMs: config.totalWindowMs, totalSlideMs: config.totalSlideMs, statsWindowMs: config.statsWindowMs, allowedLatenessMs: config.allowedLatenessMs };
     if (snapshot.stage === 'source') SourcePanes.restore(windows, config.maxOutOfOrdernessMs, snapshot.entries);

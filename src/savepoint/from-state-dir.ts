@@ -49,11 +49,13 @@ export async function savepointFromStateDir(stateDir: string, jobId: string, top
  * The allowed lateness the tasks' state was built with (job.json's is only this dir's first: a
  * restore elsewhere may have changed it through the changelog); tasks that disagree are refused.
  */
-function latenessOfTasks(tasks: Array<{ stage: Stage; partition: number; entries: Array<[string, string]> }>, fallbackMs: number, stateDir: string, jobId: string): number {
+export function latenessOfTasks(tasks: Array<{ stage: Stage; partition: number; entries: Array<[string, string]>; nextOffset: number | null }>, fallbackMs: number, stateDir: string, jobId: string): number {
   const found = new Map<number, string>();
-  for (const { stage, partition, entries } of tasks) {
+  for (const { stage, partition, entries, nextOffset } of tasks) {
     const value = entries.find(([key]) => key === LATENESS_KEY)?.[1];
-    const ms = value === undefined ? undefined : parseLateness(value);
+    // State from before tasks recorded it was built with job.json's.
+    const hasState = entries.length > 0 || nextOffset !== null;
+    const ms = (value === undefined ? undefined : parseLateness(value)) ?? (hasState ? fallbackMs : undefined);
     if (ms !== undefined && !found.has(ms)) found.set(ms, `${stage}-${partition}`);
   }
   if (found.size > 1) {

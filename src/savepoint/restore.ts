@@ -13,7 +13,7 @@ import { changelogTopics, ensureTopics } from '../kafka/topics.js';
 import { UserError } from '../errors.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { commitGroupOffsets, groupWorkerCount } from '../kafka/groups.js';
-import { jobDir, taskDir, type JobShape } from '../state/state-dir.js';
+import { jobDir, taskDir, type JobShape, type Stage } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
 import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
@@ -69,16 +69,12 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
   // The state carries the lateness it was built with (topology/state-keys.ts): from here on, the
   // new one. Shortened, the merge tasks still take late panes that sources had closed by the
   // savepoint (held, or in flight): up to the furthest source watermark in it.
-  const lateness = String(windows.allowedLatenessMs);
   const shortened = windows.allowedLatenessMs < manifest.config.allowedLatenessMs;
   const sourceWatermarks = manifest.tasks.filter((t) => t.stage === 'source' && t.watermarkMs !== null).map((t) => t.watermarkMs!);
-  const latePanesUntil = shortened && sourceWatermarks.length > 0 ? String(Math.max(...sourceWatermarks)) : undefined;
+  const latePanesUntil = shortened && sourceWatermarks.length > 0 ? Math.max(...sourceWatermarks) : undefined;
   const loadRestored = (task: SavepointTaskEntry): TaskSnapshot => {
     const snapshot = load(task);
-    const entries = snapshot.entries.filter(([key]) => key !== LATENESS_KEY && key !== LATE_PANES_UNTIL);
-    entries.push([LATENESS_KEY, lateness]);
-    if (task.stage === 'merge' && latePanesUntil !== undefined) entries.push([LATE_PANES_UNTIL, latePanesUntil]);
-    return { ...snapshot, entries };
+    return { ...snapshot, entries: withRestoredLateness(snapshot.stage, snapshot.entries, windows.allowedLatenessMs, latePanesUntil) };
   };
   const stamps = await resetChangelogs(options, manifest, loadRestored);
 
@@ -124,6 +120,20 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
     .map((task) => ({ topic: task.stage === 'source' ? options.topics.clicks : options.topics.partials, partition: task.partition, offset: task.nextOffset! }));
   await commitGroupOffsets(options.brokers, options.jobId, offsets);
   return { manifest, keys, elapsedMs: Date.now() - startedAt };
+}
+
+/**
+ * A task's saved entries as restored: the lateness they record is the restored one, and a merge
+ * task's `latePanesUntil` is the further of the one it had (an earlier shortening restore's late
+ * panes may be in flight still) and `latePanesUntil` (this one's, if it shortens). Pure.
+ */
+export function withRestoredLateness(stage: Stage, saved: Array<[string, string]>, latenessMs: number, latePanesUntil: number | undefined): Array<[string, string]> {
+  const entries = saved.filter(([key]) => key !== LATENESS_KEY && key !== LATE_PANES_UNTIL);
+  entries.push([LATENESS_KEY, String(latenessMs)]);
+  const earlier = saved.find(([key]) => key === LATE_PANES_UNTIL)?.[1];
+  const until = [earlier === undefined ? undefined : Number(earlier), latePanesUntil].filter((t): t is number => Number.isSafeInteger(t));
+  if (stage === 'merge' && until.length > 0) entries.push([LATE_PANES_UNTIL, String(Math.max(...until))]);
+  return entries;
 }
 
 /**

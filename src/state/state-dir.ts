@@ -85,8 +85,10 @@ export function readShape(file: string): JobShape {
  * changelog, the allowed lateness is left to the tasks: their state records it, and the changelog
  * is what a restore resets, so a restore on one machine changes it for the state dirs of the
  * others, whose job.json it cannot reach (there the file keeps the lateness it was written with).
+ * Returns the lateness job.json records: what task state from before the tasks recorded it was
+ * built with.
  */
-export function claimJobDir(stateDir: string, jobId: string, shape: JobShape, options: { latenessInTasks: boolean }): void {
+export function claimJobDir(stateDir: string, jobId: string, shape: JobShape, options: { latenessInTasks: boolean }): { recordedLatenessMs: number } {
   const dir = jobDir(stateDir, jobId);
   const file = path.join(dir, 'job.json');
   const stored = existsSync(file) ? readShape(file) : undefined;
@@ -96,7 +98,7 @@ export function claimJobDir(stateDir: string, jobId: string, shape: JobShape, op
     if (difference !== undefined) {
       throw new UserError('BAD_STATE', `state in ${dir} belongs to a job with another configuration (${difference}); use another --state-dir or --job-id`);
     }
-    return;
+    return { recordedLatenessMs: stored.allowedLatenessMs };
   }
   try {
     mkdirSync(dir, { recursive: true });
@@ -108,4 +110,5 @@ export function claimJobDir(stateDir: string, jobId: string, shape: JobShape, op
   } catch (err) {
     throw new UserError('BAD_STATE', `cannot write state dir ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+  return { recordedLatenessMs: shape.allowedLatenessMs };
 }

@@ -22,10 +22,17 @@ export class MergeStage {
 
   /**
    * What this task cannot take though it is well-formed (partialProblem checked the form): late
-   * additions to a pane no source of the job can send (windows.takesLatePane).
+   * additions to a pane no source of the job can send (windows.takesLatePane), and the watermark
+   * of a source running with another allowed lateness (skipped: its windows then stall, visibly,
+   * instead of being counted under two rules).
    */
   refusal(partial: PartialMessage): string | undefined {
     if (partial.latePane != null && !this.windows.takesLatePane(partial.latePane.paneStart)) return 'late additions to a pane, but the job has no allowed lateness';
+    // 0 is also what a source without one, or from before it was sent, says (proto3 default).
+    const claimed = Number(partial.watermark?.allowedLatenessMs ?? 0);
+    if (claimed > 0 && !this.windows.takesSourceLateness(claimed)) {
+      return `a watermark of a source running with an allowed lateness of ${claimed} ms: start every worker of a job with the same --allowed-lateness`;
+    }
     return undefined;
   }
 

@@ -140,6 +140,14 @@ export class MergeWindows {
     return this.latenessMs > 0 || paneStart + this.spec.paneMs <= this.latePanesUntil;
   }
 
+  /**
+   * Whether a source that says it runs with `latenessMs` is one of this job's: the same lateness,
+   * or a longer one from before a restore that shortened it (its last partials may be in flight).
+   */
+  takesSourceLateness(latenessMs: number): boolean {
+    return latenessMs === this.latenessMs || (latenessMs > this.latenessMs && this.latePanesUntil !== NO_WATERMARK);
+  }
+
   get frontierMs(): number {
     return this.frontier;
   }

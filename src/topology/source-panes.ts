@@ -164,6 +164,10 @@ export class SourcePanes {
     this.watermark = new BoundedOutOfOrderness(boundMs);
   }
 
+  get allowedLatenessMs(): number {
+    return this.latenessMs;
+  }
+
   /** The partition's watermark: event-time progress, or further if idleness closed its panes. */
   get watermarkMs(): number {
     const watermarkMs = this.watermark.watermarkMs;

@@ -148,7 +148,10 @@ export class SourceStage {
   private sendMarker(watermarkMs: number, out: RoutedPartial[]): void {
     this.lastSentWatermark = watermarkMs;
     for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
-      out.push({ mergePartition, key: null, partial: { watermark: { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle } } });
+      const watermark = { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle };
+      // Said only when there is one: a job without keeps its partials as they were.
+      const lateness = this.panes.allowedLatenessMs;
+      out.push({ mergePartition, key: null, partial: { watermark: lateness > 0 ? { ...watermark, allowedLatenessMs: lateness } : watermark } });
     }
   }
 

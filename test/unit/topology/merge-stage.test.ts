@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import { jobWindows } from '../../../src/config.js';
 import assert from 'node:assert/strict';
-import { partialProblem } from '../../../src/topology/merge-stage.js';
+import { MergeStage, partialProblem } from '../../../src/topology/merge-stage.js';
+import { MergeWindows } from '../../../src/topology/merge-windows.js';
 
 test('a partial that does not fit the job is named, not applied', () => {
   const ok = (p: object) => partialProblem(p as never, 4, jobWindows, 2_048);
@@ -78,4 +79,17 @@ test('a well-formed partial on a merge partition that does not own it is refused
   assert.match(at(other, { paneCount: { sourcePartition: 0, paneStart: 1_800_000_000_000, url: '/a', count: 1 } })!, /a url of merge partition/);
   assert.match(at(other, { lateStats: { sourcePartition: 0, windowStart: minute, counts: [{ url: '/a', count: 1 }] } })!, /a url of merge partition/);
   assert.equal(at(other, { watermark: { sourcePartition: 0, watermarkMs: 1_800_000_000_000, idle: false } }), undefined, 'watermarks go to every partition');
+});
+
+test('a watermark of a source with another allowed lateness is refused; a longer one only after a shortening restore', () => {
+  const withLateness = (allowedLatenessMs: number) => ({ ...jobWindows, allowedLatenessMs });
+  const watermark = (allowedLatenessMs?: number) => ({ watermark: { sourcePartition: 0, watermarkMs: 1_800_000_000_000, idle: false, ...(allowedLatenessMs === undefined ? {} : { allowedLatenessMs }) } });
+  const plain = new MergeStage(0, new MergeWindows(withLateness(0), 1));
+  assert.equal(plain.refusal(watermark()), undefined, 'a source without one says nothing');
+  assert.match(plain.refusal(watermark(10_000)) ?? '', /a source running with an allowed lateness of 10000 ms/);
+  const late = new MergeStage(0, new MergeWindows(withLateness(10_000), 1));
+  assert.equal(late.refusal(watermark(10_000)), undefined);
+  assert.match(late.refusal(watermark(20_000)) ?? '', /20000 ms/);
+  const shortened = new MergeStage(0, MergeWindows.restore(withLateness(0), 1, [['meta!latePanesUntil', '1800000000000']]));
+  assert.equal(shortened.refusal(watermark(10_000)), undefined, 'in flight from before a restore that shortened it');
 });

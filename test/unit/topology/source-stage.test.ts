@@ -204,3 +204,14 @@ test('a reopened task sends the late additions it restored unsent before announc
   const finalPane = res.counts.filter((c) => c.windowStart === m + 25_000 && c.final);
   assert.equal(finalPane[0]?.count, 2, 'oracle: 2 clicks in [25,30)');
 });
+
+test('with an allowed lateness, the watermarks of a source say it (a merge with another skips them); without, they are as before', () => {
+  const sent = (spec: typeof jobWindows) => {
+    const stage = new SourceStage(0, 1, paneMs, new SourcePanes(spec, 20_000));
+    const out: RoutedPartial[] = [];
+    stage.announce(out);
+    return out.map((r) => r.partial.watermark);
+  };
+  assert.deepEqual(sent(lateSpec).map((w) => w?.allowedLatenessMs), [10_000]);
+  assert.deepEqual(sent(jobWindows).map((w) => w != null && 'allowedLatenessMs' in w), [false]);
+});
