@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expectedWindows } from '../support/oracle.js';
 import { runCli } from '../support/cli.js';
 import { brokers, readTopic, waitForCommittedEnd } from '../support/kafka.js';
+import { settledShares } from '../support/group.js';
 import { assertOutputEqualsOracle, createJob, produce, readClickLog, readOutput, startWorker, stopAll, type TestJob } from '../support/job.js';
 
 const t0 = Date.now() - 10 * 60_000;
@@ -155,7 +156,8 @@ test('allowed lateness: other ones refused on restart and handover; a stop-with-
     await sleep(3_000);
     const log1 = await produce(job, [...batch(47, t0), '--late-share', '0.03'], 'batch1.jsonl');
     const running = path.join(job.dir, 'sp-running');
-    assert.equal((await runCli(savepointArgs(job, running))).code, 0);
+    const takenRunning = await runCli(savepointArgs(job, running));
+    assert.equal(takenRunning.code, 0, takenRunning.stderr);
 
     const sameDir = await runRefusedWorker(job, ['--allowed-lateness', '5s', '--idle-timeout', '60s']);
     assert.equal(sameDir.code, 2, sameDir.stderr);
@@ -164,6 +166,10 @@ test('allowed lateness: other ones refused on restart and handover; a stop-with-
     assert.equal(otherDir.code, 2, otherDir.stderr);
     assert.match(otherDir.stderr, /task (source|merge)-\d holds state built with an allowed lateness of 10000 ms, this worker runs with 0 ms/);
 
+    // The refused workers died holding partitions: a stop-with-savepoint taken before the group
+    // evicts them would find the live worker settled on its own share, stop it, and miss theirs.
+    await settledShares(job, job.workers.filter((w) => w.exitCode === null && w.signalCode === null));
+
     const restoreArgs = (from: string, jobId: string, lateness: string): string[] =>
       ['restore', '--from', from, '--no-run', '--topic-prefix', job.prefix, '--job-id', jobId, '--state-dir', path.join(job.dir, `state-${jobId}`), '--brokers', brokers, '--allowed-lateness', lateness];
     const refused = await runCli(restoreArgs(running, `${job.jobId}-from-running`, '0s'));
@@ -171,7 +177,8 @@ test('allowed lateness: other ones refused on restart and handover; a stop-with-
     assert.match(refused.stderr, /allowedLatenessMs: 10000 in the savepoint, 0 now; only a savepoint taken with --stop may be restored with a shorter one/);
 
     const stopped = path.join(job.dir, 'sp-stopped');
-    assert.equal((await runCli(savepointArgs(job, stopped, ['--stop']))).code, 0);
+    const takenStopped = await runCli(savepointArgs(job, stopped, ['--stop']));
+    assert.equal(takenStopped.code, 0, takenStopped.stderr);
     await waitExit(job);
     const inspect = await runCli(['savepoint', 'inspect', stopped]);
     assert.match(inspect.stdout, /from the running job, which stopped with it/);
