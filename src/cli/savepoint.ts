@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
 import { resolveBrokers, topicNames } from '../config.js';
-import { UserError } from '../errors.js';
+import { UserError, brokerErrorOf } from '../errors.js';
 import { formatManifest, readSavepoint, type SavepointManifest } from '../savepoint/format.js';
 import { savepointFromStateDir } from '../savepoint/from-state-dir.js';
 import { takeSavepoint } from '../savepoint/take.js';
@@ -58,6 +58,9 @@ async function savepoint(flags: SavepointFlags): Promise<void> {
       stop: flags.stop,
       timeoutMs: flags.timeout,
       onProgress: (collected, expected) => tty && process.stderr.write(`\rcollecting task state: ${collected}/${expected}   `),
+    }).catch((err: unknown) => {
+      // A broker error midway is one line (the directory is written only once complete).
+      throw brokerErrorOf(err, 'savepoint (its directory was not written)') ?? err;
     }));
     if (tty) process.stderr.write('\n');
   }
