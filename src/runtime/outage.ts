@@ -16,8 +16,14 @@ export class OutageTracker {
   private sinceMs: number | undefined;
   private reported = false;
   private failures = 0;
+  private lastSuccessMs = Number.NEGATIVE_INFINITY;
+  private lastEndMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly graceMs = 1_000) {}
+  constructor(
+    private readonly graceMs = 1_000,
+    /** How long after an outage's end a client's "brokers down" event is taken for a stale one from it. */
+    private readonly staleMs = 2_000,
+  ) {}
 
   /** Whether the broker is currently considered unreachable (an outage was reported). */
   get inOutage(): boolean {
@@ -33,10 +39,33 @@ export class OutageTracker {
     return true;
   }
 
+  /**
+   * A client said the brokers are down (librdkafka says so once per change, and may deliver it
+   * late). Right after an outage ended it is a stale one from it: ignore it. Otherwise it counts
+   * as a failure ('report': the outage begins now, as with `failed`), and unless that reports the
+   * outage the caller asks `stillDown` after a while ('confirm'): the worker's own calls may hang
+   * through a whole outage (a commit waits for the broker) without one failing.
+   */
+  clientSaysDown(nowMs: number): 'stale' | 'report' | 'confirm' {
+    if (nowMs - this.lastEndMs < this.staleMs) return 'stale';
+    return this.failed(nowMs) ? 'report' : 'confirm';
+  }
+
+  /**
+   * Asked a while after `clientSaysDown(eventMs)`: true when no call has succeeded since, so the
+   * outage is to be reported now (once, as `failed` would).
+   */
+  stillDown(eventMs: number, nowMs: number): boolean {
+    if (this.lastSuccessMs >= eventMs) return false;
+    return this.failed(nowMs);
+  }
+
   /** Records a successful call; returns the reported outage it ends, if any. */
   succeeded(nowMs: number): OutageEnd | undefined {
+    this.lastSuccessMs = nowMs;
     if (this.sinceMs === undefined) return undefined;
     const end = this.reported ? { durationMs: nowMs - this.sinceMs, failures: this.failures } : undefined;
+    if (end !== undefined) this.lastEndMs = nowMs;
     this.sinceMs = undefined;
     this.reported = false;
     this.failures = 0;
@@ -57,7 +86,6 @@ export interface ClientError {
  */
 export class BrokerHealth {
   private readonly tracker = new OutageTracker();
-  private lastAnswerAt = 0;
   private readonly returnListeners: Array<(nowMs: number) => void> = [];
 
   constructor(
@@ -65,6 +93,8 @@ export class BrokerHealth {
     private readonly log: Logger,
     /** librdkafka's codes for "all brokers down" and "transport failure". */
     private readonly downCodes: readonly number[],
+    /** How long a "brokers down" event waits for a call to succeed before it is an outage (longer than a checkpoint interval). */
+    private readonly confirmMs = 5_000,
   ) {}
 
   get inOutage(): boolean {
@@ -79,23 +109,31 @@ export class BrokerHealth {
   clientError(err: ClientError): void {
     // The binding does not always carry librdkafka's code (-1): the message tells too.
     const down = (err.code !== undefined && this.downCodes.includes(err.code)) || /all broker connections are down|transport failure/i.test(err.message);
-    // Right after a successful call such an event is a stale one from before (librdkafka queues
-    // them): counting it would report a second, 0 s outage.
-    if (down && Date.now() - this.lastAnswerAt > 2_000) this.failed(err.message);
-    else this.log.debug('kafka client error', { code: err.code, reason: err.message });
+    this.log.debug('kafka client error', { code: err.code, reason: err.message });
+    if (!down) return;
+    const at = Date.now();
+    const verdict = this.tracker.clientSaysDown(at);
+    if (verdict === 'report') this.reportOutage(err.message);
+    if (verdict !== 'confirm') return;
+    // A dropped idle connection says "transport failure" too: an outage only if nothing answers
+    // meanwhile (checkpoints call the broker every few seconds).
+    setTimeout(() => {
+      if (this.tracker.stillDown(at, Date.now())) this.reportOutage(err.message);
+    }, this.confirmMs).unref();
   }
 
   /** A broker call failed: the first failure of an outage is reported, retries are not. */
   failed(reason: string): void {
-    if (this.tracker.failed(Date.now())) {
-      this.log.warn('broker unreachable: keeping state in memory and retrying until it returns', { brokers: this.brokers, reason });
-    }
+    if (this.tracker.failed(Date.now())) this.reportOutage(reason);
+  }
+
+  private reportOutage(reason: string): void {
+    this.log.warn('broker unreachable: keeping state in memory and retrying until it returns', { brokers: this.brokers, reason });
   }
 
   /** A broker call succeeded. */
   answered(): void {
     const now = Date.now();
-    this.lastAnswerAt = now;
     const end = this.tracker.succeeded(now);
     if (end === undefined) return;
     this.log.warn('broker reachable again', { outageMs: end.durationMs, failedCalls: end.failures });

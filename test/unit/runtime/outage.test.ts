@@ -17,3 +17,26 @@ test('an outage is reported once when it begins and once when it ends, with its 
   assert.equal(outage.failed(50_000), false);
   assert.equal(outage.failed(51_000), true, 'a later outage is a new one');
 });
+
+test('a client saying the brokers are down is an outage when no call succeeds for a while after it', () => {
+  const outage = new OutageTracker(1_000, 2_000);
+  outage.succeeded(10_000);
+  // The case a time filter got wrong: the event comes right after a successful checkpoint, and
+  // the next checkpoint hangs through the outage instead of failing.
+  assert.equal(outage.clientSaysDown(10_600), 'confirm', 'taken, though a call succeeded 0.6 s before');
+  assert.equal(outage.stillDown(10_600, 15_600), true, 'nothing answered for 5 s: reported');
+  assert.equal(outage.stillDown(10_600, 16_000), false, 'once');
+  assert.deepEqual(outage.succeeded(40_600), { durationMs: 30_000, failures: 3 });
+
+  assert.equal(outage.clientSaysDown(41_000), 'stale', 'right after the end: a stale event from the outage');
+  assert.equal(outage.inOutage, false);
+
+  assert.equal(outage.clientSaysDown(100_000), 'confirm', 'a dropped idle connection says the same');
+  outage.succeeded(101_000);
+  assert.equal(outage.stillDown(100_000, 105_000), false, 'a call succeeded since: not an outage');
+  assert.equal(outage.inOutage, false);
+
+  assert.equal(outage.failed(200_000), false, 'a failed call starts an outage');
+  assert.equal(outage.clientSaysDown(201_500), 'report', 'the event then reports it, as a second failure would');
+  assert.equal(outage.inOutage, true);
+});
