@@ -106,6 +106,12 @@ export interface LatePane {
   counts: UrlCount[];
 }
 
+/** A source partition's savepoint barrier (stop-with-savepoint; topology/barrier-alignment.ts). */
+export interface SavepointBarrier {
+  sourcePartition: number;
+  savepointId: string;
+}
+
 interface PartialKinds {
   paneCounts: PaneCounts;
   paneCount: PaneCount;
@@ -114,6 +120,7 @@ interface PartialKinds {
   lateTotal: LateTotal;
   lateStats: LateStats;
   latePane: LatePane;
+  barrier: SavepointBarrier;
 }
 
 /** Exactly one kind set, the others absent (decoded messages leave them null or undefined). */

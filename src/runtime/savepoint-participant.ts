@@ -1,9 +1,14 @@
 // A worker's part in savepoints: it watches the control topic, and on a request for its job it
 // contributes, right after a checkpoint (so each store holds exactly the state at its offset),
-// every task's full state to the savepoints topic. With `stop`, the worker then shuts down.
-// Requests wait while the worker's assignment is not settled (mid-rebalance it holds only part of
-// what it will: contributing, and with `stop` stopping, could leave partitions no worker
-// contributes) and across a failed exactly-once checkpoint; one whose requester gave up is dropped.
+// every task's full state to the savepoints topic. Requests wait while the worker's assignment is
+// not settled (mid-rebalance it holds only part of what it will) and across a failed
+// exactly-once checkpoint; one whose requester gave up is dropped.
+//
+// Stop-with-savepoint is aligned (topology/barrier-alignment.ts): source tasks contribute, send a
+// barrier to every merge partition and read no more clicks; merge tasks contribute once they have
+// read every source's barrier, so no partial is left unread in between. The worker stops only when
+// the command says the savepoint is complete, and reads clicks again if it was abandoned (or its
+// requester is long gone): a job is never left stopped on an incomplete savepoint.
 
 import { hostname } from 'node:os';
 import type { Message } from '@confluentinc/kafka-javascript';
@@ -12,10 +17,10 @@ import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerCl
 import { flush } from '../kafka/clients.js';
 import { logger, rateLimited } from '../log.js';
 import type { JobShape } from '../state/state-dir.js';
-import { parseSavepointRequest, snapshotRecords, taskName, type ContributionEnd, type SavepointRequest } from '../savepoint/protocol.js';
+import { parseControlRecord, snapshotRecords, taskName, type ContributionEnd, type SavepointRequest } from '../savepoint/protocol.js';
 import { summarizeTaskState } from '../savepoint/summary.js';
 import type { WindowSpec } from '../topology/windows.js';
-import type { Task } from './tasks.js';
+import type { SourceTask, Task } from './tasks.js';
 
 const log = logger('savepoint');
 const ignoredLog = rateLimited((msg, fields) => log.debug(msg, fields));
@@ -31,15 +36,33 @@ export interface SavepointService {
   producer(): ProducerClient;
   contributed(entry: { savepointId: string; atMs: number; stop: boolean }): void;
   stop(): void;
+  /** Stop-with-savepoint: read no clicks (true) or read them again. */
+  holdClicks(held: boolean): void;
+  /** Sends a source task's barrier for the savepoint to every merge partition. */
+  sendBarrier(task: SourceTask, savepointId: string): void;
 }
 /** librdkafka's logical offset "end of partition": only requests made from now on count. */
 const OFFSET_END = -1;
+/** How long past its requester's deadline a stop-with-savepoint holds clicks without an outcome. */
+const RESUME_AFTER_DEADLINE_MS = 30_000;
+
+/** A stop-with-savepoint this worker is draining for. */
+interface Drain {
+  request: SavepointRequest;
+  /** Tasks this worker has contributed (a task it is given meanwhile may still have to). */
+  contributed: Set<string>;
+  /** Merge tasks whose alignment broke, logged once. */
+  broken: Set<string>;
+}
 
 export class SavepointParticipant {
   private consumer!: ConsumerClient;
   private readonly worker = `${hostname()}/${process.pid}`;
   /** Requests read from the control topic and not served yet (oldest first). */
   private readonly requests: SavepointRequest[] = [];
+  /** Outcomes of stop-with-savepoints the command announced (the latest few). */
+  private readonly outcomes = new Map<string, 'savepoint-complete' | 'savepoint-abandoned'>();
+  private draining: Drain | undefined;
 
   constructor(
     private readonly brokers: string,
@@ -61,16 +84,25 @@ export class SavepointParticipant {
 
   /** Contributes to the requested savepoints (called right after a checkpoint); stops the worker if asked to. */
   async serve(service: SavepointService): Promise<void> {
-    this.requests.push(...(await this.poll()));
+    await this.poll();
+    // A stop-with-savepoint runs to its outcome before any other request.
+    if (this.draining !== undefined) return this.drain(this.draining, service);
     if (!service.assignmentSettled()) return;
     while (this.requests.length > 0) {
       const request = this.requests[0]!;
       // A request whose requester gave up (this worker was recovering meanwhile) is dropped:
-      // contributing, and with `stop` stopping, after "nothing was written" would surprise.
+      // contributing, and with `stop` holding clicks, after "nothing was written" would surprise.
       if (request.deadlineMs !== undefined && Date.now() > request.deadlineMs) {
         log.warn('savepoint request expired before this worker could serve it', { savepointId: request.savepointId });
         this.requests.shift();
         continue;
+      }
+      if (request.stop) {
+        this.requests.shift();
+        this.draining = { request, contributed: new Set(), broken: new Set() };
+        service.holdClicks(true);
+        log.info('stop-with-savepoint: clicks held until it completes', { savepointId: request.savepointId });
+        return this.drain(this.draining, service);
       }
       // Checkpoint first: the stores then hold exactly the state at each task's offset. If it
       // fails, the request waits for the recovery and is served at the next checkpoint.
@@ -79,25 +111,72 @@ export class SavepointParticipant {
       // Exactly-once: the chunks are part of the open transaction; commit them for the collector.
       if (!(await service.checkpoint())) return;
       this.requests.shift();
-      service.contributed({ savepointId: request.savepointId, atMs: Date.now(), stop: request.stop });
-      if (request.stop) {
-        log.info('stopping after savepoint', { savepointId: request.savepointId });
-        service.stop();
-      }
+      service.contributed({ savepointId: request.savepointId, atMs: Date.now(), stop: false });
     }
   }
 
-  /** Savepoint requests for this job that arrived since the last call (never blocks). */
-  private async poll(): Promise<SavepointRequest[]> {
-    const messages = await new Promise<Message[]>((resolve, reject) => this.consumer.consume(100, (err, got) => (err ? reject(err) : resolve(got))));
-    const requests: SavepointRequest[] = [];
-    for (const message of messages) {
-      // Anyone who can write to Kafka can write here: only requests shaped as the command writes them count.
-      const request = parseSavepointRequest(String(message.value ?? ''), this.jobId);
-      if (request !== undefined) requests.push(request);
-      else ignoredLog('ignored a control record that is not a savepoint request of this job', { offset: message.offset });
+  /**
+   * One step of a stop-with-savepoint: contribute every source task not contributed yet (with
+   * its barrier), and every merge task that has read all barriers; stop once the command says
+   * the savepoint is complete, read clicks again if it gave up.
+   */
+  private async drain(drain: Drain, service: SavepointService): Promise<void> {
+    const { savepointId, deadlineMs } = drain.request;
+    const outcome = this.outcomes.get(savepointId);
+    if (outcome === 'savepoint-complete') {
+      log.info('stopping after savepoint', { savepointId });
+      service.stop();
+      return;
     }
-    return requests;
+    if (outcome === 'savepoint-abandoned' || (deadlineMs !== undefined && Date.now() > deadlineMs + RESUME_AFTER_DEADLINE_MS)) {
+      log.warn('stop-with-savepoint not completed: reading clicks again', { savepointId, reason: outcome === undefined ? 'no word from the savepoint command' : 'abandoned by the savepoint command' });
+      for (const task of service.tasks()) if (task.stage === 'merge') task.topology.alignment.forget(savepointId);
+      service.holdClicks(false);
+      this.draining = undefined;
+      return;
+    }
+    const due: Task[] = [];
+    for (const task of service.tasks()) {
+      const name = taskName(task.stage, task.partition);
+      if (drain.contributed.has(name)) continue;
+      if (task.stage === 'source') {
+        due.push(task);
+        continue;
+      }
+      const alignment = task.topology.alignment;
+      const state = alignment.state(savepointId);
+      if (state === 'aligned') due.push(task);
+      else if (state === 'broken' && !drain.broken.has(name)) {
+        drain.broken.add(name);
+        log.warn('stop-with-savepoint cannot complete: a merge task read data from after a barrier (it will time out, and the job go on)', { savepointId, task: name, reason: alignment.brokenBecause(savepointId) });
+      }
+    }
+    if (due.length === 0) return;
+    if (!(await service.checkpoint())) return;
+    for (const task of due) if (task.stage === 'source') service.sendBarrier(task, savepointId);
+    await this.contribute(drain.request, due, service.send, service.producer());
+    // Exactly-once: barriers and chunks are part of the open transaction; commit them.
+    if (!(await service.checkpoint())) return;
+    for (const task of due) {
+      drain.contributed.add(taskName(task.stage, task.partition));
+      if (task.stage === 'merge') task.topology.alignment.forget(savepointId);
+    }
+    service.contributed({ savepointId, atMs: Date.now(), stop: true });
+  }
+
+  /** Reads the control records for this job that arrived since the last call (never blocks). */
+  private async poll(): Promise<void> {
+    const messages = await new Promise<Message[]>((resolve, reject) => this.consumer.consume(100, (err, got) => (err ? reject(err) : resolve(got))));
+    for (const message of messages) {
+      // Anyone who can write to Kafka can write here: only records shaped as the command writes them count.
+      const record = parseControlRecord(String(message.value ?? ''), this.jobId);
+      if (record === undefined) ignoredLog('ignored a control record that is not a savepoint record of this job', { offset: message.offset });
+      else if (record.type === 'savepoint-request') this.requests.push(record);
+      else {
+        this.outcomes.set(record.savepointId, record.type);
+        if (this.outcomes.size > 16) this.outcomes.delete(this.outcomes.keys().next().value!);
+      }
+    }
   }
 
   /** Sends every task's state (freshly checkpointed by the caller) and waits for the broker's ack. */

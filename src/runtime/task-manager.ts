@@ -49,6 +49,8 @@ export class TaskManager {
   private closing = false;
   /** Fetching is paused (outputs wait for room, or a transaction is being aborted). */
   private paused = false;
+  /** Clicks are not read while a stop-with-savepoint drains the partials (holdClicks). */
+  private clicksHeld = false;
 
   constructor(
     private readonly consumers: StageConsumers,
@@ -157,7 +159,7 @@ export class TaskManager {
     // partition paused before a revocation would otherwise come back paused for good.
     const added = assignment.map(({ topic, partition }) => ({ topic, partition }));
     if (added.length > 0) {
-      if (this.paused) consumer.pause(added);
+      if (this.paused || (member === 'source' && this.clicksHeld)) consumer.pause(added);
       else consumer.resume(added);
     }
     log.info('assigned', { partitions: assignment });
@@ -194,11 +196,29 @@ export class TaskManager {
     if (paused === this.paused) return;
     for (const consumer of this.consumers.all) {
       const partitions = consumer.assignments();
-      if (partitions.length === 0) continue;
+      if (partitions.length === 0 || (!paused && consumer === this.consumers.source && this.clicksHeld)) continue;
       if (paused) consumer.pause(partitions);
       else consumer.resume(partitions);
     }
     this.paused = paused;
+  }
+
+  /**
+   * Stop-with-savepoint: no clicks are read (by this worker's source tasks, and those it is
+   * given meanwhile) until the savepoint completes or is given up; partials still are.
+   */
+  holdClicks(held: boolean): void {
+    if (held === this.clicksHeld) return;
+    this.clicksHeld = held;
+    const consumer = this.consumers.source;
+    const partitions = consumer.assignments();
+    if (partitions.length === 0) return;
+    if (held) consumer.pause(partitions);
+    else if (!this.paused) consumer.resume(partitions);
+  }
+
+  get clicksHeldForSavepoint(): boolean {
+    return this.clicksHeld;
   }
 
   /** Exactly-once recovery: every task closes and reopens from its store; fetching seeks back. */

@@ -36,7 +36,7 @@ import { RecordProcessor } from './record-processor.js';
 import { SavepointParticipant } from './savepoint-participant.js';
 import { StatusReporter, emptyMetrics, type WorkerMetrics, type WorkerStatus } from './status.js';
 import { TaskManager } from './task-manager.js';
-import type { Task } from './tasks.js';
+import type { SourceTask, Task } from './tasks.js';
 
 export interface WorkerConfig {
   brokers: string;
@@ -231,11 +231,13 @@ export class Worker {
         else if (this.tasks.fetchingPaused) this.tasks.pauseFetching(false);
         if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
         if (this.delivery.recovering) continue;
-        this.announceOpenedSources();
+        // While a stop-with-savepoint holds clicks, source tasks send nothing after their barrier.
+        const clicksHeld = this.tasks.clicksHeldForSavepoint;
+        if (!clicksHeld) this.announceOpenedSources();
         const now = Date.now();
         // A partition gone idle holds its new watermark back until a checkpoint: take it now,
         // unless outputs wait for room (then the periodic one releases it).
-        const wentIdle = await this.idleness.check(now);
+        const wentIdle = !clicksHeld && (await this.idleness.check(now));
         const blocked = this.tasks.fetchingPaused || this.sink.waiting;
         const caughtUp = this.catchUp.round({ clicks: this.lastClicksRead, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
         if (caughtUp || (wentIdle && !blocked) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
@@ -301,7 +303,7 @@ export class Worker {
       log.debug('checkpoint', { id: report.id, durationMs: Math.round(report.durationMs), bytes: report.bytes, tasks: report.tasks.length });
       // What idle source tasks held for a durable checkpoint goes now (a stopping worker's next
       // owner sends it from the checkpoint instead).
-      if (kind === 'periodic') this.releaseHeld(tasks);
+      if (kind === 'periodic' && !this.tasks.clicksHeldForSavepoint) this.releaseHeld(tasks);
     }
   }
 
@@ -345,6 +347,12 @@ export class Worker {
       producer: () => this.delivery.producer,
       contributed: (entry: WorkerStatus['savepoints'][number]) => this.status.savepointContributed(entry),
       stop: () => this.requestStop(),
+      holdClicks: (held: boolean) => this.tasks.holdClicks(held),
+      sendBarrier: (task: SourceTask, savepointId: string) => {
+        const routed: RoutedPartial[] = [];
+        task.topology.barrier(savepointId, routed);
+        this.processor.sendPartials(routed);
+      },
     };
   }
 

@@ -165,7 +165,7 @@ export function configDifference(savepoint: SavepointManifest['config'], wanted:
 export function formatManifest(manifest: SavepointManifest): string {
   const c = manifest.config;
   const lines = [
-    `savepoint ${manifest.savepointId} of job ${manifest.jobId}, taken ${manifest.createdAt} from the ${manifest.takenFrom === 'running-job' ? (manifest.stopped ? 'running job, which stopped with it' : 'running job') : 'state dir of a stopped job'}`,
+    `savepoint ${manifest.savepointId} of job ${manifest.jobId}, taken ${manifest.createdAt} from the ${manifest.takenFrom === 'running-job' ? (manifest.stopped ? 'running job, which stopped with it' : 'running job') : 'state dir of a stopped job'}${manifest.aligned ? ' (aligned: no partial left unread)' : ''}`,
     `format ${manifest.formatVersion}; ${manifest.tasks.length} tasks; ${(manifest.totalBytes / 1024).toFixed(1)} KB`,
     `config: clicks partitions ${c.clicksPartitions}, merge partitions ${c.mergePartitions}, pane ${c.paneMs} ms, total ${c.totalWindowMs}/${c.totalSlideMs} ms, stats ${c.statsWindowMs} ms, bound ${c.maxOutOfOrdernessMs} ms, allowed lateness ${c.allowedLatenessMs} ms, topic prefix "${c.topicPrefix}"`,
     `${'task'.padEnd(10)}${'next offset'.padStart(12)}  ${'watermark'.padEnd(24)}${'open keys'.padStart(10)}${'KB'.padStart(10)}`,

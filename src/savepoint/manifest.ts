@@ -37,6 +37,12 @@ export interface SavepointManifest {
    * savepoints from before it existed (then false).
    */
   stopped?: boolean;
+  /**
+   * Taken aligned (stop-with-savepoint since barriers): every merge task's state holds every
+   * partial the sources sent before theirs, none unread in the partials topic. What a rescale
+   * needs. Absent in older savepoints (then false).
+   */
+  aligned?: boolean;
   config: JobShape & { topicPrefix: string };
   tasks: SavepointTaskEntry[];
   totalBytes: number;

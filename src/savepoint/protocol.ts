@@ -17,6 +17,17 @@ export interface SavepointRequest {
   deadlineMs?: number;
 }
 
+/**
+ * Stop-with-savepoint, second phase (the command writes it to the control topic): `complete`,
+ * the directory is written and the workers stop; `abandoned`, it was not, and they read clicks
+ * again. Workers wait for one or the other, so a job never stops on an incomplete savepoint.
+ */
+export interface SavepointOutcome {
+  type: 'savepoint-complete' | 'savepoint-abandoned';
+  savepointId: string;
+  jobId: string;
+}
+
 export interface SnapshotChunk {
   type: 'chunk';
   savepointId: string;
@@ -91,11 +102,21 @@ export function parseSavepointRecord(text: string, savepointId: string): Savepoi
   return undefined;
 }
 
+const savepointIdOk = (v: unknown): v is string => typeof v === 'string' && /^[A-Za-z0-9._-]{1,200}$/.test(v);
+
+/** A record of the control topic for `jobId`, if it has a shape `clickstream savepoint` writes. */
+export function parseControlRecord(text: string, jobId: string): SavepointRequest | SavepointOutcome | undefined {
+  const v = jsonObject(text);
+  if (v === undefined || v.jobId !== jobId || !savepointIdOk(v.savepointId)) return undefined;
+  if (v.type === 'savepoint-complete' || v.type === 'savepoint-abandoned') return { type: v.type, savepointId: v.savepointId, jobId };
+  return parseSavepointRequest(text, jobId);
+}
+
 /** A request of the control topic for `jobId`, if it has the shape `clickstream savepoint` writes. */
 export function parseSavepointRequest(text: string, jobId: string): SavepointRequest | undefined {
   const v = jsonObject(text);
   if (v === undefined || v.type !== 'savepoint-request' || v.jobId !== jobId) return undefined;
-  if (typeof v.savepointId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(v.savepointId) || typeof v.stop !== 'boolean') return undefined;
+  if (!savepointIdOk(v.savepointId) || typeof v.stop !== 'boolean') return undefined;
   if (v.deadlineMs !== undefined && (typeof v.deadlineMs !== 'number' || !Number.isFinite(v.deadlineMs))) return undefined;
   return v as unknown as SavepointRequest;
 }

@@ -9,7 +9,7 @@ import { KafkaConsumer, Producer, commonConfig, connectClient, disconnect, parti
 import { flush } from '../kafka/clients.js';
 import { shapeDifference, type Stage } from '../state/state-dir.js';
 import { newSavepointId, writeSavepoint, type SavepointManifest } from './format.js';
-import { SnapshotAssembler, parseSavepointRecord, type SavepointRequest } from './protocol.js';
+import { SnapshotAssembler, parseSavepointRecord, type SavepointOutcome, type SavepointRequest } from './protocol.js';
 
 export interface TakeOptions {
   brokers: string;
@@ -38,6 +38,12 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
     ...Array.from({ length: partitions.get(topics.partials)! }, (_, p): [Stage, number] => ['merge', p]),
   ];
 
+  const tell = async (record: SavepointRequest | SavepointOutcome): Promise<void> => {
+    producer.produce(topics.control, 0, Buffer.from(JSON.stringify(record)), options.jobId);
+    await flush(producer, 10_000);
+  };
+  /** The request made, until its outcome is told. */
+  let requested: string | undefined;
   const consumer = new KafkaConsumer({ ...commonConfig(brokers, 'clickstream-savepoint'), 'group.id': `clickstream-savepoint-${process.pid}-${Date.now()}`, 'enable.auto.commit': false }, {});
   await connectClient(consumer, brokers);
   try {
@@ -48,8 +54,8 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
     consumer.assign([{ topic: topics.savepoints, partition: 0, offset: end }]);
     const savepointId = newSavepointId();
     const request: SavepointRequest = { type: 'savepoint-request', savepointId, jobId: options.jobId, stop: options.stop, deadlineMs: startedAt + options.timeoutMs };
-    producer.produce(topics.control, 0, Buffer.from(JSON.stringify(request)), options.jobId);
-    await flush(producer, 10_000);
+    await tell(request);
+    requested = savepointId;
 
     const assembler = new SnapshotAssembler(savepointId);
     const deadline = startedAt + options.timeoutMs;
@@ -78,10 +84,17 @@ export async function takeSavepoint(options: TakeOptions): Promise<{ manifest: S
     }
     const manifest = writeSavepoint(
       options.dir,
-      { savepointId, createdAt: new Date().toISOString(), jobId: options.jobId, takenFrom: 'running-job', stopped: options.stop, config: { ...config, topicPrefix: options.topicPrefix } },
+      { savepointId, createdAt: new Date().toISOString(), jobId: options.jobId, takenFrom: 'running-job', stopped: options.stop, aligned: options.stop, config: { ...config, topicPrefix: options.topicPrefix } },
       contributions,
     );
+    // Stop-with-savepoint: the workers hold clicks until they hear how it ended.
+    if (options.stop) await tell({ type: 'savepoint-complete', savepointId, jobId: options.jobId });
+    requested = undefined;
     return { manifest, elapsedMs: Date.now() - startedAt };
+  } catch (err) {
+    // Best effort: workers that do not hear it read clicks again 30 s after the deadline.
+    if (options.stop && requested !== undefined) await tell({ type: 'savepoint-abandoned', savepointId: requested, jobId: options.jobId }).catch(() => undefined);
+    throw err;
   } finally {
     await disconnect(consumer);
     await disconnect(producer);

@@ -39,6 +39,7 @@ export function validateManifest(value: unknown): { manifest: SavepointManifest 
   if (!shortText(m.createdAt, 64)) return { problem: 'createdAt is not a short timestamp' };
   if (m.takenFrom !== 'running-job' && m.takenFrom !== 'state-dir') return { problem: 'takenFrom is neither running-job nor state-dir' };
   if (m.stopped !== undefined && typeof m.stopped !== 'boolean') return { problem: 'stopped is not true or false' };
+  if (m.aligned !== undefined && typeof m.aligned !== 'boolean') return { problem: 'aligned is not true or false' };
   if (!isObject(m.config)) return { problem: 'config is missing' };
   const c = m.config;
   for (const field of ['clicksPartitions', 'mergePartitions'] as const) {

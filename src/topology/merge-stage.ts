@@ -7,6 +7,7 @@ import type { CountResult, MergeOutput, MergeWindows } from './merge-windows.js'
 import type { WindowSpec } from './windows.js';
 import { TOTAL_OWNER } from './source-stage.js';
 import type { UrlOwners } from './url-owners.js';
+import { BarrierAlignment } from './barrier-alignment.js';
 
 /** The merge partition a partial was read from, and who owns which url. */
 export interface Placement {
@@ -15,10 +16,15 @@ export interface Placement {
 }
 
 export class MergeStage {
+  /** Stop-with-savepoint barriers read so far (in memory: a reopened task reads them again from its checkpoint). */
+  readonly alignment: BarrierAlignment;
+
   constructor(
     readonly mergePartition: number,
     readonly windows: MergeWindows,
-  ) {}
+  ) {
+    this.alignment = new BarrierAlignment(windows.sourcePartitions);
+  }
 
   /**
    * What this task cannot take though it is well-formed (partialProblem checked the form): late
@@ -37,6 +43,11 @@ export class MergeStage {
   }
 
   apply(partial: PartialMessage, out: MergeOutput): void {
+    if (partial.barrier) {
+      this.alignment.barrier(partial.barrier.savepointId, partial.barrier.sourcePartition);
+      return;
+    }
+    this.alignment.partialFrom(sourceOf(partial)!);
     if (partial.paneCounts) {
       const { sourcePartition, paneStart, counts } = partial.paneCounts;
       for (const { url, count } of counts) this.windows.addPaneCount(sourcePartition, paneStart, url, count, out);
@@ -66,6 +77,15 @@ export class MergeStage {
 
 const isCount = (n: number) => Number.isSafeInteger(n) && n >= 0;
 
+/** The source partition a partial names (every kind names one; undefined if none is set). */
+function sourceOf(partial: PartialMessage): number | undefined {
+  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats, latePane, barrier } = partial;
+  return (paneCounts ?? paneCount ?? paneTotal ?? watermark ?? lateTotal ?? lateStats ?? latePane ?? barrier)?.sourcePartition ?? undefined;
+}
+
+/** Savepoint ids as the savepoint command makes them (savepoint/validate.ts checks the same alphabet). */
+const SAVEPOINT_ID = /^[A-Za-z0-9._-]{1,200}$/;
+
 /**
  * Event times a partial may name: the range clicks are admitted in (codec/click-fields.ts), with a
  * day of margin for window ends and watermarks. Kept here (topology imports nothing of codec's code).
@@ -83,10 +103,11 @@ const inTime = (ms: number) => Number.isSafeInteger(ms) && ms >= EARLIEST_MS && 
  */
 export function partialProblem(partial: PartialMessage, sourcePartitions: number, windows: WindowSpec, maxUrlBytes: number, placement?: Placement): string | undefined {
   // Decoded messages leave the kinds not set as null or undefined.
-  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats, latePane } = partial;
-  const source = paneCounts?.sourcePartition ?? paneCount?.sourcePartition ?? paneTotal?.sourcePartition ?? watermark?.sourcePartition ?? lateTotal?.sourcePartition ?? lateStats?.sourcePartition ?? latePane?.sourcePartition;
-  if (source === undefined || source === null) return 'no pane counts, pane count, pane total, late additions or watermark';
+  const { paneCounts, paneCount, paneTotal, watermark, lateTotal, lateStats, latePane, barrier } = partial;
+  const source = sourceOf(partial);
+  if (source === undefined || source === null) return 'no pane counts, pane count, pane total, late additions, watermark or barrier';
   if (!Number.isInteger(source) || source < 0 || source >= sourcePartitions) return `source partition ${source} is not one of 0..${sourcePartitions - 1}`;
+  if (barrier != null) return typeof barrier.savepointId === 'string' && SAVEPOINT_ID.test(barrier.savepointId) ? undefined : 'a barrier without a savepoint id';
   const { paneMs } = windows;
   const pane = paneCounts ?? paneCount ?? paneTotal ?? latePane;
   if (pane != null && (!inTime(pane.paneStart) || pane.paneStart % paneMs !== 0)) return `pane start ${pane.paneStart} is not a time of 2000-2100 on a ${paneMs} ms boundary`;

@@ -125,7 +125,7 @@ export class MergeWindows {
 
   constructor(
     private readonly spec: WindowSpec,
-    private readonly sourcePartitions: number,
+    readonly sourcePartitions: number,
   ) {
     this.latenessMs = spec.allowedLatenessMs;
     this.changes.set(LATENESS_KEY, String(this.latenessMs));
@@ -608,6 +608,70 @@ export class MergeWindows {
     merge.finalUntil = finalUntil ?? merge.frontier;
     return merge;
   }
+}
+
+/** Merge state keys that name a url (after their time): they move with the url in a rescale. */
+const URL_KINDS = new Set([COUNT, MINUTE, LATE_PANE, LATE_STATS, EMITTED_COUNT, EMITTED_STATS]);
+/** Merge state values that hold a count per source partition: widened in a rescale. */
+const PER_SOURCE_KINDS = new Set([COUNT, LATE_PANE, LATE_STATS, TOTAL, LATE_TOTAL]);
+
+/** The merge state every task of an aligned savepoint holds alike (frontier, source progress). */
+export interface SharedMergeState {
+  frontierMs: number;
+  /** `meta!...` and `source!...` entries, as stored. */
+  entries: Array<[string, string]>;
+}
+
+/**
+ * Rescale (pure): the rows of every merge task of an aligned savepoint, moved to the merge task
+ * that owns their url in the new layout (job-wide totals stay with TOTAL_OWNER 0), counts per
+ * source partition widened with zeros for the new source partitions, and the shared entries
+ * (frontier, finalUntil, each source's progress, the lateness) given to every task, plus the
+ * progress of each new source partition at `newSourcesAtMs`. Refuses (throws) tasks that disagree
+ * on what they share: they were not aligned, and a url moved to another task would be emitted
+ * by a different clock.
+ */
+export function rescaleMergeState(
+  tasks: Array<Array<[string, string]>>,
+  oldSources: number,
+  newSources: number,
+  newMerges: number,
+  ownerOf: (url: string) => number,
+  newSourcesAtMs: number,
+): Array<Array<[string, string]>> {
+  const shared = new Map<string, string>();
+  const out = Array.from({ length: newMerges }, () => [] as Array<[string, string]>);
+  const seen = new Set<string>();
+  const widen = (value: string): string => value + ',0'.repeat(newSources - oldSources);
+  for (const [t, entries] of tasks.entries()) {
+    const own = new Map<string, string>();
+    for (const [key, value] of entries) {
+      const first = key.indexOf(SEP);
+      const kind = key.slice(0, first);
+      if (kind === 'meta' || kind === SOURCE) {
+        if (key !== LATE_PANES_UNTIL) own.set(key, value);
+        else shared.set(key, String(Math.max(Number(value), Number(shared.get(key) ?? value))));
+        continue;
+      }
+      if (seen.has(key)) throw new Error(`merge state key ${key.slice(0, 80)} is held by two merge tasks`);
+      seen.add(key);
+      const second = key.indexOf(SEP, first + 1);
+      const owner = URL_KINDS.has(kind) ? ownerOf(key.slice(second + 1)) : 0;
+      out[owner]!.push([key, PER_SOURCE_KINDS.has(kind) ? widen(value) : value]);
+    }
+    for (const key of [FRONTIER, FINAL_UNTIL]) if (!own.has(key)) own.set(key, String(NO_WATERMARK));
+    if (t === 0) {
+      for (const [key, value] of own) shared.set(key, value);
+      continue;
+    }
+    for (const [key, value] of own) {
+      if (shared.get(key) !== value) throw new Error(`merge tasks disagree on ${key} (${shared.get(key) ?? 'absent'} and ${value}): the savepoint is not aligned`);
+    }
+    for (const key of shared.keys()) if (key !== LATE_PANES_UNTIL && !own.has(key)) throw new Error(`merge tasks disagree on ${key}: the savepoint is not aligned`);
+  }
+  for (let source = oldSources; source < newSources; source++) shared.set(SOURCE + SEP + source, `${newSourcesAtMs},0`);
+  for (const rows of out) rows.push(...shared);
+  return out;
 }
 
 /** The rows of one pane or minute, created empty. */

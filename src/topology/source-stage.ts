@@ -140,6 +140,16 @@ export class SourceStage {
     this.sendMarker(this.alignedWatermark(), out);
   }
 
+  /**
+   * Stop-with-savepoint: this partition's state is contributed and it reads no more clicks. The
+   * barrier goes to every merge partition, after everything this task sent (barrier-alignment.ts).
+   */
+  barrier(savepointId: string, out: RoutedPartial[]): void {
+    for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
+      out.push({ mergePartition, key: null, partial: { barrier: { sourcePartition: this.sourcePartition, savepointId } } });
+    }
+  }
+
   private alignedWatermark(): number {
     const watermark = this.panes.watermarkMs;
     return watermark === NO_WATERMARK ? NO_WATERMARK : alignDown(watermark, this.paneMs);

@@ -49,10 +49,16 @@ test('stop-with-savepoint, then restore into a fresh job: the union of outputs e
     assert.match(result.stdout, /job .* stopped/);
     await waitExit(job);
     assert.ok(job.workers.every((w) => w.exitCode === 0), 'workers stop cleanly after the savepoint');
-    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tasks: Array<{ stage: string; nextOffset: number | null }> };
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { aligned?: boolean; tasks: Array<{ stage: string; partition: number; nextOffset: number | null }> };
     assert.equal(manifest.tasks.length, 8, 'every partition of both stages is in the savepoint');
     const sourceOffsets = manifest.tasks.filter((t) => t.stage === 'source').reduce((sum, t) => sum + (t.nextOffset ?? 0), 0);
     assert.equal(sourceOffsets, 40_000, 'the stopped job had read the whole first batch');
+    // Aligned: each merge task read its partition of the partials topic to the end (the sources'
+    // barriers are the last records), so no partial waits unread in the topic.
+    assert.equal(manifest.aligned, true);
+    const partialsEnd = await waitForCommittedEnd(job.jobId, job.topics.partials, 4, 0);
+    const mergeOffsets = manifest.tasks.filter((t) => t.stage === 'merge').sort((a, b) => a.partition - b.partition).map((t) => t.nextOffset);
+    assert.deepEqual(mergeOffsets, partialsEnd.end, 'merge tasks stopped at the end of the partials topic');
 
     restored = await restoreInto(job, dir, 'restored');
     // An idle timeout longer than the pause before the next batch: idleness would close windows early.
@@ -65,6 +71,33 @@ test('stop-with-savepoint, then restore into a fresh job: the union of outputs e
   } finally {
     await stopAll(job);
     if (restored) await stopAll(restored);
+  }
+});
+
+// A worker dies just before a stop-with-savepoint (the group has not evicted it yet): its
+// partitions contribute nothing, the savepoint times out, and the live worker, which held its
+// clicks meanwhile, reads them again: the job is not left stopped, and its output stays exact.
+test('a stop-with-savepoint that cannot complete is abandoned: the job goes on, exact', async () => {
+  const job = await createJob('sp-abandon');
+  try {
+    const survivor = startWorker(job, ['--idle-timeout', '60s']);
+    const doomed = startWorker(job, ['--idle-timeout', '60s']);
+    await settledShares(job, [survivor, doomed]);
+    const log1 = await produce(job, batch(47, t0), 'batch1.jsonl');
+    await waitForCommittedEnd(job.jobId, job.topics.clicks, 4, 30_000);
+    doomed.kill('SIGKILL');
+    const dir = path.join(job.dir, 'sp-abandoned');
+    const result = await runCli(savepointArgs(job, dir, ['--stop', '--timeout', '4s']));
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /incomplete after 4 s: no state from .*nothing was written/);
+    assert.equal(existsSync(dir), false);
+    await sleep(3_000);
+    assert.equal(survivor.exitCode, null, 'the live worker did not stop on an incomplete savepoint');
+    const log2 = await produce(job, batch(48, t0 + 40_000), 'batch2.jsonl');
+    const expected = expectedWindows([...readClickLog(log1), ...readClickLog(log2)]);
+    assertOutputEqualsOracle(await readOutput(job, expected), expected);
+  } finally {
+    await stopAll(job);
   }
 });
 

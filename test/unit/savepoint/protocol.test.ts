@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotAssembler, parseSavepointRecord, parseSavepointRequest, snapshotRecords, type ContributionEnd, type SavepointRecord } from '../../../src/savepoint/protocol.js';
+import { SnapshotAssembler, parseControlRecord, parseSavepointRecord, parseSavepointRequest, snapshotRecords, type ContributionEnd, type SavepointRecord } from '../../../src/savepoint/protocol.js';
 import type { TaskSnapshot } from '../../../src/savepoint/format.js';
 import type { Stage } from '../../../src/state/state-dir.js';
 
@@ -88,4 +88,12 @@ test('control records count only when shaped as the savepoint command writes the
   assert.equal(parseSavepointRequest(JSON.stringify({ ...good, savepointId: '../../x' }), 'job'), undefined);
   assert.equal(parseSavepointRequest(JSON.stringify({ ...good, stop: 'yes' }), 'job'), undefined);
   assert.equal(parseSavepointRequest('not json', 'job'), undefined);
+  // The outcome of a stop-with-savepoint, and nothing else of that name.
+  const complete = { type: 'savepoint-complete', savepointId: 'sp-1', jobId: 'job' };
+  assert.deepEqual(parseControlRecord(JSON.stringify({ ...complete, extra: 'x'.repeat(100) }), 'job'), complete);
+  assert.equal(parseControlRecord(JSON.stringify({ ...complete, type: 'savepoint-abandoned' }), 'job')?.type, 'savepoint-abandoned');
+  assert.equal(parseControlRecord(JSON.stringify(complete), 'other-job'), undefined);
+  assert.equal(parseControlRecord(JSON.stringify({ ...complete, savepointId: 'a/b' }), 'job'), undefined);
+  assert.equal(parseControlRecord(JSON.stringify({ ...complete, type: 'savepoint-done' }), 'job'), undefined);
+  assert.equal(parseControlRecord(JSON.stringify(good), 'job')?.type, 'savepoint-request');
 });
