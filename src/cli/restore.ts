@@ -1,5 +1,6 @@
-// `clickstream restore --from DIR`: validates a savepoint, installs its state and offsets as the
-// job's starting point, then runs a worker (more join with plain `clickstream run`).
+// `clickstream restore --from DIR [--partitions N]`: validates a savepoint, installs its state and
+// offsets as the job's starting point (with --partitions, laid out for N partitions: the job's
+// topics grow, savepoint/rescale.ts), then runs a worker (more join with plain `clickstream run`).
 
 import path from 'node:path';
 import { Command } from 'commander';
@@ -7,16 +8,19 @@ import { resolveBrokers, topicNames } from '../config.js';
 import { restoreSavepoint } from '../savepoint/restore.js';
 import { brokerErrorOf } from '../errors.js';
 import { addWorkerOptions, runWorker, windowsOf, type RunFlags } from './run.js';
+import { positiveInt } from './options.js';
 
 interface RestoreFlags extends RunFlags {
   from: string;
   force: boolean;
+  partitions?: number;
 }
 
 export function restoreCommand(): Command {
   return addWorkerOptions(new Command('restore').description('start the job from a savepoint: install its state and offsets, then run a worker'))
     .requiredOption('--from <dir>', 'savepoint directory')
     .option('--force', 'restore even though workers of the job are running', false)
+    .option('--partitions <n>', 'rescale: grow the job to n partitions (from a savepoint taken with --stop)', positiveInt)
     .option('--no-run', 'install the savepoint, then exit instead of running a worker')
     .action(async (flags: RestoreFlags & { run: boolean }) => {
       const restoring = restoreSavepoint({
@@ -29,6 +33,7 @@ export function restoreCommand(): Command {
         windows: windowsOf(flags),
         maxOutOfOrdernessMs: flags.maxOutOfOrderness,
         force: flags.force,
+        partitions: flags.partitions,
         onProgress: (line) => process.stderr.write(`${line}\n`),
       });
       // A broker error midway (a partition without a leader yet, a timeout) is one line: the

@@ -77,6 +77,41 @@ export async function ensureTopics(brokers: string, plans: TopicPlan[]): Promise
   }
 }
 
+/**
+ * Rescale: creates the topics of `plans` that are missing and adds partitions to those that have
+ * fewer than planned (never fewer: Kafka cannot remove partitions), then waits until the
+ * metadata shows every topic at its count. Returns, per topic, the count it had before.
+ */
+export async function growTopics(brokers: string, plans: TopicPlan[]): Promise<Map<string, number>> {
+  const reports = await ensureTopics(brokers, plans);
+  const before = new Map(reports.map((r) => [r.name, r.created ? 0 : r.partitions]));
+  const admin = AdminClient.create(commonConfig(brokers, 'clickstream-admin'));
+  try {
+    for (const report of reports) {
+      if (report.wantedPartitions === undefined || report.wantedPartitions < report.partitions) continue;
+      await new Promise<void>((resolve, reject) =>
+        admin.createPartitions(report.name, report.wantedPartitions!, 30_000, (err) => (err ? reject(new Error(`cannot add partitions to ${report.name}: ${err.message}`)) : resolve())),
+      );
+    }
+  } finally {
+    admin.disconnect();
+  }
+  const probe = new Producer(commonConfig(brokers, 'clickstream-topics'));
+  try {
+    let metadata = await connectClient(probe, brokers);
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const counts = partitionCounts(metadata);
+      const short = plans.filter((plan) => (counts.get(plan.name) ?? 0) < plan.partitions);
+      if (short.length === 0) return before;
+      if (Date.now() > deadline) throw new Error(`topics not grown after 30 s: ${short.map((p) => p.name).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      metadata = await new Promise<Metadata>((resolve, reject) => probe.getMetadata({ timeout: 5_000 }, (err, m) => (err ? reject(err) : resolve(m))));
+    }
+  } finally {
+    await disconnect(probe);
+  }
+}
+
 function createTopic(admin: ReturnType<typeof AdminClient.create>, plan: TopicPlan): Promise<boolean> {
   return new Promise((resolve, reject) => {
     admin.createTopic(

@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { changelogTopicNames, type TopicNames } from '../config.js';
-import { changelogTopics, ensureTopics } from '../kafka/topics.js';
+import { changelogTopics, ensureTopics, growTopics, jobTopics } from '../kafka/topics.js';
 import { UserError } from '../errors.js';
 import { Producer, commonConfig, connectClient, disconnect, partitionCounts } from '../kafka/clients.js';
 import { commitGroupOffsets, groupWorkerCount } from '../kafka/groups.js';
@@ -22,6 +22,7 @@ import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.
 import type { WindowSpec } from '../topology/windows.js';
 import { configDifference, readSavepoint, type SavepointManifest, type SavepointTaskEntry, type TaskSnapshot } from './format.js';
 import { LATENESS_KEY, LATE_PANES_UNTIL } from '../topology/state-keys.js';
+import { rescaledSavepoint } from './rescale.js';
 
 export interface RestoreOptions {
   dir: string;
@@ -33,6 +34,8 @@ export interface RestoreOptions {
   windows: WindowSpec;
   maxOutOfOrdernessMs: number;
   force: boolean;
+  /** Rescale: restore into this many partitions of `clicks` and the partials topic (savepoint/rescale.ts). */
+  partitions?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -40,16 +43,28 @@ const batchEntries = 50_000;
 
 export async function restoreSavepoint(options: RestoreOptions): Promise<{ manifest: SavepointManifest; keys: number; elapsedMs: number }> {
   const startedAt = Date.now();
-  const { manifest, load } = readSavepoint(options.dir);
+  const saved = readSavepoint(options.dir);
+  const from = saved.manifest.config;
+  const rescale = options.partitions !== undefined && (options.partitions !== from.clicksPartitions || options.partitions !== from.mergePartitions);
+  const { manifest, load, addedWatermarkMs } = rescale ? rescaledSavepoint(saved, options.partitions!) : { ...saved, addedWatermarkMs: null };
 
   const probe = new Producer(commonConfig(options.brokers, 'clickstream-restore'));
   const metadata = await connectClient(probe, options.brokers);
   await disconnect(probe);
   const partitions = partitionCounts(metadata);
+  if (rescale) {
+    // Topics still as the savepoint left them, or already grown by a rescale that stopped midway.
+    for (const [topic, had] of [[options.topics.clicks, from.clicksPartitions], [options.topics.partials, from.mergePartitions]] as const) {
+      const now = partitions.get(topic);
+      if (now !== undefined && now !== had && now !== options.partitions) {
+        throw new UserError('TOPIC_MISMATCH', `topic ${topic} has ${now} partitions: neither the savepoint's ${had} nor ${options.partitions}; nothing was changed`);
+      }
+    }
+  }
   const { windows } = options;
   const wanted: JobShape & { topicPrefix: string } = {
-    clicksPartitions: partitions.get(options.topics.clicks) ?? 0,
-    mergePartitions: partitions.get(options.topics.partials) ?? 0,
+    clicksPartitions: rescale ? options.partitions! : (partitions.get(options.topics.clicks) ?? 0),
+    mergePartitions: rescale ? options.partitions! : (partitions.get(options.topics.partials) ?? 0),
     paneMs: windows.paneMs,
     totalWindowMs: windows.totalWindowMs,
     totalSlideMs: windows.totalSlideMs,
@@ -64,6 +79,13 @@ export async function restoreSavepoint(options: RestoreOptions): Promise<{ manif
   const workers = await groupWorkerCount(options.brokers, options.jobId);
   if (workers > 0 && !options.force) {
     throw new UserError('JOB_RUNNING', `job ${options.jobId} has ${workers} running worker(s); stop them first or pass --force; nothing was changed`);
+  }
+
+  if (rescale) {
+    const names = changelogTopicNames(options.topicPrefix, options.jobId);
+    await growTopics(options.brokers, [...jobTopics(options.topics, options.partitions!), ...changelogTopics(names, options.partitions!, options.partitions!)]);
+    const start = addedWatermarkMs === null ? 'no watermark yet' : `watermark ${new Date(addedWatermarkMs).toISOString()}`;
+    options.onProgress?.(`grew the job's topics from ${from.clicksPartitions} to ${options.partitions} partitions; added source partitions start at ${start}`);
   }
 
   // The state carries the lateness it was built with (topology/state-keys.ts): from here on, the

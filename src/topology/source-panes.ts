@@ -131,6 +131,18 @@ const LATE_TOTAL = 'ltotal';
 const MAX_EVENT_TIME = `meta${SEP}maxEventTime`;
 const CLOSED_UNTIL = `meta${SEP}closedUntil`;
 
+/**
+ * Rescale: the state of a source partition added to the job, whose watermark starts at
+ * `watermarkMs` (not held back behind the old partitions': what they closed stays closed) as if
+ * it had read a click at `watermarkMs + boundMs`. Pure.
+ */
+export function addedPartitionState(watermarkMs: number, boundMs: number, latenessMs: number): Array<[string, string]> {
+  return [
+    [MAX_EVENT_TIME, String(watermarkMs + boundMs)],
+    [LATENESS_KEY, String(latenessMs)],
+  ];
+}
+
 export class SourcePanes {
   private readonly panes = new Map<number, OpenPane>();
   private readonly watermark: BoundedOutOfOrderness;

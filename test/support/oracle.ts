@@ -21,6 +21,11 @@ export interface OracleOptions {
   paneMs?: number;
   boundMs?: number;
   allowedLatenessMs?: number;
+  /**
+   * Partitions added by a rescale: each starts with this watermark, as if it had read a click
+   * `boundMs` after it (the rule: the lowest watermark among the old partitions at the savepoint).
+   */
+  startWatermarks?: Map<number, number>;
 }
 
 export interface Expected {
@@ -48,6 +53,7 @@ export function expectedWindows(clicks: OracleClick[], options: OracleOptions = 
   const totalMs = 2 * paneMs;
   const minuteMs = 60_000;
   const maxSeen = new Map<number, number>();
+  for (const [partition, watermark] of options.startWatermarks ?? []) maxSeen.set(partition, watermark + boundMs);
   const expected: Expected = { counts: new Map(), totals: new Map(), stats: new Map(), late: 0, missed: new Map(), counted: 0 };
   const bump = <K>(map: Map<K, number>, key: K): void => {
     map.set(key, (map.get(key) ?? 0) + 1);
