@@ -54,10 +54,11 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   process.exit(0);
 }
 
-async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean, clicksTopic: string, allowedLatenessMs: number): Promise<void> {
+async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean, clicksTopic: string | undefined, allowedLatenessMs: number): Promise<void> {
   const instance = new Worker({
     brokers,
-    topics: { ...topicNames(prefix), clicks: clicksTopic },
+    // The main bench reads a shared backlog topic; the savepoint and changelog benches their job's own.
+    topics: { ...topicNames(prefix), clicks: clicksTopic ?? topicNames(prefix).clicks },
     topicPrefix: prefix,
     jobId,
     stateDir,
@@ -85,5 +86,5 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'raw') await raw(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
-else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog', args[6]!, Number(args[7] ?? 0));
+else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog', args[6], Number(args[7] ?? 0));
 else throw new Error(`unknown mode ${mode}`);

@@ -1,6 +1,7 @@
-// Savepoint and restore of a job holding about a million open window keys: a worker reads a
-// backlog of near-uniformly spread urls whose panes are all still open (within the 20 s bound),
-// then `clickstream savepoint` (running job) and `clickstream restore --no-run` are timed.
+// Savepoint, restore and rescale of a job holding about a million open window keys: a worker
+// reads a backlog of near-uniformly spread urls whose panes are all still open (within the 20 s
+// bound), then `clickstream savepoint --stop`, `clickstream restore --no-run` and
+// `clickstream restore --partitions 8 --no-run` (a rescale from 4 partitions) are timed.
 // Figures only. Part of `npm run bench`.
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -39,10 +40,13 @@ await new Promise((resolve) => setTimeout(resolve, 2_500)); // one checkpoint af
 
 const savepointDir = path.join(work, 'savepoint');
 let started = performance.now();
-const taken = execFileSync(cli, ['savepoint', '--path', savepointDir, '--topic-prefix', prefix, '--job-id', jobId, '--brokers', brokers, '--timeout', '120s']).toString();
+const taken = execFileSync(cli, ['savepoint', '--path', savepointDir, '--stop', '--topic-prefix', prefix, '--job-id', jobId, '--brokers', brokers, '--timeout', '120s']).toString();
 const savepointS = (performance.now() - started) / 1000;
-worker.kill('SIGTERM');
-await new Promise((resolve) => worker.once('exit', resolve));
+// The worker stops by itself after the savepoint (--stop); whatever is left of it goes now.
+if (worker.exitCode === null && worker.signalCode === null) {
+  worker.kill('SIGTERM');
+  await new Promise((resolve) => worker.once('exit', resolve));
+}
 
 const keys = [...taken.matchAll(/^\S+-\d+\s+\d+\s+\S+\s+(\d+)\s+[\d.]+$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
 const sizeKb = Number(/; ([\d.]+) KB/.exec(taken)?.[1]);
@@ -50,9 +54,13 @@ const sizeKb = Number(/; ([\d.]+) KB/.exec(taken)?.[1]);
 started = performance.now();
 execFileSync(cli, ['restore', '--from', savepointDir, '--no-run', '--topic-prefix', prefix, '--job-id', `${jobId}-restored`, '--state-dir', path.join(work, 'restored'), '--brokers', brokers], { stdio: ['ignore', 'pipe', 'ignore'] });
 const restoreS = (performance.now() - started) / 1000;
+// Last: it grows the topics the restore above used.
+started = performance.now();
+execFileSync(cli, ['restore', '--from', savepointDir, '--partitions', '8', '--no-run', '--topic-prefix', prefix, '--job-id', `${jobId}-rescaled`, '--state-dir', path.join(work, 'rescaled'), '--brokers', brokers], { stdio: ['ignore', 'pipe', 'ignore'] });
+const rescaleS = (performance.now() - started) / 1000;
 rmSync(work, { recursive: true, force: true });
 
 process.stdout.write(
-  `savepoint bench · ${keys} open window keys · savepoint ${savepointS.toFixed(2)} s (running job, includes waiting for a checkpoint) · ` +
-    `restore ${restoreS.toFixed(2)} s · size ${(sizeKb / 1024).toFixed(1)} MB\n`,
+  `savepoint bench · ${keys} open window keys · savepoint --stop ${savepointS.toFixed(2)} s (includes waiting for a checkpoint and the merge tasks' alignment) · ` +
+    `restore ${restoreS.toFixed(2)} s · rescale 4 → 8 ${rescaleS.toFixed(2)} s · size ${(sizeKb / 1024).toFixed(1)} MB\n`,
 );

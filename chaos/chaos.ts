@@ -2,8 +2,9 @@
 // keyed by url then unkeyed) while 2-3 workers run; at random moments the harness kill -9s a
 // worker and restarts it, kill -9s one and replaces it by a worker with an empty state dir of its
 // own (a new machine: its tasks are rebuilt from the changelog), stops one cleanly, adds one,
-// restarts the broker (the local one), takes a stop-with-savepoint and restores it, or writes
-// hostile records (test/support/hostile.ts) among the clicks and onto internal topics. Then it lets the job drain and compares the output
+// restarts the broker (the local one), takes a stop-with-savepoint and restores it, rescales the
+// job through one (1-4 more partitions, up to 12), or writes hostile records
+// (test/support/hostile.ts) among the clicks and onto internal topics. Then it lets the job drain and compares the output
 // topics with the oracle computed from the producer's log. Exit 1 on any mismatch.
 // `--exactly-once` runs the workers in that mode, reads the outputs read_committed, and counts any
 // duplicate record (even an identical one) as a mismatch. `--allowed-lateness 10s` runs the
@@ -21,7 +22,10 @@ import { Random } from '../src/producer/random.js';
 import { GROUP_STABLE } from '../src/kafka/groups.js';
 import { describeGroup } from '../test/support/group.js';
 import { duration, nonNegativeInt } from '../src/cli/options.js';
-import { expectedWindows } from '../test/support/oracle.js';
+import { expectedWindows, type OracleClick } from '../test/support/oracle.js';
+import { readTopic } from '../test/support/kafka.js';
+import { clickCodec } from '../src/codec/messages.js';
+import { readFileSync } from 'node:fs';
 import { readClickLog, readOutput, assertOutputEqualsOracle, type TestJob } from '../test/support/job.js';
 import { hostileClicks, hostileInternalRecords } from '../test/support/hostile.js';
 import { Producer, commonConfig, connectClient, disconnect, flush } from '../src/kafka/clients.js';
@@ -30,7 +34,17 @@ const cli = path.join(packageRoot, 'bin', 'clickstream');
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const localBroker = process.env.CHAOS_LOCAL_BROKER === '1';
 
-type FaultKind = 'kill-9' | 'replace-machine' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore' | 'hostile-record';
+type FaultKind = 'kill-9' | 'replace-machine' | 'clean-stop' | 'add-worker' | 'broker-restart' | 'savepoint-restore' | 'rescale' | 'hostile-record';
+
+/** Partitions a rescale fault grows the job to, at most. */
+const MAX_PARTITIONS = 12;
+
+/** A rescale fault: how far each old partition's source task had read, and the counts before and after. */
+interface Rescale {
+  readUpTo: Map<number, number>;
+  from: number;
+  to: number;
+}
 
 function run(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -133,7 +147,9 @@ async function main(): Promise<void> {
   })();
 
   const faults: Array<{ kind: FaultKind; recoveryMs: number }> = [];
-  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore', 'hostile-record'];
+  const kinds: FaultKind[] = ['kill-9', 'kill-9', 'replace-machine', 'clean-stop', 'add-worker', ...(localBroker ? (['broker-restart'] as const) : []), 'savepoint-restore', 'rescale', 'hostile-record'];
+  let partitions = 4;
+  const rescales: Rescale[] = [];
   const deadline = Date.now() + options.duration;
   // Recovered: the group is stable and its members are exactly the workers alive now.
   const waitForRecovery = async (): Promise<void> => {
@@ -209,13 +225,22 @@ async function main(): Promise<void> {
           await shell('bash scripts/kafka.sh stop >/dev/null && bash scripts/kafka.sh start >/dev/null');
           break;
         }
-        case 'savepoint-restore': {
+        case 'savepoint-restore':
+        case 'rescale': {
           const savepoint = path.join(dir, `savepoint-${faults.length}`);
           const taken = await run(['savepoint', '--path', savepoint, '--stop', '--topic-prefix', prefix, '--job-id', job.jobId, '--brokers', brokers, '--timeout', '60s']);
           if (taken.code !== 0) throw new Error(`savepoint failed: ${taken.stderr}`);
           await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
-          const restored = await run(['restore', '--from', savepoint, '--no-run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers, ...latenessFlags]);
+          const to = kind === 'rescale' ? Math.min(MAX_PARTITIONS, partitions + 1 + random.below(4)) : partitions;
+          const restored = await run(['restore', '--from', savepoint, '--no-run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', job.stateDir, '--brokers', brokers, ...latenessFlags, '--partitions', String(to)]);
           if (restored.code !== 0) throw new Error(`restore failed: ${restored.stderr}`);
+          if (to > partitions) {
+            const manifest = JSON.parse(readFileSync(path.join(savepoint, 'manifest.json'), 'utf8')) as { tasks: Array<{ stage: string; partition: number; nextOffset: number | null }> };
+            const readUpTo = new Map(manifest.tasks.filter((t) => t.stage === 'source').map((t) => [t.partition, t.nextOffset ?? 0]));
+            rescales.push({ readUpTo, from: partitions, to });
+            say(`rescaled from ${partitions} to ${to} partitions`);
+            partitions = to;
+          }
           startWorker();
           startWorker();
           break;
@@ -244,11 +269,13 @@ async function main(): Promise<void> {
       return [];
     }
   };
-  const expected = expectedWindows([...clicksIn(logs[0]!), ...clicksIn(logs[1]!)], { allowedLatenessMs: options.allowedLateness });
+  const clicks = [...clicksIn(logs[0]!), ...clicksIn(logs[1]!)];
+  const startWatermarks = stuck === undefined ? await startWatermarksOf(job.topics.clicks, partitions, clicks, rescales) : new Map<number, number>();
+  const expected = expectedWindows(clicks, { allowedLatenessMs: options.allowedLateness, startWatermarks });
   let mismatches = stuck !== undefined ? 1 : 0;
   let output: Awaited<ReturnType<typeof readOutput>> | undefined;
   if (stuck === undefined) try {
-    output = await readOutput(job, expected, 4, 90_000);
+    output = await readOutput(job, expected, partitions, 90_000);
     assertOutputEqualsOracle(output, expected);
     if (options.exactlyOnce && output.duplicates > 0) throw new Error(`${output.duplicates} duplicate output records in exactly-once mode`);
   } catch (err) {
@@ -268,7 +295,7 @@ async function main(): Promise<void> {
     [
       `chaos summary · ${mode}${options.allowedLateness > 0 ? ` · allowed lateness ${options.allowedLateness / 1000} s` : ''} · seed ${options.seed} · ${(options.duration / 1000).toFixed(0)} s of faults`,
       `faults injected: ${faults.length} (${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')})`,
-      `clicks produced: ${2 * half} (late by the oracle: ${expected.late})`,
+      `clicks produced: ${2 * half} (late by the oracle: ${expected.late}); partitions ${partitions}${rescales.length > 0 ? ` (rescaled ${rescales.map((r) => `${r.from} → ${r.to}`).join(', ')}; clicks in added partitions: ${clicks.filter((c) => c.partition >= 4).length})` : ''}`,
       `windows checked: ${windows} (counts ${expected.counts.size}, total ${expected.totals.size}, url-stats ${expected.stats.size}); duplicates seen ${output?.duplicates ?? '-'}${options.exactlyOnce ? ' (read_committed)' : ' (all byte-identical)'}; later revisions ${output?.revisions ?? '-'}`,
       `mismatches: ${mismatches}${stuck !== undefined ? ` (the job did not recover from ${stuck})` : ''}`,
       `recovery after a fault: median ${((recoveries[Math.floor(recoveries.length / 2)] ?? 0) / 1000).toFixed(1)} s, max ${((recoveries.at(-1) ?? 0) / 1000).toFixed(1)} s`,
@@ -277,6 +304,47 @@ async function main(): Promise<void> {
     ].join('\n') + '\n',
   );
   process.exit(mismatches === 0 ? 0 : 1);
+}
+
+/**
+ * The oracle's rule for partitions a rescale added: each starts at the lowest watermark the old
+ * partitions had at the savepoint (the highest event time among the clicks each had read, minus
+ * the 20 s bound; a partition added before starts at its own start). The clicks read are those
+ * of the topic up to each source task's saved offset that are in the producer's log, in order
+ * (hostile records among them are skipped).
+ */
+async function startWatermarksOf(topic: string, partitions: number, logged: OracleClick[], rescales: Rescale[]): Promise<Map<number, number>> {
+  const starts = new Map<number, number>();
+  if (rescales.length === 0) return starts;
+  const boundMs = 20_000;
+  const last = rescales.at(-1)!;
+  const records = await readTopic(topic, partitions, (messages) => [...last.readUpTo].every(([p, offset]) => offset === 0 || messages.some((m) => m.partition === p && m.offset >= offset - 1)), 10_000);
+  const byPartition = new Map<number, OracleClick[]>();
+  for (const click of logged) byPartition.set(click.partition, [...(byPartition.get(click.partition) ?? []), click]);
+  /** The highest event time among the logged clicks in partition `p` below `offset`. */
+  const highestRead = (p: number, offset: number): number => {
+    const log = byPartition.get(p) ?? [];
+    let next = 0;
+    let highest = -Infinity;
+    for (const m of records) {
+      if (m.partition !== p || m.offset >= offset || next >= log.length) continue;
+      let click: { url: string; timestampMs: number } | undefined;
+      try {
+        click = clickCodec.decode(m.value ?? Buffer.alloc(0));
+      } catch {
+        continue;
+      }
+      if (click.url === log[next]!.url && click.timestampMs === log[next]!.ts) highest = Math.max(highest, log[next++]!.ts);
+    }
+    return highest;
+  };
+  for (const rescale of rescales) {
+    const watermarks = Array.from({ length: rescale.from }, (_, p) => Math.max(starts.get(p) ?? -Infinity, highestRead(p, rescale.readUpTo.get(p) ?? 0) - boundMs));
+    const start = Math.min(...watermarks);
+    if (start === -Infinity) continue;
+    for (let p = rescale.from; p < rescale.to; p++) starts.set(p, start);
+  }
+  return starts;
 }
 
 await main();

@@ -34,6 +34,23 @@ function lowestWatermarkAt(clicks: OracleClick[], readUpTo: Map<number, number>)
   return watermarks.some((w) => w === undefined) ? undefined : Math.min(...(watermarks as number[]));
 }
 
+/** The partitions the dashboard's API lists, once it lists `count` of them (stage-partition, sorted). */
+async function dashboardPartitions(url: string, count: number): Promise<string[]> {
+  let last: string[] = [];
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(500)) {
+    try {
+      const response = await fetch(url);
+      if (!response.ok) continue;
+      const body = (await response.json()) as { partitions: Array<{ stage: string; partition: number }> };
+      last = body.partitions.map((p) => `${p.stage}-${p.partition}`).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+      if (last.length >= count) return last;
+    } catch {
+      // not listening yet
+    }
+  }
+  return last;
+}
+
 const cases = [
   { key: 'url', mode: 'exactly-once', to: 8 },
   { key: 'user', mode: 'at-least-once', to: 8 },
@@ -67,12 +84,15 @@ for (const [i, c] of cases.entries()) {
       assert.match(restored.stderr, new RegExp(`grew the job's topics from 4 to ${c.to} partitions`));
       const inspect = await runCli(['savepoint', 'inspect', dir]);
       assert.match(inspect.stdout, /clicks partitions 4, merge partitions 4/);
+      // The first worker serves the dashboard: it shows the new layout.
+      const port = 23000 + Math.floor(Math.random() * 1000);
       for (let w = 0; w < 4; w++) {
         const worker: TestJob = { ...rescaled, stateDir: w === 0 ? rescaled.stateDir : path.join(job.dir, `state-w${w}`), workers: [] };
         workers.push(worker);
-        startWorker(worker, ['--idle-timeout', '10s', ...flags]);
+        startWorker(worker, ['--idle-timeout', '10s', ...flags, ...(w === 0 ? ['--dashboard', '--http-port', String(port)] : [])]);
       }
-      await sleep(3_000);
+      const layout = await dashboardPartitions(`http://127.0.0.1:${port}/api/job`, 2 * c.to);
+      assert.deepEqual(layout, [...Array.from({ length: c.to }, (_, p) => `merge-${p}`), ...Array.from({ length: c.to }, (_, p) => `source-${p}`)]);
       const log2 = await produce(job, ['--rate', '20000', '--count', '40000', '--event-rate', '1000', '--seed', String(71 + i), '--start-time', String(t0 + 60_000), '--key', c.key, '--late-share', '0.01'], 'batch2.jsonl');
       const clicks2 = readClickLog(log2);
       assert.ok(clicks2.some((click) => click.partition >= 4), 'the producer wrote to the added partitions');
