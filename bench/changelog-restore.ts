@@ -24,7 +24,7 @@ execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions',
 process.stderr.write(`bench: preloading ${clicks} clicks over ~1 M urls into ${topics.clicks} (1 partition)...\n`);
 execFileSync(cli, [
   'produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '3', '--key', 'none',
-  '--unknown-urls', '1000000', '--unknown-share', '1', '--zipf', '0.0001', '--event-rate', String(clicks / 10), '--late-share', '0', '--brokers', brokers,
+  '--unknown-urls', '1000000', '--unknown-share', '1', '--zipf', '0.01', '--event-rate', String(clicks / 10), '--late-share', '0', '--brokers', brokers,
 ]);
 
 const jobId = `${prefix}job`;

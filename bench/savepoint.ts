@@ -1,6 +1,7 @@
 // Savepoint, restore and rescale of a job holding about a million open window keys: a worker
-// reads a backlog of near-uniformly spread urls whose panes are all still open (within the 20 s
-// bound), then `clickstream savepoint --stop`, `clickstream restore --no-run` and
+// reads a backlog of near-uniformly spread urls over 40 s of event time, so about half are in
+// panes still open at the sources (within the 20 s bound) and half in minute windows open at the
+// merge tasks (the rows a rescale moves to their url's new owner), then `clickstream savepoint --stop`, `clickstream restore --no-run` and
 // `clickstream restore --partitions 8 --no-run` (a rescale from 4 partitions) are timed.
 // Figures only. Part of `npm run bench`.
 
@@ -13,7 +14,7 @@ import { packageRoot, topicNames } from '../src/config.js';
 import { launcher } from './launcher.js';
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
-const clicks = Number(process.env.BENCH_SAVEPOINT_CLICKS ?? 1_150_000);
+const clicks = Number(process.env.BENCH_SAVEPOINT_CLICKS ?? 1_600_000);
 const cli = path.join(packageRoot, 'bin', 'clickstream');
 const children = path.join(packageRoot, 'dist', 'bench', 'children.js');
 
@@ -24,7 +25,7 @@ execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--brokers', br
 process.stderr.write(`bench: preloading ${clicks} clicks over ~1 M urls into ${topics.clicks}...\n`);
 execFileSync(cli, [
   'produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '2', '--key', 'none',
-  '--unknown-urls', '1000000', '--unknown-share', '1', '--zipf', '0.0001', '--event-rate', String(clicks / 10), '--late-share', '0', '--brokers', brokers,
+  '--unknown-urls', '1000000', '--unknown-share', '1', '--zipf', '0.01', '--event-rate', String(clicks / 40), '--late-share', '0', '--brokers', brokers,
 ]);
 
 const jobId = `${prefix}job`;
