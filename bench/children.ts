@@ -25,6 +25,24 @@ const cpuMs = (): number => {
 };
 /** Share of the time since start that the event loop (the JS thread) was busy, not waiting. */
 const loopBusy = (): number => performance.eventLoopUtilization().utilization;
+type Utilisation = ReturnType<typeof performance.eventLoopUtilization>;
+/**
+ * How busy the JS thread was during the catch-up only, from the first click read to the last:
+ * start-up, the group join and the idle wait for the bench to stop the process are not work the
+ * thread could have done.
+ */
+class CatchUpBusy {
+  private first?: Utilisation;
+  private last?: Utilisation;
+  /** Call whenever the count of clicks read is known; marks the span in which it grew. */
+  observe(clicks: number, previous: number): void {
+    if (clicks > 0 && this.first === undefined) this.first = performance.eventLoopUtilization();
+    else if (clicks > previous) this.last = performance.eventLoopUtilization();
+  }
+  share(): number | undefined {
+    return this.first && this.last ? performance.eventLoopUtilization(this.last, this.first).utilization : undefined;
+  }
+}
 const emit = (line: object): void => {
   process.stdout.write(JSON.stringify(line) + '\n');
 };
@@ -41,16 +59,18 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   let firstAt = 0;
   let count = 0;
   let bytes = 0;
+  const catchUp = new CatchUpBusy();
   while (count < expected) {
     const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(tunables.consumeBatchSize, (err, got) => (err ? reject(err) : resolve(got))));
     if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
+    catchUp.observe(count + batch.length, count);
     count += batch.length;
     for (const message of batch) bytes += message.value?.length ?? 0; // touch each record, then discard
   }
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), memory: process.memoryUsage() });
   process.exit(0);
 }
 
@@ -73,14 +93,19 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
     changelog,
   });
   await instance.start();
+  const catchUp = new CatchUpBusy();
+  let clicksSeen = 0;
   const progress = setInterval(() => {
-    emit({ kind: 'progress', clicks: instance.metrics.clicksIn, rss: sampleRss(), at: Date.now() });
+    const clicks = instance.metrics.clicksIn;
+    catchUp.observe(clicks, clicksSeen);
+    clicksSeen = clicks;
+    emit({ kind: 'progress', clicks, rss: sampleRss(), at: Date.now() });
   }, 250);
   process.once('SIGTERM', () => instance.requestStop());
   await instance.run();
   clearInterval(progress);
   const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes }));
-  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
   process.exit(0);
 }
 
