@@ -104,6 +104,13 @@ const quantile = (values: number[], q: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 
+/** What a peak RSS was made of, in MB: the JS heap (used of total), buffers, and the rest (native: librdkafka, LevelDB, code). */
+function peakBreakdown(usage: NodeJS.MemoryUsage | undefined): string {
+  if (usage === undefined) return 'not sampled';
+  const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+  return `${mb(usage.rss)} MB: heap ${mb(usage.heapUsed)} of ${mb(usage.heapTotal)}, external ${mb(usage.external)} (array buffers ${mb(usage.arrayBuffers)}), other ${mb(usage.rss - usage.heapTotal - usage.external)}`;
+}
+
 interface Row {
   name: string;
   clicksPerSec: number;
@@ -181,6 +188,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   const brokerSeconds = brokerCpu();
   for (const run of runs) run.stop();
   const finals = await Promise.all(runs.map((run) => run.final));
+  for (const final of finals) process.stderr.write(`bench: ${jobId}: at peak RSS ${peakBreakdown(final.atPeak as NodeJS.MemoryUsage | undefined)}\n`);
   rmSync(stateDir, { recursive: true, force: true });
   const checkpoints = finals.flatMap((f) => f.checkpoints as Array<{ durationMs: number; kafkaWaitMs: number; bytes: number }>);
   const durations = checkpoints.map((c) => c.durationMs);

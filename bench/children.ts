@@ -12,10 +12,15 @@ import { Worker } from '../src/runtime/worker.js';
 import { readUrlRows, toUrlTable } from '../src/table/urls.js';
 
 let peakRss = 0;
+/** process.memoryUsage() when the RSS peaked: what the peak was made of (JS heap, buffers, native). */
+let atPeak: NodeJS.MemoryUsage | undefined;
 const sampleRss = (): number => {
-  const rss = process.memoryUsage().rss;
-  if (rss > peakRss) peakRss = rss;
-  return rss;
+  const usage = process.memoryUsage();
+  if (usage.rss > peakRss) {
+    peakRss = usage.rss;
+    atPeak = usage;
+  }
+  return usage.rss;
 };
 setInterval(sampleRss, 100).unref();
 /** CPU time of this process so far, user and system, in ms. */
@@ -70,7 +75,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), memory: process.memoryUsage(), atPeak });
   process.exit(0);
 }
 
@@ -105,7 +110,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
   await instance.run();
   clearInterval(progress);
   const checkpoints = instance.checkpoints.filter((c) => c.status === 'completed').map((c) => ({ durationMs: c.durationMs, kafkaWaitMs: c.kafkaWaitMs, bytes: c.bytes }));
-  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage() });
+  emit({ kind: 'final', clicks: instance.metrics.clicksIn, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), checkpoints, metrics: instance.metrics, memory: process.memoryUsage(), atPeak });
   process.exit(0);
 }
 

@@ -252,6 +252,13 @@ export class Worker {
         const blocked = this.tasks.fetchingPaused || this.sink.waiting;
         const caughtUp = this.catchUp.round({ clicks: batch.clicks, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
         if (caughtUp || (wentIdle && !blocked) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+          // A read ahead may have received a rebalance: serve it first, or the checkpoint would
+          // commit with a generation the group is leaving (refused: a failed checkpoint).
+          if (this.readAhead !== undefined) {
+            await this.readAhead;
+            if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
+            if (this.delivery.recovering) continue;
+          }
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
           if (this.delivery.recovering) continue;

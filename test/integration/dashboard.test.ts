@@ -47,7 +47,10 @@ test('the API reports workers, partitions, checkpoints and windows that match th
     assert.equal(sources.reduce((sum, p) => sum + (p.nextOffset ?? 0), 0), 30_000);
     assert.ok(sources.every((p) => p.lag === 0 && p.watermarkMs !== null));
     assert.ok(job1.checkpointStats.completed > 0 && job1.checkpoints.length > 0);
-    assert.ok(job1.checkpoints.every((c) => c.tasks.length > 0 && c.durationMs >= 0));
+    assert.ok(
+      job1.checkpoints.every((c) => c.tasks.length > 0 && c.durationMs >= 0),
+      `every checkpoint covers tasks; these did not: ${JSON.stringify(job1.checkpoints.filter((c) => c.tasks.length === 0))}`,
+    );
     // The chart's windows are the oracle's totals.
     for (const total of job1.totals) assert.equal(total.count, expected.totals.get(total.windowStart), `total window ${total.windowStart}`);
     assert.ok(job1.topUrls.rows.length > 0);
