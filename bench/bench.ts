@@ -10,7 +10,7 @@
 // Figures only; nothing here passes or fails. Keep the output format stable across versions.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,27 +43,42 @@ const onlyCases = process.env.BENCH_CASES?.split(',');
 const wanted = (label: string): boolean => onlyCases === undefined || onlyCases.includes(label);
 const children = path.join(packageRoot, 'dist', 'bench', 'children.js');
 
+/** utime + stime of a /proc stat line, in seconds (fields after the parenthesised command name: the 12th and 13th). */
+function statCpuS(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms (USER_HZ)
+}
+
 /**
- * CPU seconds the local broker (scripts/kafka.sh's, same machine) has used so far, or undefined
- * when the broker is elsewhere: the job's writes cost the broker CPU on the same cores.
+ * CPU seconds the local broker (scripts/kafka.sh's, same machine) has used so far, all of it and
+ * its JIT compiler threads' share, or undefined when the broker is elsewhere: the job's writes cost
+ * the broker CPU on the same cores. The JIT compiles each new code path once (a broker started
+ * for the bench compiles its produce and transaction paths during the first job: 20-58 % of the
+ * broker's CPU in a case, measured per thread); a long-running broker has paid that already.
  */
-function brokerCpuS(): number | undefined {
+function brokerCpuS(): { all: number; jit: number } | undefined {
   try {
     const pid = readFileSync(path.join(process.env.KAFKA_HOME ?? path.join(packageRoot, '.kafka'), 'kafka.pid'), 'utf8').trim();
-    // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks of 10 ms (USER_HZ)
+    let jit = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        if (readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').includes('CompilerThre')) jit += statCpuS(readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8'));
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return { all: statCpuS(readFileSync(`/proc/${pid}/stat`, 'utf8')), jit };
   } catch {
     return undefined;
   }
 }
 
-/** Starts counting the broker's CPU: the returned function gives the seconds used since. */
-function brokerCpuMeter(): () => number | undefined {
+/** Starts counting the broker's CPU: the returned function gives the seconds used since (all, and without the JIT's). */
+function brokerCpuMeter(): () => { all: number; noJit: number } | undefined {
   const before = brokerCpuS();
   return () => {
     const after = brokerCpuS();
-    return before === undefined || after === undefined ? undefined : after - before;
+    return before === undefined || after === undefined ? undefined : { all: after.all - before.all, noJit: after.all - before.all - Math.max(0, after.jit - before.jit) };
   };
 }
 
@@ -131,6 +146,8 @@ interface Row {
   catchUpBusy?: number;
   /** CPU seconds the local broker used during the run. */
   brokerCpuS?: number;
+  /** The same without the broker's JIT compiler threads. */
+  brokerNoJitS?: number;
   /** The largest share of the clicks one worker processed (of 2 workers: balanced is 50 %). */
   topWorkerShare?: number;
 }
@@ -207,7 +224,8 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
     cpuS: finals.reduce((sum, f) => sum + (f.cpuMs as number), 0) / 1000,
     loopBusy: Math.min(...finals.map((f) => f.loopBusy as number)),
     catchUpBusy: Math.min(...finals.map((f) => (f.catchUpBusy as number | undefined) ?? Number.NaN)),
-    brokerCpuS: brokerSeconds,
+    brokerCpuS: brokerSeconds?.all,
+    brokerNoJitS: brokerSeconds?.noJit,
     topWorkerShare: Math.max(...finals.map((f) => f.clicks as number)) / finals.reduce((sum, f) => sum + (f.clicks as number), 0),
   };
 }
@@ -237,7 +255,8 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
     cpuS: (rawFinal.cpuMs as number) / 1000,
     loopBusy: rawFinal.loopBusy as number,
     catchUpBusy: rawFinal.catchUpBusy as number | undefined,
-    brokerCpuS: rawBrokerCpuS,
+    brokerCpuS: rawBrokerCpuS?.all,
+    brokerNoJitS: rawBrokerCpuS?.noJit,
   });
   // "allowed lateness": 1 worker with --allowed-lateness 2m, so every window is emitted twice
   // (revision 0, then final) and late clicks are corrections: against "1 worker" of the same run.
@@ -251,12 +270,13 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   const share = (value: number | undefined, of: number | undefined): string => (value === undefined || of === undefined ? '-' : `${fmt((100 * value) / of)}%`);
   return [
     `workload ${workload.name}: ${workload.describe}`,
-    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}${'top wkr'.padStart(9)}${'life busy'.padStart(11)}`,
+    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}${'top wkr'.padStart(9)}${'life busy'.padStart(11)}${'broker -jit'.padStart(13)}${'x raw'.padStart(7)}`,
     ...rows.map((r) =>
       `${r.name.padEnd(20)}${fmt(r.clicksPerSec).padStart(10)}${share(r.clicksPerSec, rows[0]!.clicksPerSec).padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
       `${fmt(r.ckptP50Ms, 1).padStart(13)}${fmt(r.ckptP99Ms, 1).padStart(13)}${fmt(r.ckptKbP50, 1).padStart(13)}${fmt(r.ckptCount).padStart(7)}${fmt(r.flushP99Ms, 1).padStart(11)}` +
       `${fmt(r.overallPerSec).padStart(11)}${share(r.overallPerSec, rows[0]!.clicksPerSec).padStart(8)}` +
-      `${fmt(r.cpuS, 1).padStart(8)}${share(r.catchUpBusy, 1).padStart(6)}${fmt(r.brokerCpuS, 1).padStart(10)}${share(r.topWorkerShare, 1).padStart(9)}${share(r.loopBusy, 1).padStart(11)}`,
+      `${fmt(r.cpuS, 1).padStart(8)}${share(r.catchUpBusy, 1).padStart(6)}${fmt(r.brokerCpuS, 1).padStart(10)}${share(r.topWorkerShare, 1).padStart(9)}${share(r.loopBusy, 1).padStart(11)}` +
+      `${fmt(r.brokerNoJitS, 1).padStart(13)}${(r.brokerNoJitS === undefined || rows[0]!.brokerNoJitS === undefined ? '-' : `${(r.brokerNoJitS / rows[0]!.brokerNoJitS).toFixed(1)}x`).padStart(7)}`,
     ),
   ];
 }
@@ -279,7 +299,9 @@ async function main(): Promise<void> {
     'busy: the share of the catch-up (its first click read to its last) the JS thread was busy',
     '(event loop utilisation; of 2 workers the lower); broker s: CPU time of the local broker over',
     'the case; top wkr: the largest share of the clicks one worker processed; life busy: as busy,',
-    'over the whole life of the process (start-up, group join and the wait to be stopped included).',
+    'over the whole life of the process (start-up, group join and the wait to be stopped included);',
+    'broker -jit: broker s without its JIT compiler threads (compiling a code path the first time it',
+    'runs: a long-running broker has done it), x raw: that against raw consume\'s (same clicks).',
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -60,7 +60,10 @@ export class ChangelogWriter {
       'transactional.id': `${this.identity.transactionalId()}-changelog`,
       'transaction.timeout.ms': this.transactionTimeoutMs,
       'message.timeout.ms': this.transactionTimeoutMs,
-      'linger.ms': 5,
+      // A checkpoint's records are all produced, then the commit flushes them at once (flush
+      // ignores the linger): a linger longer than producing them takes sends one request per
+      // partition and checkpoint instead of one per 5 ms (2 M realistic clicks: 430 -> ~100).
+      'linger.ms': 1_000,
     });
     await connectClient(this.producer, this.brokers);
     this.transactions = new Transactions(this.producer);

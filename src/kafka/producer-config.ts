@@ -31,14 +31,16 @@ export function producerConfig(brokers: string, clientId: string): Record<string
  * Linger: each partition's batch leaves when its own linger expires, so a short linger sends a
  * request for nearly every burst a closing pane makes. Measured on 2 M clicks of the realistic
  * backlog: 1 ms sent ~14,700 produce requests and cost the broker (on the same two cores) 5-8 s
- * of CPU; 50 ms ~3,000 requests; 200 ms ~1,000 requests and 2-3 s. A checkpoint does not wait
- * for the linger: flush() (and a transaction's commit) sends what is queued at once. Outputs of
- * windows that close 20 s behind the watermark can well wait 200 ms more.
+ * of CPU; 50 ms ~3,000 requests; 200 ms ~2,000 requests (librdkafka sends one request per
+ * partition) and 2.5 s of the broker's request threads; 500 ms ~930 requests and 1.7 s; 1 s and
+ * 2 s saved no more CPU (560 and 420 requests, 1.7-1.8 s): what is left costs per byte. A
+ * checkpoint does not wait for the linger: flush() (and a transaction's commit) sends what is
+ * queued at once. Outputs of windows that close 20 s behind the watermark can well wait 500 ms.
  */
 export function jobProducerConfig(brokers: string, clientId: string): Record<string, string | number | boolean> {
   return {
     ...producerConfig(brokers, clientId),
-    'linger.ms': 200,
+    'linger.ms': 500,
     'batch.size': 262_144,
     'batch.num.messages': 10_000,
     'queue.buffering.max.kbytes': 16_384,
