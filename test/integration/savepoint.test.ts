@@ -77,11 +77,13 @@ test('stop-with-savepoint, then restore into a fresh job: the union of outputs e
 // A worker dies just before a stop-with-savepoint (the group has not evicted it yet): its
 // partitions contribute nothing, the savepoint times out, and the live worker, which held its
 // clicks meanwhile, reads them again: the job is not left stopped, and its output stays exact.
+// The job's last windows close by idleness, so the idle timeout must outlast the pause between
+// the batches (~15 s) and end well inside readOutput's quiet window (60 s): at 60 s it raced it.
 test('a stop-with-savepoint that cannot complete is abandoned: the job goes on, exact', async () => {
   const job = await createJob('sp-abandon');
   try {
-    const survivor = startWorker(job, ['--idle-timeout', '60s']);
-    const doomed = startWorker(job, ['--idle-timeout', '60s']);
+    const survivor = startWorker(job, ['--idle-timeout', '30s']);
+    const doomed = startWorker(job, ['--idle-timeout', '30s']);
     await settledShares(job, [survivor, doomed]);
     const log1 = await produce(job, batch(47, t0), 'batch1.jsonl');
     await waitForCommittedEnd(job.jobId, job.topics.clicks, 4, 30_000);
