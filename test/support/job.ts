@@ -37,7 +37,10 @@ export function startWorker(job: TestJob, extra: string[] = [], env: Record<stri
     '--idle-timeout', '3s', ...(options.minuteTables === true ? [] : ['--no-minute-tables']), '--brokers', brokers, ...extra,
   ], env);
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    workerLogTails.set(child, stderr.slice(-LOG_TAIL_CHARS));
+  });
   child.stdout!.resume();
   child.on('exit', (code, signal) => {
     if (code !== 0 && code !== null && signal === null) process.stderr.write(`worker exited with ${code}: ${stderr}\n`);
@@ -45,6 +48,10 @@ export function startWorker(job: TestJob, extra: string[] = [], env: Record<stri
   job.workers.push(child);
   return child;
 }
+
+/** The last characters each worker wrote to stderr: printed when its job's output falls short. */
+const workerLogTails = new WeakMap<ChildProcess, string>();
+const LOG_TAIL_CHARS = 4_000;
 
 export function stopWorker(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
@@ -151,6 +158,7 @@ export async function readOutput(job: TestJob, expected: Expected, partitions = 
     readTopic(job.topics.total, 1, distinct(expected.totals.size, (v) => { const t = windowTotalCodec.decode(v); return finalKey(t, String(t.windowStart)); }), quietMs),
     readTopic(job.topics.urlStats, partitions, distinct(expected.stats.size, (v) => { const s = urlStatsCodec.decode(v); return finalKey(s, `${s.windowStart}|${s.url}`); }), quietMs),
   ]);
+  reportShortfall(job, expected, { counts, totals, stats }, quietMs);
   const raw = { counts: new Map<string, Buffer>(), totals: new Map<string, Buffer>(), stats: new Map<string, Buffer>() };
   const highest = { counts: new Map<string, { revision: number; final: boolean }>(), totals: new Map<number, { revision: number; final: boolean }>(), stats: new Map<string, { revision: number; final: boolean }>() };
   for (const m of counts) {
@@ -175,6 +183,29 @@ export async function readOutput(job: TestJob, expected: Expected, partitions = 
   assertAllFinal(highest.stats, 'url-stats');
   output.records = counts.length + totals.length + stats.length;
   return output;
+}
+
+/**
+ * When the reader gave up (no record for `quietMs`) before every window the oracle expects was
+ * final, says so on stderr with the workers' last log lines: the assertion that follows shows
+ * what is missing, this what the job was doing (a stall, or a window closed late).
+ */
+function reportShortfall(job: TestJob, expected: Expected, read: Record<'counts' | 'totals' | 'stats', Message[]>, quietMs: number): void {
+  const finalKeys = (messages: Message[], key: (value: Buffer) => string | undefined): number => new Set(messages.map((m) => key(m.value!)).filter((k) => k !== undefined)).size;
+  const final = {
+    counts: finalKeys(read.counts, (v) => { const c = windowCountCodec.decode(v); return c.final === true ? `${c.windowStart}|${c.url}` : undefined; }),
+    totals: finalKeys(read.totals, (v) => { const t = windowTotalCodec.decode(v); return t.final === true ? String(t.windowStart) : undefined; }),
+    stats: finalKeys(read.stats, (v) => { const s = urlStatsCodec.decode(v); return s.final === true ? `${s.windowStart}|${s.url}` : undefined; }),
+  };
+  if (final.counts >= expected.counts.size && final.totals >= expected.totals.size && final.stats >= expected.stats.size) return;
+  const lastAt = Math.max(0, ...[...read.counts, ...read.totals, ...read.stats].map((m) => m.timestamp ?? 0));
+  const lines = [
+    `readOutput(${job.prefix}): no output for ${quietMs / 1000} s with final windows counts ${final.counts}/${expected.counts.size}, total ${final.totals}/${expected.totals.size}, url-stats ${final.stats}/${expected.stats.size}; last output record written ${lastAt > 0 ? `${Math.round((Date.now() - lastAt) / 1000)} s ago` : 'never'}`,
+  ];
+  for (const [i, worker] of job.workers.entries()) {
+    lines.push(`--- worker ${i} (pid ${worker.pid}, ${worker.exitCode !== null || worker.signalCode !== null ? `exited ${worker.exitCode ?? worker.signalCode}` : 'running'}), last stderr:`, workerLogTails.get(worker) ?? '(nothing)');
+  }
+  process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 export function assertOutputEqualsOracle(output: JobOutput, expected: Expected): void {
