@@ -59,6 +59,7 @@ export class IdlenessProbe {
 
   private async caughtUp(task: SourceTask): Promise<boolean> {
     let high: number;
+    const startedMs = Date.now();
     try {
       high = await new Promise<number>((resolve, reject) =>
         this.consumer.queryWatermarkOffsets(task.topic, task.partition, 2_000, (err, offsets) => (err ? reject(err) : resolve(offsets.highOffset))),
@@ -67,7 +68,7 @@ export class IdlenessProbe {
       this.health.failed((err as Error).message);
       return false; // the broker does not answer: assume there is more to read
     }
-    this.health.answered();
+    this.health.answered(startedMs);
     if (task.nextOffset !== undefined) return task.nextOffset >= high;
     return high === 0;
   }

@@ -52,17 +52,23 @@ export class OutageTracker {
   }
 
   /**
-   * Asked a while after `clientSaysDown(eventMs)`: true when no call has succeeded since, so the
-   * outage is to be reported now (once, as `failed` would).
+   * Asked a while after `clientSaysDown(eventMs)`: true when no call sent since has succeeded,
+   * so the outage is to be reported now (once, as `failed` would).
    */
   stillDown(eventMs: number, nowMs: number): boolean {
     if (this.lastSuccessMs >= eventMs) return false;
     return this.failed(nowMs);
   }
 
-  /** Records a successful call; returns the reported outage it ends, if any. */
-  succeeded(nowMs: number): OutageEnd | undefined {
-    this.lastSuccessMs = nowMs;
+  /**
+   * Records a successful call, sent at `startedMs`; returns the reported outage it ends, if any.
+   * A call sent before the failures began answers for then, not for now (a checkpoint whose
+   * reply was on its way when the broker went away, delivered late on a loaded machine): it
+   * neither ends the outage nor cancels a "brokers down" event's confirmation.
+   */
+  succeeded(nowMs: number, startedMs = nowMs): OutageEnd | undefined {
+    if (this.sinceMs !== undefined && startedMs < this.sinceMs) return undefined;
+    this.lastSuccessMs = Math.max(this.lastSuccessMs, startedMs);
     if (this.sinceMs === undefined) return undefined;
     const end = this.reported ? { durationMs: nowMs - this.sinceMs, failures: this.failures } : undefined;
     if (end !== undefined) this.lastEndMs = nowMs;
@@ -131,10 +137,10 @@ export class BrokerHealth {
     this.log.warn('broker unreachable: keeping state in memory and retrying until it returns', { brokers: this.brokers, reason });
   }
 
-  /** A broker call succeeded. */
-  answered(): void {
+  /** A broker call sent at `startedMs` succeeded. */
+  answered(startedMs?: number): void {
     const now = Date.now();
-    const end = this.tracker.succeeded(now);
+    const end = this.tracker.succeeded(now, startedMs ?? now);
     if (end === undefined) return;
     this.log.warn('broker reachable again', { outageMs: end.durationMs, failedCalls: end.failures });
     for (const listener of this.returnListeners) listener(now);
@@ -142,14 +148,18 @@ export class BrokerHealth {
 
   /**
    * A broker call a task cannot do without (offsets, changelog reads): retried every second, as
-   * part of an outage, for up to `limitMs`; then the error, which stops the worker.
+   * part of an outage, for up to `limitMs`; then the error, which stops the worker. `local`: a
+   * call librdkafka serves without the broker (a seek): its failures count, its success does not
+   * say the broker answered (taken for one, a seek right after a brokers-down event would cancel
+   * the check that confirms the outage).
    */
-  async retry<T>(what: string, call: () => Promise<T>, limitMs = 300_000): Promise<T> {
+  async retry<T>(what: string, call: () => Promise<T>, limitMs = 300_000, local = false): Promise<T> {
     const deadline = Date.now() + limitMs;
     for (;;) {
+      const startedMs = Date.now();
       try {
         const result = await call();
-        this.answered();
+        if (!local) this.answered(startedMs);
         return result;
       } catch (err) {
         if (Date.now() >= deadline) throw new Error(`${what} failed for ${Math.round(limitMs / 60_000)} minutes: ${(err as Error).message}`);

@@ -374,7 +374,7 @@ export class Worker {
       this.health.failed(`checkpoint ${report.status}: ${report.reason}`);
       log.debug(`checkpoint ${report.status}`, { id: report.id, reason: report.reason });
     } else {
-      this.health.answered();
+      this.health.answered(report.startedAtMs);
       log.debug('checkpoint', { id: report.id, durationMs: Math.round(report.durationMs), bytes: report.bytes, tasks: report.tasks.length });
       // What idle source tasks held for a durable checkpoint goes now (a stopping worker's next
       // owner sends it from the checkpoint instead).

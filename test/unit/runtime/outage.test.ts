@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutageTracker } from '../../../src/runtime/outage.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BrokerHealth, OutageTracker } from '../../../src/runtime/outage.js';
 
 test('an outage is reported once when it begins and once when it ends, with its length', () => {
   const outage = new OutageTracker(1_000);
@@ -39,4 +40,35 @@ test('a client saying the brokers are down is an outage when no call succeeds fo
   assert.equal(outage.failed(200_000), false, 'a failed call starts an outage');
   assert.equal(outage.clientSaysDown(201_500), 'report', 'the event then reports it, as a second failure would');
   assert.equal(outage.inOutage, true);
+});
+
+test('a call sent before the failures began answers for then: it neither ends the outage nor cancels its confirmation', () => {
+  const outage = new OutageTracker(1_000, 2_000);
+  assert.equal(outage.failed(1_000), false);
+  assert.equal(outage.succeeded(1_500, 900), undefined, 'a checkpoint sent at 0.9 s, its reply read at 1.5 s');
+  assert.equal(outage.failed(2_000), true, 'the failures since 1 s are still one outage');
+  assert.deepEqual(outage.succeeded(9_000, 8_500), { durationMs: 8_000, failures: 2 }, 'a call sent during the outage ends it');
+
+  const late = new OutageTracker(1_000, 2_000);
+  late.succeeded(10_000);
+  assert.equal(late.clientSaysDown(10_600), 'confirm');
+  late.succeeded(10_700, 10_500); // a checkpoint sent before the event, answered after it
+  assert.equal(late.stillDown(10_600, 15_600), true, 'its reply does not show the broker came back');
+  assert.equal(late.inOutage, true);
+});
+
+test('a seek right after the brokers-down event does not hide the outage: a local call is no answer from the broker', async () => {
+  const run = async (local: boolean): Promise<string[]> => {
+    const warnings: string[] = [];
+    const log = { debug: () => undefined, info: () => undefined, warn: (msg: string) => void warnings.push(msg), error: (msg: string) => void warnings.push(msg) };
+    // Confirmed after the tracker's 1 s grace: a shorter wait could not report anything yet.
+    const health = new BrokerHealth('b', log, [], 1_050);
+    health.clientError({ message: 'all broker connections are down' });
+    await health.retry('seeking', async () => undefined, undefined, local);
+    await sleep(1_200);
+    return warnings;
+  };
+  const [local, remote] = await Promise.all([run(true), run(false)]);
+  assert.deepEqual(local.map((m) => m.split(':')[0]), ['broker unreachable']);
+  assert.deepEqual(remote, [], 'a real broker call that succeeds says the connection drop was no outage');
 });
