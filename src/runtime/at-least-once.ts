@@ -25,7 +25,7 @@ import { disconnect, flush, type ConsumerClient, type Flushable, type ProducerCl
 import type { ChangelogWriter } from '../kafka/changelog-writer.js';
 import { offsetsByMember, type MemberOf } from '../kafka/stage-consumers.js';
 import { crashPoint } from './crash-points.js';
-import { changelogBatches, changelogCommitted, hasNewInput, inputOffsets, notCommitted, prepare, storeWriteError, type ChangelogSink, type CheckpointReport, type CheckpointedTask, type TaskCheckpoint } from './checkpoint.js';
+import { changelogBatches, hasNewInput, inputOffsets, notCommitted, prepare, storeWriteError, type ChangelogSink, type CheckpointReport, type CheckpointedTask, type TaskCheckpoint } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
 import type { OutputSink } from './output-sink.js';
 import type { Task } from './tasks.js';
@@ -65,7 +65,10 @@ export async function checkpointAtLeastOnce(
       for (const w of work) w.task.unsavedChanges = w.changes.size > 0 ? w.changes : undefined;
       return notCommitted(id, startedAtMs, started, 'skipped', 'changelog transaction did not commit', kafkaWaitMs);
     }
-    for (const w of work) changelogCommitted(w);
+    for (const w of work) {
+      w.task.unsavedChanges = undefined;
+      if (w.stamp !== undefined) w.task.seq = w.stamp.seq;
+    }
     crashPoint('after-changelog', progressed);
   }
 

@@ -6,13 +6,12 @@
 import { UserError } from '../errors.js';
 import type { OffsetWithMetadata } from '../kafka/transactions.js';
 import type { ChangelogBatch } from '../kafka/changelog-writer.js';
-import { checkpointHeaders, markerRecord, type CheckpointStamp } from '../state/changelog.js';
-import { PACKED_LAYOUT } from '../state/changelog-layout.js';
+import { checkpointRecords, type CheckpointStamp } from '../state/changelog.js';
 import type { TaskStore } from '../state/task-store.js';
 import type { Task } from './tasks.js';
 
 /** The part of a task a checkpoint reads and writes (what the unit tests fake). */
-export type CheckpointedTask = Pick<Task, 'stage' | 'topic' | 'partition' | 'nextOffset' | 'checkpointedOffset' | 'seq' | 'unsavedChanges' | 'changelogLayout' | 'takeChanges'> & {
+export type CheckpointedTask = Pick<Task, 'stage' | 'topic' | 'partition' | 'nextOffset' | 'checkpointedOffset' | 'seq' | 'unsavedChanges' | 'takeChanges'> & {
   readonly store: Pick<TaskStore, 'location' | 'checkpoint' | 'stage' | 'promote'>;
 };
 
@@ -60,8 +59,6 @@ export interface TaskWork {
   /** Changes a failed checkpoint left unsaved, then the ones taken now (the later wins per key). */
   changes: Map<string, string | null>;
   stamp: CheckpointStamp | undefined;
-  /** Once the changelog's transaction committed: the layout remembers what it now holds. */
-  layoutCommitted?: () => void;
 }
 
 export function prepare(task: CheckpointedTask, writer: string | undefined): TaskWork {
@@ -72,26 +69,14 @@ export function prepare(task: CheckpointedTask, writer: string | undefined): Tas
     for (const [key, value] of taken) changes.set(key, value);
   }
   const progressed = changes.size > 0 || task.nextOffset !== task.checkpointedOffset;
-  const stamp = writer !== undefined && progressed ? { seq: task.seq + 1, writer, nextOffset: task.nextOffset ?? null, layout: PACKED_LAYOUT } : undefined;
+  const stamp = writer !== undefined && progressed ? { seq: task.seq + 1, writer, nextOffset: task.nextOffset ?? null } : undefined;
   return { task, changes, stamp };
 }
 
-/** Each task's changelog records (its changes as its layout packs them, then its marker). */
 export function changelogBatches(work: TaskWork[], sink: ChangelogSink): ChangelogBatch[] {
   return work
     .filter((w) => w.stamp !== undefined)
-    .map((w) => {
-      const laidOut = w.task.changelogLayout.layOut(w.changes, checkpointHeaders(w.stamp!));
-      w.layoutCommitted = laidOut.committed;
-      return { topic: sink.topicOf(w.task), partition: w.task.partition, records: [...laidOut.records, markerRecord(w.stamp!)] };
-    });
-}
-
-/** A task's checkpoint is in Kafka: nothing is left unsaved, and the task is at its stamp. */
-export function changelogCommitted(w: TaskWork): void {
-  w.task.unsavedChanges = undefined;
-  if (w.stamp !== undefined) w.task.seq = w.stamp.seq;
-  w.layoutCommitted?.();
+    .map((w) => ({ topic: sink.topicOf(w.task), partition: w.task.partition, records: checkpointRecords(w.changes, w.stamp!) }));
 }
 
 /** The next input offset of every task that has one, for the consumer group. */

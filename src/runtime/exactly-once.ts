@@ -23,7 +23,7 @@ import { Transactions, type CommitOutcome } from '../kafka/transactions.js';
 import type { TransactionalIdentity } from '../state/worker-slot.js';
 import { logger } from '../log.js';
 import { crashPoint } from './crash-points.js';
-import { changelogBatches, changelogCommitted, hasNewInput, inputOffsets, notCommitted, prepare, storeWriteError, type ChangelogSink, type CheckpointReport, type CheckpointedTask, type TaskCheckpoint } from './checkpoint.js';
+import { changelogBatches, hasNewInput, inputOffsets, notCommitted, prepare, storeWriteError, type ChangelogSink, type CheckpointReport, type CheckpointedTask, type TaskCheckpoint } from './checkpoint.js';
 import { checkpointTimeoutMs } from './at-least-once.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
 import type { OutputSink } from './output-sink.js';
@@ -81,14 +81,15 @@ export async function checkpointInTransaction(
   crashPoint('eos-after-commit', progressed);
 
   await Promise.all(
-    work.map(async (w) => {
+    work.map(async ({ task, stamp }) => {
       try {
-        await w.task.store.promote();
+        await task.store.promote();
       } catch (err) {
-        throw storeWriteError(w.task.store.location, err);
+        throw storeWriteError(task.store.location, err);
       }
-      w.task.checkpointedOffset = w.task.nextOffset;
-      changelogCommitted(w);
+      task.checkpointedOffset = task.nextOffset;
+      task.unsavedChanges = undefined;
+      if (stamp !== undefined) task.seq = stamp.seq;
     }),
   );
   crashPoint('eos-after-promote', progressed);

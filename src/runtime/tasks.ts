@@ -10,7 +10,6 @@ import { SourceStage } from '../topology/source-stage.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
-import { ChangelogLayout, stagePacking } from '../state/changelog-layout.js';
 import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { UserError, isUserError } from '../errors.js';
@@ -75,8 +74,6 @@ interface TaskBase {
    * (its changelog transaction failed), or the whole state when seeding an empty changelog.
    */
   unsavedChanges: Map<string, string | null> | undefined;
-  /** How its checkpoints' changes become changelog records (the merge stage packs its rows). */
-  readonly changelogLayout: ChangelogLayout;
   recordsIn: number;
   takeChanges(): StateChanges;
 }
@@ -234,7 +231,6 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     stateOrigin: source,
     seq,
     unsavedChanges: unsaved(backlog, skipped),
-    changelogLayout: new ChangelogLayout(stagePacking('source'), loaded.entries, loaded.stamp?.layout),
     recordsIn: 0,
     topology,
     idleness: new IdlenessTracker(settings.idleTimeoutMs, nowMs),
@@ -261,7 +257,6 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     stateOrigin: source,
     seq,
     unsavedChanges: unsaved(backlog, skipped),
-    changelogLayout: new ChangelogLayout(stagePacking('merge'), loaded.entries, loaded.stamp?.layout),
     recordsIn: 0,
     topology: new MergeStage(partition, windows),
     takeChanges: () => windows.takeChanges(),

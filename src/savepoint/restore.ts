@@ -15,8 +15,7 @@ import { Producer, commonConfig, connectClient, disconnect, partitionCounts } fr
 import { commitGroupOffsets, groupWorkerCount } from '../kafka/groups.js';
 import { jobDir, taskDir, type JobShape, type Stage } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
-import { checkpointHeaders, markerRecord, type CheckpointStamp } from '../state/changelog.js';
-import { ChangelogLayout, PACKED_LAYOUT, stagePacking } from '../state/changelog-layout.js';
+import { MARKER_KEY, SEQ_HEADER, type CheckpointStamp } from '../state/changelog.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { newInstanceId } from '../state/worker-slot.js';
 import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.js';
@@ -181,15 +180,12 @@ async function resetChangelogs(
       const current = await reader.readAll(topic, task.partition);
       const snapshot = load(task);
       const saved = new Map(snapshot.entries);
-      const stamp: CheckpointStamp = { seq: (current.marker?.seq ?? 0) + 1, writer, nextOffset: snapshot.nextOffset ?? null, layout: PACKED_LAYOUT };
-      const headers = checkpointHeaders(stamp);
-      // The savepoint's state as the workers write it (rows packed), and a tombstone for every
-      // other record the changelog holds (of either layout).
-      const state = new ChangelogLayout(stagePacking(task.stage), [], PACKED_LAYOUT).layOut(saved, headers).records;
-      const written = new Set(state.map((record) => record.key));
+      const stamp: CheckpointStamp = { seq: (current.marker?.seq ?? 0) + 1, writer, nextOffset: snapshot.nextOffset ?? null };
+      const headers = [{ [SEQ_HEADER]: String(stamp.seq) }];
       const records: ChangelogBatch['records'] = [];
-      for (const key of current.recordKeys()) if (!written.has(key)) records.push({ key, value: null, headers });
-      records.push(...state, markerRecord(stamp));
+      for (const key of current.entries().keys()) if (!saved.has(key)) records.push({ key, value: null, headers });
+      for (const [key, value] of saved) records.push({ key, value: Buffer.from(value), headers });
+      records.push({ key: MARKER_KEY, value: Buffer.from(JSON.stringify(stamp)), headers });
       batches.push({ topic, partition: task.partition, records });
       stamps.set(`${task.stage}-${task.partition}`, stamp);
     }

@@ -38,8 +38,6 @@
 // Without any marker (a job that ran without the changelog), a task resumes at the group's
 // committed offset with what its local store holds, and says so when that store is empty.
 
-import { BUCKET_PREFIX, PACKED_LAYOUT, unpackBucket } from './changelog-layout.js';
-
 /**
  * Key of the marker record; never a state key (those start with a letter). Printable on purpose:
  * the client library passes string keys as C strings, so a NUL byte would cut the key short.
@@ -56,8 +54,6 @@ export interface CheckpointStamp {
   /** Who wrote that checkpoint (worker instance, or savepoint id): tells two histories apart. */
   writer: string;
   nextOffset: number | null;
-  /** How its changelog lays out rows (state/changelog-layout.ts); absent: one record per key. */
-  layout?: number;
 }
 
 export type StoreSource =
@@ -111,13 +107,10 @@ export function parseStamp(text: string): CheckpointStamp | undefined {
     return undefined;
   }
   if (typeof v !== 'object' || v === null) return undefined;
-  const { seq, writer, nextOffset, layout } = v as Record<string, unknown>;
+  const { seq, writer, nextOffset } = v as Record<string, unknown>;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0 || typeof writer !== 'string' || writer.length > 512) return undefined;
   if (nextOffset !== null && (!Number.isSafeInteger(nextOffset) || (nextOffset as number) < 0)) return undefined;
-  const stamp: CheckpointStamp = { seq: seq as number, writer, nextOffset: nextOffset as number | null };
-  // Another layout number (or none) reads as "one record per key": its first write cleans up.
-  if (layout === PACKED_LAYOUT) stamp.layout = PACKED_LAYOUT;
-  return stamp;
+  return { seq: seq as number, writer, nextOffset: nextOffset as number | null };
 }
 
 export interface ChangelogRecord {
@@ -126,22 +119,12 @@ export interface ChangelogRecord {
   headers: Array<Record<string, string>>;
 }
 
-/** The headers every record of a checkpoint carries. */
-export function checkpointHeaders(stamp: CheckpointStamp): ChangelogRecord['headers'] {
-  return [{ [SEQ_HEADER]: String(stamp.seq) }];
-}
-
-/** The record that closes a checkpoint: its stamp. */
-export function markerRecord(stamp: CheckpointStamp): ChangelogRecord {
-  return { key: MARKER_KEY, value: Buffer.from(JSON.stringify(stamp)), headers: checkpointHeaders(stamp) };
-}
-
-/** The records of one task's checkpoint, one per changed key, then the marker. Pure. */
+/** The records of one task's checkpoint: its changes, then the marker. Pure. */
 export function checkpointRecords(changes: Map<string, string | null>, stamp: CheckpointStamp): ChangelogRecord[] {
-  const headers = checkpointHeaders(stamp);
+  const headers = [{ [SEQ_HEADER]: String(stamp.seq) }];
   const records: ChangelogRecord[] = [];
   for (const [key, value] of changes) records.push({ key, value: value === null ? null : Buffer.from(value), headers });
-  records.push(markerRecord(stamp));
+  records.push({ key: MARKER_KEY, value: Buffer.from(JSON.stringify(stamp)), headers });
   return records;
 }
 
@@ -184,36 +167,8 @@ export class ChangelogFold {
     this.tail.set(key, value == null ? null : value.toString());
   }
 
-  /** The state at the last marker, buckets of rows (state/changelog-layout.ts) unpacked. */
+  /** The state at the last marker. */
   entries(): Map<string, string> {
-    let packed = false;
-    for (const key of this.state.keys()) {
-      if (key.startsWith(BUCKET_PREFIX)) {
-        packed = true;
-        break;
-      }
-    }
-    if (!packed) return this.state;
-    const entries = new Map<string, string>();
-    const buckets: Array<[string, string]> = [];
-    for (const [key, value] of this.state) {
-      if (key.startsWith(BUCKET_PREFIX)) buckets.push([key, value]);
-      else entries.set(key, value);
-    }
-    for (const [key, value] of buckets) {
-      const rows = unpackBucket(key, value);
-      if (rows === undefined) {
-        // Not a bucket the job wrote: no state of the task.
-        this.skipped++;
-        continue;
-      }
-      for (const [rowKey, rowValue] of rows) entries.set(rowKey, rowValue);
-    }
-    return entries;
-  }
-
-  /** The keys of the records the changelog holds at the last marker (buckets as such): what a reset deletes. */
-  recordKeys(): IterableIterator<string> {
-    return this.state.keys();
+    return this.state;
   }
 }

@@ -610,11 +610,8 @@ export class MergeWindows {
   }
 }
 
-/**
- * Merge state keys that name a url (after their time): they move with the url in a rescale, and
- * the changelog packs them into buckets (state/changelog-layout.ts).
- */
-export const MERGE_ROW_KINDS: ReadonlySet<string> = new Set([COUNT, MINUTE, LATE_PANE, LATE_STATS, EMITTED_COUNT, EMITTED_STATS]);
+/** Merge state keys that name a url (after their time): they move with the url in a rescale. */
+const URL_KINDS = new Set([COUNT, MINUTE, LATE_PANE, LATE_STATS, EMITTED_COUNT, EMITTED_STATS]);
 /** Merge state values that hold a count per source partition: widened in a rescale. */
 const PER_SOURCE_KINDS = new Set([COUNT, LATE_PANE, LATE_STATS, TOTAL, LATE_TOTAL]);
 
@@ -659,7 +656,7 @@ export function rescaleMergeState(
       if (seen.has(key)) throw new Error(`merge state key ${key.slice(0, 80)} is held by two merge tasks`);
       seen.add(key);
       const second = key.indexOf(SEP, first + 1);
-      const owner = MERGE_ROW_KINDS.has(kind) ? ownerOf(key.slice(second + 1)) : 0;
+      const owner = URL_KINDS.has(kind) ? ownerOf(key.slice(second + 1)) : 0;
       out[owner]!.push([key, PER_SOURCE_KINDS.has(kind) ? widen(value) : value]);
     }
     for (const key of [FRONTIER, FINAL_UNTIL]) if (!own.has(key)) own.set(key, String(NO_WATERMARK));

@@ -23,7 +23,7 @@
 
 import { alignDown, totalWindowStartsOfPane, type WindowSpec } from './windows.js';
 import { BoundedOutOfOrderness, NO_WATERMARK } from './watermark.js';
-import { LATENESS_KEY, SEP, jsonListParts, parseLateness, parsePairs, stableHash, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
+import { LATENESS_KEY, SEP, parseLateness, throwBadEntry, timeKey, type BadEntry, type StateChanges } from './state-keys.js';
 
 export interface ClosedPane {
   paneStart: number;
@@ -85,7 +85,9 @@ const MAX_PARTS = 1_000_000;
 
 /** FNV-1a over the url's UTF-16 code units, reduced to a bucket: stable across runs. */
 function bucketOf(url: string): number {
-  return stableHash(url) % BUCKETS;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < url.length; i++) hash = Math.imul(hash ^ url.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % BUCKETS;
 }
 
 function newPane(start: number): OpenPane {
@@ -448,7 +450,17 @@ function takeLateWindows(windows: Map<number, LateWindow>, sizeMs: number, until
 
 /** A persisted bucket, if it is a list of [url, count] pairs with whole, non-negative counts. */
 function parseBucket(value: string): Array<[string, number]> | undefined {
-  return parsePairs(value, (count): count is number => Number.isSafeInteger(count) && (count as number) >= 0);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed)) return undefined;
+  for (const pair of parsed) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || !Number.isSafeInteger(pair[1]) || pair[1] < 0) return undefined;
+  }
+  return parsed as Array<[string, number]>;
 }
 
 function bucketKey(kind: string, paneStart: number, bucket: number, part: number): string {
@@ -486,5 +498,21 @@ const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 /** A bucket's persisted form: one JSON list, or several when one would be too big for a record. */
 function bucketParts(counts: Array<[string, number]>): string[] {
-  return jsonListParts(counts, PART_CHARS);
+  const whole = JSON.stringify(counts);
+  if (whole.length <= PART_CHARS) return [whole];
+  const parts: string[] = [];
+  let entries: string[] = [];
+  let length = 2;
+  for (const pair of counts) {
+    const entry = JSON.stringify(pair);
+    if (entries.length > 0 && length + entry.length + 1 > PART_CHARS) {
+      parts.push(`[${entries.join(',')}]`);
+      entries = [];
+      length = 2;
+    }
+    entries.push(entry);
+    length += entry.length + 1;
+  }
+  parts.push(`[${entries.join(',')}]`);
+  return parts;
 }

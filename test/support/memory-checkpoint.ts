@@ -8,7 +8,6 @@ import type { CheckpointedTask } from '../../src/runtime/checkpoint.js';
 import type { ChangelogBatch } from '../../src/kafka/changelog-writer.js';
 import type { CommitOutcome, OffsetWithMetadata } from '../../src/kafka/transactions.js';
 import { ChangelogFold, type CheckpointStamp } from '../../src/state/changelog.js';
-import { ChangelogLayout, type Packing } from '../../src/state/changelog-layout.js';
 
 export type Changes = Map<string, string | null>;
 
@@ -75,7 +74,7 @@ export class MemoryStore {
 }
 
 /** A source task over a MemoryStore; `read` stands for the topology reading input. */
-export function memoryTask(partition: number, topic = 'clicks', packing?: Packing) {
+export function memoryTask(partition: number, topic = 'clicks') {
   const store = new MemoryStore(`source-${partition}`);
   let pending: Changes = new Map();
   const task: CheckpointedTask = {
@@ -86,7 +85,6 @@ export function memoryTask(partition: number, topic = 'clicks', packing?: Packin
     checkpointedOffset: undefined,
     seq: 0,
     unsavedChanges: undefined,
-    changelogLayout: new ChangelogLayout(packing, [], undefined),
     takeChanges: () => {
       const taken = pending;
       pending = new Map();

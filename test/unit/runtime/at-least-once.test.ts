@@ -9,7 +9,6 @@ import { checkpointAtLeastOnce as checkpoint } from '../../../src/runtime/at-lea
 import { armCrashPoint, crashPoints } from '../../../src/runtime/crash-points.js';
 import { chooseSource, resumePoint, type CheckpointStamp } from '../../../src/state/changelog.js';
 import { MemoryKafka, acknowledgingProducer as producer, memoryTask } from '../../support/memory-checkpoint.js';
-import { PACKED_LAYOUT, stagePacking } from '../../../src/state/changelog-layout.js';
 
 test('a failed changelog transaction moves neither the store nor the group; the next checkpoint carries its changes', async () => {
   const kafka = new MemoryKafka();
@@ -18,7 +17,7 @@ test('a failed changelog transaction moves neither the store nor the group; the 
 
   read(100, { 'pane!a': '1', 'pane!b': '2' });
   assert.equal((await checkpoint(1, [task], producer, undefined, 1_000, false, changelog)).status, 'completed');
-  assert.deepEqual(kafka.changelog(0).marker, { seq: 1, writer: 'w1', nextOffset: 100, layout: PACKED_LAYOUT });
+  assert.deepEqual(kafka.changelog(0).marker, { seq: 1, writer: 'w1', nextOffset: 100 });
   assert.equal(kafka.groupOffset(0)?.offset, 100, 'the group offset commits with the marker');
 
   read(200, { 'pane!a': '5', 'pane!b': null, 'pane!c': '7' });
@@ -26,7 +25,7 @@ test('a failed changelog transaction moves neither the store nor the group; the 
   const skipped = await checkpoint(2, [task], producer, undefined, 1_000, false, changelog);
   assert.equal(skipped.status, 'skipped');
   assert.equal(store.nextOffset, 100, 'the store did not run ahead of the changelog');
-  assert.deepEqual(store.stamp, { seq: 1, writer: 'w1', nextOffset: 100, layout: PACKED_LAYOUT });
+  assert.deepEqual(store.stamp, { seq: 1, writer: 'w1', nextOffset: 100 });
   assert.deepEqual(store.sorted(), [['pane!a', '1'], ['pane!b', '2']]);
   assert.equal(kafka.groupOffset(0)?.offset, 100, 'the group offset did not run ahead of the changelog');
 
@@ -36,29 +35,10 @@ test('a failed changelog transaction moves neither the store nor the group; the 
   const expected = [['pane!a', '5'], ['pane!c', '8'], ['pane!d', '9']];
   assert.deepEqual([...kafka.changelog(0).entries()].sort(), expected, 'the changelog holds the missed changes too');
   assert.deepEqual(store.sorted(), expected);
-  assert.deepEqual(kafka.changelog(0).marker, { seq: 2, writer: 'w1', nextOffset: 300, layout: PACKED_LAYOUT });
+  assert.deepEqual(kafka.changelog(0).marker, { seq: 2, writer: 'w1', nextOffset: 300 });
   assert.deepEqual(store.stamp, kafka.changelog(0).marker, 'store and changelog at the same checkpoint');
   assert.equal(kafka.groupOffset(0)?.offset, 300);
   assert.equal(task.unsavedChanges, undefined);
-});
-
-test('merge rows packed into buckets: a failed changelog transaction is retried whole, and the changelog reads back as the store', async () => {
-  const kafka = new MemoryKafka();
-  const changelog = kafka.changelogSink();
-  const { task, store, read } = memoryTask(0, 'partials', stagePacking('merge'));
-  const row = (url: string) => `count!00001700000000000!${url}`;
-  read(100, { [row('/a')]: '1,0', [row('/b')]: '2,0', 'meta!frontier': '5' });
-  assert.equal((await checkpoint(1, [task], producer, undefined, 1_000, false, changelog)).status, 'completed');
-  read(200, { [row('/a')]: '1,4', [row('/b')]: null, [row('/c')]: '0,7' });
-  kafka.failing = true;
-  assert.equal((await checkpoint(2, [task], producer, undefined, 1_000, false, changelog)).status, 'skipped');
-  read(300, { [row('/c')]: '0,8', [row('/d')]: '9,0' });
-  kafka.failing = false;
-  assert.equal((await checkpoint(3, [task], producer, undefined, 1_000, false, changelog)).status, 'completed');
-  assert.deepEqual([...kafka.changelog(0).entries()].sort(), store.sorted(), 'a new owner rebuilds what the store holds');
-  assert.deepEqual(store.sorted(), [['count!00001700000000000!/a', '1,4'], ['count!00001700000000000!/c', '0,8'], ['count!00001700000000000!/d', '9,0'], ['meta!frontier', '5']]);
-  const rowRecords = kafka.committed.flatMap((t) => t.batches.flatMap((b) => b.records)).filter((r) => r.key.startsWith('count!'));
-  assert.deepEqual(rowRecords, [], 'rows travel in buckets, never as records of their own');
 });
 
 test('every committed marker names the offset the group got in the same transaction', async () => {

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { checkpointInTransaction } from '../../../src/runtime/exactly-once.js';
 import { armCrashPoint, crashPoints } from '../../../src/runtime/crash-points.js';
 import { MemoryKafka, memoryTask } from '../../support/memory-checkpoint.js';
-import { PACKED_LAYOUT } from '../../../src/state/changelog-layout.js';
 
 class SimulatedCrash extends Error {}
 
@@ -25,7 +24,7 @@ test('a checkpoint commits outputs, changelog and offsets together, then promote
   const report = await checkpointInTransaction(1, 'w1:t:1', [task], kafka.transactions(), undefined, 1_000, kafka.transactionalChangelogSink());
   assert.equal(report.status, 'completed');
   assert.deepEqual(kafka.groupOffset(0), { topic: 'clicks', partition: 0, offset: 100, metadata: 'w1:t:1' });
-  assert.deepEqual(kafka.changelog(0).marker, { seq: 1, writer: 'w1', nextOffset: 100, layout: PACKED_LAYOUT });
+  assert.deepEqual(kafka.changelog(0).marker, { seq: 1, writer: 'w1', nextOffset: 100 });
   assert.equal(store.staged, undefined, 'promoted');
   assert.deepEqual(store.stamp, kafka.changelog(0).marker);
   assert.deepEqual(store.sorted(), [['pane!a', '1']]);
