@@ -16,7 +16,10 @@ export class OutageTracker {
   private sinceMs: number | undefined;
   private reported = false;
   private failures = 0;
-  private lastSuccessMs = Number.NEGATIVE_INFINITY;
+  /** When the latest call that succeeded (and counted) was sent. */
+  private lastAnswerSentMs = Number.NEGATIVE_INFINITY;
+  /** When a success last ended a run of failures (reported as an outage or not). */
+  private lastRunEndMs = Number.NEGATIVE_INFINITY;
   private lastEndMs = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -53,10 +56,12 @@ export class OutageTracker {
 
   /**
    * Asked a while after `clientSaysDown(eventMs)`: true when no call sent since has succeeded,
-   * so the outage is to be reported now (once, as `failed` would).
+   * and the failures the event joined have not ended since, so the outage is to be reported now
+   * (once, as `failed` would). An event that came during an outage which has ended meanwhile
+   * must not start another.
    */
   stillDown(eventMs: number, nowMs: number): boolean {
-    if (this.lastSuccessMs >= eventMs) return false;
+    if (this.lastAnswerSentMs >= eventMs || this.lastRunEndMs >= eventMs) return false;
     return this.failed(nowMs);
   }
 
@@ -68,8 +73,9 @@ export class OutageTracker {
    */
   succeeded(nowMs: number, startedMs = nowMs): OutageEnd | undefined {
     if (this.sinceMs !== undefined && startedMs < this.sinceMs) return undefined;
-    this.lastSuccessMs = Math.max(this.lastSuccessMs, startedMs);
+    this.lastAnswerSentMs = Math.max(this.lastAnswerSentMs, startedMs);
     if (this.sinceMs === undefined) return undefined;
+    this.lastRunEndMs = nowMs;
     const end = this.reported ? { durationMs: nowMs - this.sinceMs, failures: this.failures } : undefined;
     if (end !== undefined) this.lastEndMs = nowMs;
     this.sinceMs = undefined;
@@ -99,8 +105,11 @@ export class BrokerHealth {
     private readonly log: Logger,
     /** librdkafka's codes for "all brokers down" and "transport failure". */
     private readonly downCodes: readonly number[],
-    /** How long a "brokers down" event waits for a call to succeed before it is an outage (longer than a checkpoint interval). */
-    private readonly confirmMs = 5_000,
+    /**
+     * How long a "brokers down" event waits for a call sent after it to succeed before it is an
+     * outage: several checkpoint intervals, so that a loaded machine's next checkpoint is back by then.
+     */
+    private readonly confirmMs = 8_000,
   ) {}
 
   get inOutage(): boolean {
@@ -138,9 +147,9 @@ export class BrokerHealth {
   }
 
   /** A broker call sent at `startedMs` succeeded. */
-  answered(startedMs?: number): void {
+  answered(startedMs: number): void {
     const now = Date.now();
-    const end = this.tracker.succeeded(now, startedMs ?? now);
+    const end = this.tracker.succeeded(now, startedMs);
     if (end === undefined) return;
     this.log.warn('broker reachable again', { outageMs: end.durationMs, failedCalls: end.failures });
     for (const listener of this.returnListeners) listener(now);
@@ -149,9 +158,9 @@ export class BrokerHealth {
   /**
    * A broker call a task cannot do without (offsets, changelog reads): retried every second, as
    * part of an outage, for up to `limitMs`; then the error, which stops the worker. `local`: a
-   * call librdkafka serves without the broker (a seek): its failures count, its success does not
-   * say the broker answered (taken for one, a seek right after a brokers-down event would cancel
-   * the check that confirms the outage).
+   * call librdkafka serves without the broker (a seek): its success does not say the broker
+   * answered (taken for one, a seek right after a brokers-down event would cancel the check that
+   * confirms the outage).
    */
   async retry<T>(what: string, call: () => Promise<T>, limitMs = 300_000, local = false): Promise<T> {
     const deadline = Date.now() + limitMs;

@@ -55,6 +55,17 @@ test('a call sent before the failures began answers for then: it neither ends th
   late.succeeded(10_700, 10_500); // a checkpoint sent before the event, answered after it
   assert.equal(late.stillDown(10_600, 15_600), true, 'its reply does not show the broker came back');
   assert.equal(late.inOutage, true);
+
+  // Each client says "down" once: one of them late, during an outage that ends (by a commit
+  // sent during it, before the event) before that event's check: no second outage.
+  const twice = new OutageTracker(1_000, 2_000);
+  assert.equal(twice.failed(20_000), false);
+  assert.equal(twice.failed(21_000), true, 'reported once');
+  assert.equal(twice.clientSaysDown(25_000), 'confirm');
+  assert.deepEqual(twice.succeeded(50_000, 24_000), { durationMs: 30_000, failures: 3 });
+  assert.equal(twice.stillDown(25_000, 53_000), false, 'the outage the event belonged to is over');
+  assert.equal(twice.failed(54_500), false);
+  assert.equal(twice.failed(55_000), false, 'a blip after it is no second outage');
 });
 
 test('a seek right after the brokers-down event does not hide the outage: a local call is no answer from the broker', async () => {
