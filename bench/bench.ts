@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { execFileSync } from 'node:child_process';
 import { packageRoot, topicNames } from '../src/config.js';
 import { launcher } from './launcher.js';
+import { deleteBenchTopics } from './topics-cleanup.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from '../src/kafka/clients.js';
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -230,10 +231,14 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   };
 }
 
+/** The topic prefix of each workload this run measured (its cases' topics start with it too). */
+const benchPrefixes: string[] = [];
+
 async function benchWorkload(workload: Workload): Promise<string[]> {
   const reused = process.env.BENCH_PREFIX;
   const prefix = reused ?? `bench-${Date.now().toString(36)}-${workload.name}.`;
   const topics = topicNames(prefix);
+  benchPrefixes.push(prefix);
   if (reused === undefined) {
     execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
     process.stderr.write(`bench: ${workload.name}: preloading ${clicks} clicks into ${topics.clicks}...\n`);
@@ -304,6 +309,11 @@ async function main(): Promise<void> {
     'runs: a long-running broker has done it), x raw: that against raw consume\'s (same clicks).',
   ];
   process.stdout.write(out.join('\n') + '\n');
+  for (const prefix of benchPrefixes) {
+    const kept = topicNames(prefix).clicks;
+    const deleted = await deleteBenchTopics(brokers, prefix, kept);
+    process.stderr.write(`bench: deleted ${deleted} topics of the cases; kept the backlog ${kept} (BENCH_PREFIX=${prefix} reuses it)\n`);
+  }
 }
 
 await main();

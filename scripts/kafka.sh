@@ -10,7 +10,8 @@
 #   bash scripts/kafka.sh hanging [--abort]  # transactions left open by the broker; abort them
 #
 # Environment: KAFKA_HOME (default <repo>/.kafka), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
-# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (60 seconds).
+# KAFKA_HEAP (512m), KAFKA_START_TIMEOUT (60 seconds), KAFKA_JVM_EXTRA (more JVM flags, split on
+# spaces: e.g. the com.sun.management.jmxremote ones, to read the broker's per-request metrics).
 set -euo pipefail
 
 SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -238,9 +239,9 @@ do_start() {
   # The pid is written by the process that then execs java, so it is java's pid whether or not setsid forks.
   (
     cd "$KAFKA_HOME"
-    # shellcheck disable=SC2016 # $$ and $1 are expanded by the inner bash
+    # shellcheck disable=SC2016,SC2086 # $$ and $1 are expanded by the inner bash; KAFKA_JVM_EXTRA is split on purpose
     setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$PID_FILE" \
-      java "-Xms$KAFKA_HEAP" "-Xmx$KAFKA_HEAP" -XX:+UseG1GC \
+      java "-Xms$KAFKA_HEAP" "-Xmx$KAFKA_HEAP" -XX:+UseG1GC ${KAFKA_JVM_EXTRA:-} \
       -Dlog4j2.configurationFile="$LOG4J_CONF" \
       -cp "$LIBS_DIR/*" kafka.Kafka "$SERVER_PROPS" \
       </dev/null >>"$LOG_FILE" 2>&1 9>&- &
