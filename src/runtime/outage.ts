@@ -162,7 +162,7 @@ export class BrokerHealth {
    * answered (taken for one, a seek right after a brokers-down event would cancel the check that
    * confirms the outage).
    */
-  async retry<T>(what: string, call: () => Promise<T>, limitMs = 300_000, local = false): Promise<T> {
+  async retry<T>(what: string, call: () => Promise<T>, { limitMs = 300_000, local = false }: { limitMs?: number; local?: boolean } = {}): Promise<T> {
     const deadline = Date.now() + limitMs;
     for (;;) {
       const startedMs = Date.now();

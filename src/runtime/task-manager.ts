@@ -148,7 +148,7 @@ export class TaskManager {
       assignment.push({ topic, partition, offset: task.resume.from === 'earliest' ? OFFSET_BEGINNING : task.resume.offset });
     }
     if (reposition) {
-      for (const { topic, partition, offset } of assignment) await this.health.retry('seeking', () => this.seek(topic, partition, offset), undefined, true);
+      for (const { topic, partition, offset } of assignment) await this.health.retry('seeking', () => this.seek(topic, partition, offset), { local: true });
       log.info('repositioned', { partitions: assignment });
       return;
     }

@@ -75,7 +75,7 @@ test('a seek right after the brokers-down event does not hide the outage: a loca
     // Confirmed after the tracker's 1 s grace: a shorter wait could not report anything yet.
     const health = new BrokerHealth('b', log, [], 1_050);
     health.clientError({ message: 'all broker connections are down' });
-    await health.retry('seeking', async () => undefined, undefined, local);
+    await health.retry('seeking', async () => undefined, { local });
     await sleep(1_200);
     return warnings;
   };
