@@ -286,9 +286,23 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   ];
 }
 
+/**
+ * The broker's CPU while nobody uses it (controller, metadata, metrics: it ticks whatever the load),
+ * per second over a few seconds before the first case: raw consume's broker CPU is mostly this,
+ * so `x raw` reads better beside it.
+ */
+async function brokerAtRest(): Promise<number | undefined> {
+  const seconds = 5;
+  const meter = brokerCpuMeter();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const used = meter();
+  return used === undefined ? undefined : used.noJit / seconds;
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_WORKLOADS?.split(',');
   const tables: string[] = [];
+  const restPerS = await brokerAtRest();
   for (const workload of workloads.filter((w) => only === undefined || only.includes(w.name))) tables.push(...(await benchWorkload(workload)), '');
   const out = [
     `clickstream bench · ${new Date().toISOString().slice(0, 10)} · ${clicks} clicks per workload, ${partitions} partitions, broker ${brokers}`,
@@ -307,6 +321,8 @@ async function main(): Promise<void> {
     'over the whole life of the process (start-up, group join and the wait to be stopped included);',
     'broker -jit: broker s without its JIT compiler threads (compiling a code path the first time it',
     'runs: a long-running broker has done it), x raw: that against raw consume\'s (same clicks).',
+    `The broker at rest, before the first case: ${restPerS === undefined ? '-' : restPerS.toFixed(3)} s of CPU per second (broker -jit), whatever`,
+    'the load: most of raw consume\'s broker CPU is that (serving fetches costs it next to nothing).',
   ];
   process.stdout.write(out.join('\n') + '\n');
   for (const prefix of benchPrefixes) {
