@@ -177,12 +177,20 @@ async function allCommitted(groupId: string, topics: { clicks: string; partials:
   }
 }
 
+/**
+ * The topic prefixes this run created, each new (a timestamp in it): each case's, and a workload's
+ * whose backlog it preloaded (the backlog kept). A reused BENCH_PREFIX is not one: another run's
+ * topics, or anyone's, under it are not this run's to delete.
+ */
+const createdPrefixes: Array<{ prefix: string; keep?: string }> = [];
+
 async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true, allowedLatenessMs = 0): Promise<Row> {
   const variant = `${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}${allowedLatenessMs > 0 ? '-late' : ''}`;
   const jobId = `${prefix}job-${workers}${variant}-${Date.now().toString(36)}`;
   // The case's own internal and output topics: a job reading another case's partials (same
   // topic, other group) would merge every earlier run's panes too.
   const casePrefix = `${jobId}.`;
+  createdPrefixes.push({ prefix: casePrefix });
   execFileSync(cli, ['topics', 'create', '--topic-prefix', casePrefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
   const clicksTopic = topicNames(prefix).clicks;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
@@ -231,15 +239,12 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   };
 }
 
-/** The topic prefix of each workload this run measured (its cases' topics start with it too). */
-const benchPrefixes: string[] = [];
-
 async function benchWorkload(workload: Workload): Promise<string[]> {
   const reused = process.env.BENCH_PREFIX;
   const prefix = reused ?? `bench-${Date.now().toString(36)}-${workload.name}.`;
   const topics = topicNames(prefix);
-  benchPrefixes.push(prefix);
   if (reused === undefined) {
+    createdPrefixes.push({ prefix, keep: topics.clicks });
     execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
     process.stderr.write(`bench: ${workload.name}: preloading ${clicks} clicks into ${topics.clicks}...\n`);
     const produced = execFileSync(cli, ['produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '1', ...workload.produce, '--brokers', brokers]).toString().trim();
@@ -325,11 +330,12 @@ async function main(): Promise<void> {
     'the load: most of raw consume\'s broker CPU is that (serving fetches costs it next to nothing).',
   ];
   process.stdout.write(out.join('\n') + '\n');
-  for (const prefix of benchPrefixes) {
-    const kept = topicNames(prefix).clicks;
-    const deleted = await deleteBenchTopics(brokers, prefix, kept);
-    process.stderr.write(`bench: deleted ${deleted} topics of the cases; kept the backlog ${kept} (BENCH_PREFIX=${prefix} reuses it)\n`);
+  let deleted = 0;
+  for (const { prefix, keep } of createdPrefixes) {
+    deleted += await deleteBenchTopics(brokers, prefix, keep);
+    if (keep !== undefined) process.stderr.write(`bench: kept the backlog ${keep} (BENCH_PREFIX=${prefix} reuses it)\n`);
   }
+  process.stderr.write(`bench: deleted the ${deleted} other topics this run created\n`);
 }
 
 await main();
