@@ -17,7 +17,8 @@ import { createInterface } from 'node:readline';
 import { execFileSync } from 'node:child_process';
 import { packageRoot, topicNames } from '../src/config.js';
 import { launcher } from './launcher.js';
-import { deleteBenchTopics } from './topics-cleanup.js';
+import { deleteBenchTopics, type CreatedTopics } from './topics-cleanup.js';
+import { jobTopics } from '../src/kafka/topics.js';
 import { KafkaConsumer, commonConfig, connectClient, disconnect, type ConsumerClient } from '../src/kafka/clients.js';
 
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -178,11 +179,14 @@ async function allCommitted(groupId: string, topics: { clicks: string; partials:
 }
 
 /**
- * The topic prefixes this run created, each new (a timestamp in it): each case's, and a workload's
- * whose backlog it preloaded (the backlog kept). A reused BENCH_PREFIX is not one: another run's
- * topics, or anyone's, under it are not this run's to delete.
+ * The topics this run created: every topic under each case's prefix (new: a timestamp in it), and
+ * for a backlog it preloaded that workload's other topics by name (the backlog is kept). Nothing
+ * else under a workload's prefix: another run may reuse it meanwhile (BENCH_PREFIX), and a prefix
+ * the user gave is not the bench's to clear.
  */
-const createdPrefixes: Array<{ prefix: string; keep?: string }> = [];
+const createdTopics: CreatedTopics[] = [];
+/** Backlogs this run preloaded, for the hint that reuses them: [workload, prefix]. */
+const preloaded: Array<[string, string]> = [];
 
 async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true, allowedLatenessMs = 0): Promise<Row> {
   const variant = `${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}${allowedLatenessMs > 0 ? '-late' : ''}`;
@@ -190,7 +194,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   // The case's own internal and output topics: a job reading another case's partials (same
   // topic, other group) would merge every earlier run's panes too.
   const casePrefix = `${jobId}.`;
-  createdPrefixes.push({ prefix: casePrefix });
+  createdTopics.push({ underPrefix: casePrefix });
   execFileSync(cli, ['topics', 'create', '--topic-prefix', casePrefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
   const clicksTopic = topicNames(prefix).clicks;
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
@@ -244,7 +248,8 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
   const prefix = reused ?? `bench-${Date.now().toString(36)}-${workload.name}.`;
   const topics = topicNames(prefix);
   if (reused === undefined) {
-    createdPrefixes.push({ prefix, keep: topics.clicks });
+    createdTopics.push({ named: jobTopics(topics, partitions).map((t) => t.name).filter((name) => name !== topics.clicks) });
+    preloaded.push([workload.name, prefix]);
     execFileSync(cli, ['topics', 'create', '--topic-prefix', prefix, '--partitions', String(partitions), '--brokers', brokers], { stdio: 'ignore' });
     process.stderr.write(`bench: ${workload.name}: preloading ${clicks} clicks into ${topics.clicks}...\n`);
     const produced = execFileSync(cli, ['produce', '--topic', topics.clicks, '--rate', '0', '--count', String(clicks), '--seed', '1', ...workload.produce, '--brokers', brokers]).toString().trim();
@@ -293,11 +298,11 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
 
 /**
  * The broker's CPU while nobody uses it (controller, metadata, metrics: it ticks whatever the load),
- * per second over a few seconds before the first case: raw consume's broker CPU is mostly this,
- * so `x raw` reads better beside it.
+ * per second over 10 s before the first case: every case's broker CPU includes it, and raw
+ * consume's is little else, so `x raw` reads better beside it.
  */
 async function brokerAtRest(): Promise<number | undefined> {
-  const seconds = 5;
+  const seconds = 10; // /proc counts 10 ms ticks: ~16 of them in 10 s at rest here
   const meter = brokerCpuMeter();
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   const used = meter();
@@ -308,7 +313,11 @@ async function main(): Promise<void> {
   const only = process.env.BENCH_WORKLOADS?.split(',');
   const tables: string[] = [];
   const restPerS = await brokerAtRest();
-  for (const workload of workloads.filter((w) => only === undefined || only.includes(w.name))) tables.push(...(await benchWorkload(workload)), '');
+  try {
+    for (const workload of workloads.filter((w) => only === undefined || only.includes(w.name))) tables.push(...(await benchWorkload(workload)), '');
+  } finally {
+    await cleanUp();
+  }
   const out = [
     `clickstream bench · ${new Date().toISOString().slice(0, 10)} · ${clicks} clicks per workload, ${partitions} partitions, broker ${brokers}`,
     '',
@@ -326,16 +335,17 @@ async function main(): Promise<void> {
     'over the whole life of the process (start-up, group join and the wait to be stopped included);',
     'broker -jit: broker s without its JIT compiler threads (compiling a code path the first time it',
     'runs: a long-running broker has done it), x raw: that against raw consume\'s (same clicks).',
-    `The broker at rest, before the first case: ${restPerS === undefined ? '-' : restPerS.toFixed(3)} s of CPU per second (broker -jit), whatever`,
-    'the load: most of raw consume\'s broker CPU is that (serving fetches costs it next to nothing).',
+    `broker at rest: ${restPerS === undefined ? '-' : restPerS.toPrecision(2)} s of CPU per second (broker -jit), over 10 s before the first case.`,
   ];
   process.stdout.write(out.join('\n') + '\n');
-  let deleted = 0;
-  for (const { prefix, keep } of createdPrefixes) {
-    deleted += await deleteBenchTopics(brokers, prefix, keep);
-    if (keep !== undefined) process.stderr.write(`bench: kept the backlog ${keep} (BENCH_PREFIX=${prefix} reuses it)\n`);
-  }
+}
+
+/** Deletes the topics this run created but its backlogs, also after a failed case. */
+async function cleanUp(): Promise<void> {
+  const { deleted, failures } = await deleteBenchTopics(brokers, createdTopics);
+  for (const [name, prefix] of preloaded) process.stderr.write(`bench: kept the backlog ${topicNames(prefix).clicks} (BENCH_WORKLOADS=${name} BENCH_PREFIX=${prefix} reuses it)\n`);
   process.stderr.write(`bench: deleted the ${deleted} other topics this run created\n`);
+  for (const failure of failures.slice(0, 5)) process.stderr.write(`bench: could not delete ${failure}\n`);
 }
 
 await main();
