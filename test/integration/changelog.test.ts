@@ -35,9 +35,15 @@ test('kill -9 of one of two workers on separate machines: the other rebuilds its
   try {
     // A first, B once A runs: B takes half of the tasks before any click, so the tasks A keeps
     // are A's alone (their state is only in A's store and the changelog) when A is killed.
-    const a = machine(job, stateDir('a'));
+    // Their partitions must not go idle while they wait for the first click (the harness's 3 s
+    // would): an idle partition does not hold windows open, so when B's partitions ran ahead of
+    // A's waking ones, the first minute closed before A's partitions said they had clicks behind
+    // it, and a late click of theirs was reported late (a race of idleness the oracle does not
+    // model; CI saw it once, a loop here once in 6).
+    const noIdleBeforeClicks = ['--idle-timeout', '20s'];
+    const a = machine(job, stateDir('a'), noIdleBeforeClicks);
     await sleep(3_000);
-    const b = machine(job, stateDir('b'));
+    const b = machine(job, stateDir('b'), noIdleBeforeClicks);
     await sleep(4_000);
     const producing = produce(job, stream(51));
     await sleep(6_000);
