@@ -58,6 +58,17 @@ function run(args: string[], onSpawn?: (child: ChildProcess) => void): Promise<{
   });
 }
 
+/** Lines of each worker's log a failed run prints. */
+const LOG_TAIL_LINES = 40;
+
+function tailOf(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
 function shell(command: string): Promise<number | null> {
   return new Promise((resolve) => spawn('bash', ['-c', command], { stdio: 'ignore', cwd: packageRoot }).on('close', resolve));
 }
@@ -94,14 +105,17 @@ async function main(): Promise<void> {
   // Long idle timeout: no fault (a broker restart included) may look like a quiet stream.
   const idleTimeout = '40s';
   const workers = new Set<ChildProcess>();
-  if (options.logDir !== undefined) mkdirSync(options.logDir, { recursive: true });
-  let started = 0;
+  // Every worker's log is kept (info level, or debug in --log-dir): a failed run prints their tails.
+  const logDir = options.logDir ?? path.join(dir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const workerLogs: Array<{ file: string; child: ChildProcess }> = [];
   const startWorker = (stateDir = job.stateDir): ChildProcess => {
-    const logFile = options.logDir !== undefined ? openSync(path.join(options.logDir, `worker-${++started}.log`), 'a') : 'ignore';
+    const file = path.join(logDir, `worker-${workerLogs.length + 1}.log`);
     const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...latenessFlags, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
-      stdio: ['ignore', 'ignore', logFile],
-      env: options.logDir !== undefined ? { ...process.env, CLICKSTREAM_LOG: 'debug' } : process.env,
+      stdio: ['ignore', 'ignore', openSync(file, 'a')],
+      env: { ...process.env, CLICKSTREAM_LOG: options.logDir !== undefined ? 'debug' : 'info' },
     });
+    workerLogs.push({ file, child });
     workers.add(child);
     child.on('exit', () => workers.delete(child));
     return child;
@@ -152,6 +166,7 @@ async function main(): Promise<void> {
   const rescales: Rescale[] = [];
   const deadline = Date.now() + options.duration;
   // Recovered: the group is stable and its members are exactly the workers alive now.
+  let lastGroupSeen = '(none)';
   const waitForRecovery = async (): Promise<void> => {
     const from = Date.now();
     while (Date.now() - from < 90_000) {
@@ -159,6 +174,7 @@ async function main(): Promise<void> {
       const alive = new Set([...workers].flatMap((w) => ['source', 'merge'].map((stage) => `${job.jobId}-worker-${w.pid}-${stage}`)));
       try {
         const group = await describeGroup(job.jobId, brokers);
+        lastGroupSeen = `${group.state}: ${group.clientIds.join(', ')}; live: ${[...alive].join(', ')}`;
         if (group.state === GROUP_STABLE && group.clientIds.length === alive.size && group.clientIds.every((id) => alive.has(id))) return;
       } catch {
         // broker still coming back
@@ -281,6 +297,13 @@ async function main(): Promise<void> {
   } catch (err) {
     mismatches++;
     say(`MISMATCH: ${(err as Error).message.split('\n').slice(0, 12).join('\n')}`);
+  }
+  if (mismatches > 0) {
+    say(`last group seen: ${lastGroupSeen}`);
+    for (const { file, child } of workerLogs) {
+      const state = child.exitCode !== null || child.signalCode !== null ? `exited ${child.exitCode ?? child.signalCode}` : 'running';
+      say(`--- ${path.basename(file)} (pid ${child.pid}, ${state}), last lines:\n${tailOf(file, LOG_TAIL_LINES)}`);
+    }
   }
   await Promise.all([...workers].map((w) => stopWorker(w, 'SIGTERM')));
   // A failed run on our own broker: say whether the broker left a transaction hanging (it then

@@ -205,9 +205,12 @@ export class Worker {
     this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
     this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
     await this.savepoints.start();
+    // Ready before joining: a member that joins and then waits (registering a transactional id
+    // can take a while after a broker restart) cannot serve the group's next rebalance, and the
+    // whole group waits for it (up to max.poll.interval.ms).
+    await this.delivery.start();
     sourceMember.subscribe([topics.clicks]);
     mergeMember.subscribe([topics.partials]);
-    await this.delivery.start();
     this.lastCheckpointAt = Date.now();
     log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, changelog, transactionalId: this.identity?.transactionalId() });
   }
