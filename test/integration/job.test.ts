@@ -94,7 +94,10 @@ test('a quiet stream: a burst, then nothing; every window of the burst is still 
     startWorker(job);
     startWorker(job);
     await sleep(3_000);
-    const log = await produce(job, ['--rate', '0', '--count', '3000', '--event-rate', '200', '--seed', '24', '--key', 'url']);
+    // No late clicks: the partitions may be idle when the burst comes (3 s idle timeout), and a
+    // late click of one that wakes after the others ran ahead would be closed out at the merge
+    // (the start-up race of the README's "idle partitions", which the oracle does not model).
+    const log = await produce(job, ['--rate', '0', '--count', '3000', '--event-rate', '200', '--seed', '24', '--key', 'url', '--late-share', '0']);
     const producedAt = Date.now();
     const expected = oracleFor(log);
     const output = await readOutput(job, expected);

@@ -93,7 +93,9 @@ for (const [i, c] of cases.entries()) {
       for (let w = 0; w < 4; w++) {
         const worker: TestJob = { ...rescaled, stateDir: w === 0 ? rescaled.stateDir : path.join(job.dir, `state-w${w}`), workers: [] };
         workers.push(worker);
-        startWorker(worker, ['--idle-timeout', '10s', ...flags, ...(w === 0 ? ['--dashboard', '--http-port', String(port)] : [])]);
+        // 30 s: no partition may go idle before the second batch comes (the wait for the layout
+        // includes rebuilding tasks from the changelog); below readOutput's 60 s quiet window.
+        startWorker(worker, ['--idle-timeout', '30s', ...flags, ...(w === 0 ? ['--dashboard', '--http-port', String(port)] : [])]);
       }
       const layout = [...Array.from({ length: c.to }, (_, p) => `merge-${p}`), ...Array.from({ length: c.to }, (_, p) => `source-${p}`)];
       assert.deepEqual(await dashboardPartitions(`http://127.0.0.1:${port}/api/job`, layout), layout);
