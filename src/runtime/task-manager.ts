@@ -17,13 +17,19 @@ import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader
 import { logger } from '../log.js';
 import type { Stage } from '../state/state-dir.js';
 import type { BrokerHealth } from './outage.js';
+import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
 import { openMergeTask, openSourceTask, type ChangelogAccess, type CommittedToken, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 const log = logger('worker');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A partition and the offset its task resumes reading at. */
 export type Assignment = { topic: string; partition: number; offset: number };
+
+/** How long after one read of a waiting partition's committed offset the next read of it may start. */
+const PENDING_RETRY_MS = 1_000;
+
+/** A partition assigned to this worker whose task waits for its committed offset. */
+type PendingOpen = { topic: string; partition: number; since: number; reported: boolean; triedAt: number };
 
 /** What the task manager asks of the rest of the worker. */
 export interface TaskManagerHooks {
@@ -51,6 +57,13 @@ export class TaskManager {
   private paused = false;
   /** Clicks are not read while a stop-with-savepoint drains the partials (holdClicks). */
   private clicksHeld = false;
+  /**
+   * Partitions assigned to this worker whose tasks could not open yet (their committed offset was
+   * not readable, committed-offsets.ts): assigned but paused, each read again in turn by
+   * `backgroundRead` (one at a time), each opening on the round after a read of it succeeded.
+   */
+  private readonly pendingOpens = new Map<string, PendingOpen>();
+  private backgroundRead: { read: OffsetRead; pending: PendingOpen } | undefined;
 
   constructor(
     private readonly consumers: StageConsumers,
@@ -91,7 +104,46 @@ export class TaskManager {
 
   /** The worker holds all it will until the next rebalance (savepoints wait for this). */
   get assignmentSettled(): boolean {
-    return this.settled.source && this.settled.merge;
+    return this.settled.source && this.settled.merge && this.pendingOpens.size === 0;
+  }
+
+  /** Whether tasks wait to be opened (their committed offsets were not readable yet). */
+  get opensPending(): boolean {
+    return this.pendingOpens.size > 0;
+  }
+
+  /**
+   * Called every round while tasks wait to open: opens the one whose committed offset the last
+   * read got, and starts the next read (of the partition tried longest ago). Waits for no read.
+   */
+  async retryPendingOpens(nowMs = Date.now()): Promise<void> {
+    const background = this.backgroundRead;
+    if (background !== undefined) {
+      if (!background.read.settled) {
+        for (const pending of this.pendingOpens.values()) this.reportHanging(pending, nowMs);
+        return;
+      }
+      this.backgroundRead = undefined;
+      const { read, pending } = background;
+      // Revoked meanwhile (and perhaps assigned again since: then its offset is read anew).
+      if (this.pendingOpens.get(`${pending.topic}:${pending.partition}`) !== pending) return;
+      if (read.failed) {
+        pending.triedAt = nowMs; // the next read of it a second after this one ended
+        this.reportHanging(pending, nowMs);
+        return;
+      }
+      const stage = this.consumers.stageOf(pending.topic);
+      const opened = await this.assign(stage, [pending], true, read);
+      // Its task open and sought back to its checkpoint, the partition fetches (unless fetching
+      // is paused for everyone).
+      if (opened.length > 0 && !this.paused && !(stage === 'source' && this.clicksHeld)) this.consumers[stage].resume(opened.map(({ topic, partition }) => ({ topic, partition })));
+      return;
+    }
+    let next: PendingOpen | undefined;
+    for (const pending of this.pendingOpens.values()) if (next === undefined || pending.triedAt < next.triedAt) next = pending;
+    if (next === undefined || nowMs - next.triedAt < PENDING_RETRY_MS) return;
+    next.triedAt = nowMs;
+    this.backgroundRead = { read: new OffsetRead(this.consumers.of(next.topic), [next]), pending: next };
   }
 
   get rebalancePending(): boolean {
@@ -132,11 +184,25 @@ export class TaskManager {
    * `reposition`, the partitions are assigned already (exactly-once recovery): their tasks reopen
    * and fetching seeks back.
    */
-  private async assign(member: Stage, partitions: Array<{ topic: string; partition: number }>, reposition = false): Promise<void> {
+  private async assign(member: Stage, partitions: Array<{ topic: string; partition: number }>, reposition = false, offsets?: OffsetRead): Promise<Assignment[]> {
     const assignment: Assignment[] = [];
+    const notReady: Array<{ topic: string; partition: number }> = [];
+    // Every partition's committed offset in one short read (a task may not need it): one that
+    // cannot be read yet leaves its task waiting, never the loop.
+    const read = offsets ?? new OffsetRead(this.consumers[member], partitions);
+    const deadline = Date.now() + COMMITTED_READ_MS + 1_000;
     for (const { topic, partition } of partitions) {
       const stage = this.consumers.stageOf(topic);
-      const task = await this.open(stage, topic, partition, this.committedToken(topic, partition), this.changelogAccess(stage));
+      let task: Task;
+      try {
+        task = await this.open(stage, topic, partition, () => read.get(topic, partition, deadline), this.changelogAccess(stage));
+      } catch (err) {
+        if (!(err instanceof OffsetNotReadyError)) throw err;
+        this.waitForOffset(topic, partition, read.reason);
+        notReady.push({ topic, partition });
+        continue;
+      }
+      this.pendingOpens.delete(`${topic}:${partition}`);
       const name = `${task.stage}-${partition}`;
       if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: name, nextOffset: task.nextOffset });
       if (task.stateOrigin.use === 'changelog') {
@@ -147,13 +213,16 @@ export class TaskManager {
       else this.merges[partition] = task;
       assignment.push({ topic, partition, offset: task.resume.from === 'earliest' ? OFFSET_BEGINNING : task.resume.offset });
     }
+    const consumer = this.consumers[member];
     if (reposition) {
       for (const { topic, partition, offset } of assignment) await this.health.retry('seeking', () => this.seek(topic, partition, offset), { local: true });
-      log.info('repositioned', { partitions: assignment });
-      return;
+      if (notReady.length > 0) consumer.pause(notReady);
+      if (assignment.length > 0) log.info('repositioned', { partitions: assignment });
+      return assignment;
     }
-    const consumer = this.consumers[member];
-    incremental(consumer).incrementalAssign(assignment);
+    // A partition whose task could not open yet is assigned too (the rebalance completes and the
+    // loop polls on), paused until its task opens and seeks to its checkpoint.
+    incremental(consumer).incrementalAssign([...assignment, ...notReady.map(({ topic, partition }) => ({ topic, partition }))]);
     // New partitions fetch at once; while outputs wait or a transaction is being aborted, not yet.
     // Either way say so: librdkafka keeps a partition's pause across unassign and assign, so a
     // partition paused before a revocation would otherwise come back paused for good.
@@ -162,13 +231,42 @@ export class TaskManager {
       if (this.paused || (member === 'source' && this.clicksHeld)) consumer.pause(added);
       else consumer.resume(added);
     }
-    log.info('assigned', { partitions: assignment });
+    if (notReady.length > 0) consumer.pause(notReady);
+    log.info('assigned', { partitions: assignment, ...(notReady.length > 0 ? { waitingForCommittedOffset: notReady.map((p) => `${p.topic}-${p.partition}`) } : {}) });
+    return assignment;
+  }
+
+  /** Keeps a partition whose task could not open waiting for its committed offset. */
+  private waitForOffset(topic: string, partition: number, reason: string): void {
+    const key = `${topic}:${partition}`;
+    const now = Date.now();
+    let pending = this.pendingOpens.get(key);
+    if (pending === undefined) {
+      pending = { topic, partition, since: now, reported: false, triedAt: now };
+      this.pendingOpens.set(key, pending);
+      // Not reported as an outage: the usual cause is a previous owner killed inside a
+      // transaction (its offsets stay unstable until the broker aborts it, after the
+      // transaction timeout); a broker that is really away fails the loop's calls too.
+      log.info('the committed offset is not readable yet: waiting for the open transaction of its previous owner to end (the broker aborts it after its timeout), or for the broker; the task opens once it is', { partition: `${topic}-${partition}`, reason });
+    }
+    this.reportHanging(pending, now);
+  }
+
+  /** One error line once a partition's committed offset stayed unreadable for long. */
+  private reportHanging(pending: PendingOpen, nowMs: number): void {
+    const waitedMs = nowMs - pending.since;
+    if (pending.reported || waitedMs <= tunables.hangingTransactionSuspectMs) return;
+    pending.reported = true;
+    // No open transaction outlives its timeout; an offset unstable for longer is held by a
+    // transaction whose markers the broker never wrote. Only an operator can abort it.
+    log.error(`the committed offset of ${pending.topic}-${pending.partition} is still unreadable after ${Math.round(waitedMs / 1000)} s: the broker is unreachable, or holds a hanging transaction (a single-node broker restart can leave one); list and abort those with 'bash scripts/kafka.sh hanging --abort' (kafka-transactions.sh find-hanging / abort)`);
   }
 
   private async revoke(member: Stage, partitions: TopicPartition[]): Promise<void> {
     const consumer = this.consumers[member];
     const revoked: Task[] = [];
     for (const { topic, partition } of partitions) {
+      this.pendingOpens.delete(`${topic}:${partition}`); // no task, nothing to checkpoint
       const task = this.consumers.stageOf(topic) === 'source' ? this.sources[partition] : this.merges[partition];
       if (task !== undefined) revoked.push(task);
     }
@@ -195,7 +293,7 @@ export class TaskManager {
   pauseFetching(paused: boolean): void {
     if (paused === this.paused) return;
     for (const consumer of this.consumers.all) {
-      const partitions = consumer.assignments();
+      const partitions = this.withTasks(consumer.assignments());
       if (partitions.length === 0 || (!paused && consumer === this.consumers.source && this.clicksHeld)) continue;
       if (paused) consumer.pause(partitions);
       else consumer.resume(partitions);
@@ -211,7 +309,7 @@ export class TaskManager {
     if (held === this.clicksHeld) return;
     this.clicksHeld = held;
     const consumer = this.consumers.source;
-    const partitions = consumer.assignments();
+    const partitions = this.withTasks(consumer.assignments());
     if (partitions.length === 0) return;
     if (held) consumer.pause(partitions);
     else if (!this.paused) consumer.resume(partitions);
@@ -219,6 +317,11 @@ export class TaskManager {
 
   get clicksHeldForSavepoint(): boolean {
     return this.clicksHeld;
+  }
+
+  /** The partitions whose tasks are open (a partition waiting for its task stays paused). */
+  private withTasks(partitions: TopicPartition[]): TopicPartition[] {
+    return this.pendingOpens.size === 0 ? partitions : partitions.filter((p) => !this.pendingOpens.has(`${p.topic}:${p.partition}`));
   }
 
   /** Exactly-once recovery: every task closes and reopens from its store; fetching seeks back. */
@@ -244,6 +347,8 @@ export class TaskManager {
   /** At stop: closes every store (the final checkpoint is taken) and gives the partitions back. */
   async closeAll(): Promise<void> {
     this.closing = true;
+    this.pendingOpens.clear();
+    this.backgroundRead = undefined;
     for (const task of this.tasks) await task.store.close().catch(() => undefined);
     this.sources.length = 0;
     this.merges.length = 0;
@@ -262,41 +367,6 @@ export class TaskManager {
 
   private seek(topic: string, partition: number, offset: number): Promise<void> {
     return new Promise((resolve, reject) => this.consumers.of(topic).seek({ topic, partition, offset }, 10_000, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /**
-   * The group's committed offset of a partition and its metadata (the token of the transaction
-   * that committed it), read as stable: librdkafka's read_committed consumer waits for pending
-   * transactional commits (KIP-447). Retries while the broker is away.
-   */
-  private committedToken(topic: string, partition: number): CommittedToken {
-    return async () => {
-      const since = Date.now();
-      let hangingReported = false;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const [committed] = await new Promise<Array<{ metadata?: string | null; offset?: number }>>((resolve, reject) =>
-            this.consumers.of(topic).committed([{ topic, partition }], 10_000, (err, offsets) => (err ? reject(err) : resolve(offsets))),
-          );
-          const offset = committed?.offset;
-          return { token: committed?.metadata ?? undefined, offset: offset !== undefined && offset >= 0 ? offset : undefined };
-        } catch (err) {
-          // Not reported as an outage: the usual cause is a previous owner killed inside a
-          // transaction (its offsets stay unstable until the broker aborts it, after the
-          // transaction timeout); a broker that is really away fails the loop's calls too.
-          if (attempt === 1) {
-            log.info('the committed offset is not readable yet: waiting for the open transaction of its previous owner to end (the broker aborts it after its timeout), or for the broker', { partition: `${topic}-${partition}`, reason: (err as Error).message });
-          }
-          if (!hangingReported && Date.now() - since > tunables.hangingTransactionSuspectMs) {
-            // No open transaction outlives its timeout; an offset unstable for longer is held by a
-            // transaction whose markers the broker never wrote. Only an operator can abort it.
-            hangingReported = true;
-            log.error(`the committed offset of ${topic}-${partition} is still unreadable after ${Math.round((Date.now() - since) / 1000)} s: the broker is unreachable, or holds a hanging transaction (a single-node broker restart can leave one); list and abort those with 'bash scripts/kafka.sh hanging --abort' (kafka-transactions.sh find-hanging / abort)`);
-          }
-          await sleep(1_000);
-        }
-      }
-    };
   }
 
   private changelogAccess(stage: Stage): ChangelogAccess | undefined {

@@ -66,6 +66,18 @@ const log = logger('worker');
 /** One read of both members: the records, how many of them are clicks, or why it failed. */
 type BatchRead = { messages: Message[]; clicks: number } | { error: unknown };
 
+/**
+ * A member that did not poll within max.poll.interval.ms has left the group: librdkafka reports
+ * it once, on a read, and its partitions come back as lost on the next one (no checkpoint: their
+ * next owner resumes from the last). The next read rejoins, so it is a round without records,
+ * not a crash.
+ */
+function leftGroupAsEmpty(read: PromiseSettledResult<Message[]>): PromiseSettledResult<Message[]> {
+  if (read.status === 'fulfilled' || (read.reason as { code?: number } | undefined)?.code !== CODES.ERRORS.ERR__MAX_POLL_EXCEEDED) return read;
+  log.warn('left the group: the loop did not poll within max.poll.interval.ms; rejoining', { reason: (read.reason as Error).message });
+  return { status: 'fulfilled', value: [] };
+}
+
 export class Worker {
   readonly workerId = `${hostname()}/${process.pid}`;
   readonly metrics: WorkerMetrics = emptyMetrics();
@@ -244,6 +256,9 @@ export class Worker {
         if (this.sink.waiting) this.tasks.pauseFetching(!(await this.sink.drain(tunables.drainBudgetMs)));
         else if (this.tasks.fetchingPaused) this.tasks.pauseFetching(false);
         if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
+        // Tasks whose committed offsets were not readable yet: one bounded attempt per second,
+        // never with a read in flight (opening one seeks its partition).
+        if (this.tasks.opensPending && this.readAhead === undefined) await this.tasks.retryPendingOpens();
         if (this.delivery.recovering) continue;
         // While a stop-with-savepoint holds clicks, source tasks send nothing after their barrier.
         const clicksHeld = this.tasks.clicksHeldForSavepoint;
@@ -304,6 +319,7 @@ export class Worker {
       !this.savepointsDue &&
       !this.delivery.recovering &&
       !this.tasks.rebalancePending &&
+      !this.tasks.opensPending &&
       !this.tasks.fetchingPaused &&
       !this.tasks.clicksHeldForSavepoint &&
       !this.sink.waiting
@@ -350,7 +366,7 @@ export class Worker {
     merge.setDefaultConsumeTimeout(mergeWaits ? 100 : 0);
     const read = (consumer: ConsumerClient) =>
       new Promise<Message[]>((resolve, reject) => consumer.consume(size, (err, messages) => (err ? reject(err) : resolve(messages))));
-    const [clicks, partials] = await Promise.allSettled([read(source), read(merge)]);
+    const [clicks, partials] = await Promise.allSettled([read(source), read(merge)]).then((reads) => reads.map(leftGroupAsEmpty));
     const failed = [clicks, partials].find((read): read is PromiseRejectedResult => read.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const clickMessages = (clicks as PromiseFulfilledResult<Message[]>).value;

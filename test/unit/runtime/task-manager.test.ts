@@ -15,10 +15,40 @@ import { topicNames } from '../../../src/config.js';
 
 const topics = topicNames('t.');
 
+/**
+ * The group's committed offsets as fake members read them: answered at once, unless the
+ * partition's reads are held (answered on release) or set to fail (answered with an error).
+ */
+class FakeCommitted {
+  readonly held = new Set<string>();
+  readonly failing = new Map<string, number>();
+  readonly reads: string[] = [];
+  private readonly waiting = new Map<string, Array<() => void>>();
+
+  read = (parts: Array<{ topic: string; partition: number }>, _timeoutMs: number, cb: (err: Error | null, offsets: unknown[]) => void): void => {
+    const keys = parts.map((p) => `${p.topic}-${p.partition}`);
+    this.reads.push(...keys);
+    const answer = () => cb(null, parts.map((p) => ({ ...p, offset: 1, metadata: null })));
+    const failing = keys.filter((key) => (this.failing.get(key) ?? 0) > 0);
+    for (const key of failing) this.failing.set(key, this.failing.get(key)! - 1);
+    const held = keys.find((key) => this.held.has(key));
+    if (failing.length > 0) cb(new Error('Local: Timed out'), []);
+    else if (held !== undefined) this.waiting.set(held, [...(this.waiting.get(held) ?? []), answer]);
+    else answer();
+  };
+
+  release(key: string): void {
+    this.held.delete(key);
+    for (const answer of this.waiting.get(key) ?? []) answer();
+    this.waiting.delete(key);
+  }
+}
+
 /** A group member that records, in `calls`, the calls the task manager makes on it. */
-function fakeMember(name: string, calls: string[], lost: boolean) {
+function fakeMember(name: string, calls: string[], lost: boolean, committed = new FakeCommitted()) {
   const consumer = {
     lost,
+    committed: committed.read,
     incrementalAssign: (parts: Array<{ topic: string; partition: number; offset: number }>) => calls.push(`${name} assign ${parts.map((p) => `${p.topic}-${p.partition}@${p.offset}`).join(',')}`),
     incrementalUnassign: (parts: Array<{ topic: string; partition: number }>) => calls.push(`${name} unassign ${parts.map((p) => `${p.topic}-${p.partition}`).join(',')}`),
     assignmentLost: () => consumer.lost,
@@ -34,17 +64,19 @@ function fakeMember(name: string, calls: string[], lost: boolean) {
   return consumer as unknown as ConsumerClient & { lost: boolean };
 }
 
-/** Opens fake tasks resuming where `resumes` says; records closes. */
+/** Opens fake tasks resuming where `resumes` says, each after reading its committed offset (as with a changelog); records closes. */
 function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[]): TaskOpener {
-  return async (stage, topic, partition) => {
+  return async (stage, topic, partition, committed) => {
     const name = `${stage}-${partition}`;
+    await committed();
     return { stage, topic, partition, resume: resumes[name] ?? { from: 'earliest' }, pendingResolution: 'none', stateOrigin: { use: 'local' }, store: { close: async () => void closed.push(name) } } as unknown as Task;
   };
 }
 
 function manager(lost: boolean | 'merge' = false, resumes: Record<string, ResumePoint> = {}) {
   const calls: string[] = [];
-  const consumers = new StageConsumers(fakeMember('source', calls, lost === true), fakeMember('merge', calls, lost !== false), topics.clicks);
+  const committed = new FakeCommitted();
+  const consumers = new StageConsumers(fakeMember('source', calls, lost === true, committed), fakeMember('merge', calls, lost !== false, committed), topics.clicks);
   const closed: string[] = [];
   const checkpointed: string[][] = [];
   let lostCount = 0;
@@ -60,7 +92,7 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
     },
     fakeOpener(resumes, closed),
   );
-  return { tasks, calls, closed, checkpointed, lost: () => lostCount };
+  return { tasks, calls, closed, checkpointed, committed, lost: () => lostCount };
 }
 
 const assignEvent = { code: CODES.ERRORS.ERR__ASSIGN_PARTITIONS };
@@ -162,4 +194,81 @@ test('only the member whose assignment was lost skips the checkpoint; the other 
   assert.equal(m.lost(), 1, 'the merge member lost its partition');
   assert.deepEqual(m.checkpointed, [['source-0']], 'the source member still checkpoints before giving its partition back');
   assert.deepEqual(m.calls, [`merge unassign ${topics.partials}-1`, `source unassign ${topics.clicks}-0`]);
+});
+
+test('tasks whose committed offsets cannot be read yet do not hold the rebalance: assigned paused, each opens after a read of it succeeds, one read at a time', async () => {
+  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 500 }, 'source-1': { from: 'checkpoint', offset: 900 } });
+  const [key0, key1] = [`${topics.clicks}-0`, `${topics.clicks}-1`];
+  m.committed.failing.set(key1, 1); // one read of both: it fails for both
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('merge', assignEvent, []);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.tasks.length, 0);
+  assert.deepEqual(m.calls, [`source assign ${key0}@undefined,${key1}@undefined`, 'source pause 2', 'merge assign '], 'both partitions assigned (the group completes), paused');
+  assert.equal(m.tasks.opensPending, true);
+  assert.equal(m.tasks.assignmentSettled, false, 'no savepoint while a task waits to open');
+  assert.deepEqual(m.committed.reads, [key0, key1]);
+
+  m.calls.length = 0;
+  const later = Date.now() + 60_000;
+  await m.tasks.retryPendingOpens(later); // reads partition 0 (answered at once)
+  await m.tasks.retryPendingOpens(later); // opens it
+  assert.deepEqual(m.calls, [`source seek ${key0}@500`, 'source resume 1'], 'opened: sought to its checkpoint, then fetching');
+  assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`), ['source-0']);
+
+  m.calls.length = 0;
+  m.committed.held.add(key1);
+  await m.tasks.retryPendingOpens(later); // reads partition 1: no answer yet
+  await m.tasks.retryPendingOpens(later + 60_000);
+  assert.deepEqual(m.calls, [], 'nothing happens while the read goes on');
+  assert.deepEqual(m.committed.reads, [key0, key1, key0, key1], 'and no second read starts');
+  m.committed.release(key1);
+  await m.tasks.retryPendingOpens(later + 60_000);
+  assert.deepEqual(m.calls, [`source seek ${key1}@900`, 'source resume 1']);
+  assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`).sort(), ['source-0', 'source-1']);
+  assert.equal(m.tasks.opensPending, false);
+  assert.equal(m.tasks.assignmentSettled, true);
+});
+
+test('a failed read of a waiting partition is started again a second after it ended, until one answers', async () => {
+  const m = manager(false, { 'merge-0': { from: 'group', offset: 70 } });
+  const key = `${topics.partials}-0`;
+  m.committed.failing.set(key, 2);
+  m.tasks.onRebalance('source', assignEvent, []);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.opensPending, true);
+  const reads = () => m.committed.reads.filter((read) => read === key).length;
+  assert.equal(reads(), 1);
+  const t0 = Date.now();
+  await m.tasks.retryPendingOpens(t0 + 500);
+  assert.equal(reads(), 1, 'not again within a second');
+  await m.tasks.retryPendingOpens(t0 + 1_000); // the second read (it fails)
+  await m.tasks.retryPendingOpens(t0 + 1_100); // sees it failed
+  await m.tasks.retryPendingOpens(t0 + 1_500);
+  assert.equal(reads(), 2, 'not again within a second of its end');
+  m.calls.length = 0;
+  await m.tasks.retryPendingOpens(t0 + 2_100); // the third read answers
+  await m.tasks.retryPendingOpens(t0 + 2_100);
+  assert.equal(reads(), 3);
+  assert.deepEqual(m.calls, [`merge seek ${key}@70`, 'merge resume 1']);
+  assert.equal(m.tasks.opensPending, false);
+});
+
+test('a partition revoked while its task waits to open is given back without a checkpoint', async () => {
+  const m = manager();
+  m.committed.failing.set(`${topics.partials}-0`, 5);
+  m.tasks.onRebalance('source', assignEvent, []);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.opensPending, true);
+  m.calls.length = 0;
+  m.tasks.onRebalance('merge', revokeEvent, [{ topic: topics.partials, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.deepEqual(m.checkpointed, [[]], 'no task of it to checkpoint');
+  assert.deepEqual(m.calls, [`merge unassign ${topics.partials}-0`]);
+  assert.equal(m.tasks.opensPending, false);
+  await m.tasks.retryPendingOpens(Date.now() + 10_000);
+  await m.tasks.retryPendingOpens(Date.now() + 20_000);
+  assert.equal(m.tasks.tasks.length, 0, 'nothing reopens it');
 });
