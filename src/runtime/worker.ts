@@ -72,7 +72,7 @@ type BatchRead = { messages: Message[]; clicks: number } | { error: unknown };
  * next owner resumes from the last). The next read rejoins, so it is a round without records,
  * not a crash.
  */
-function leftGroupAsEmpty(read: PromiseSettledResult<Message[]>): PromiseSettledResult<Message[]> {
+export function leftGroupAsEmpty(read: PromiseSettledResult<Message[]>): PromiseSettledResult<Message[]> {
   if (read.status === 'fulfilled' || (read.reason as { code?: number } | undefined)?.code !== CODES.ERRORS.ERR__MAX_POLL_EXCEEDED) return read;
   log.warn('left the group: the loop did not poll within max.poll.interval.ms; rejoining', { reason: (read.reason as Error).message });
   return { status: 'fulfilled', value: [] };
