@@ -10,12 +10,13 @@
 // going for the partitions still waiting (task-manager.ts).
 
 import type { ConsumerClient } from '../kafka/clients.js';
+import { TaskNotReadyError } from './not-ready.js';
 
 /** A committed offset and its metadata (the token of the transaction that committed it). */
 export type CommittedOffset = { token: string | undefined; offset: number | undefined };
 
 /** The committed offset was not read (yet) within the time the caller gave it. */
-export class OffsetNotReadyError extends Error {}
+export class OffsetNotReadyError extends TaskNotReadyError {}
 
 /** How long one read may wait for unstable offsets before it fails (and is tried again later). */
 export const COMMITTED_READ_MS = 2_000;

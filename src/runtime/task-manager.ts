@@ -18,17 +18,18 @@ import { logger } from '../log.js';
 import type { Stage } from '../state/state-dir.js';
 import type { BrokerHealth } from './outage.js';
 import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
-import { openMergeTask, openSourceTask, type ChangelogAccess, type CommittedToken, type MergeTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+import { TaskNotReadyError } from './not-ready.js';
+import { openMergeTask, openSourceTask, type ChangelogAccess, type MergeTask, type OpenContext, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 const log = logger('worker');
 
 /** A partition and the offset its task resumes reading at. */
 export type Assignment = { topic: string; partition: number; offset: number };
 
-/** How long after one read of a waiting partition's committed offset the next read of it may start. */
+/** How long after one attempt to open a waiting partition's task (its committed offset read first) the next may start. */
 const PENDING_RETRY_MS = 1_000;
 
-/** A partition assigned to this worker whose task waits for its committed offset. */
+/** A partition assigned to this worker whose task could not open yet (not-ready.ts says why it may not). */
 type PendingOpen = { topic: string; partition: number; since: number; reported: boolean; triedAt: number };
 
 /** What the task manager asks of the rest of the worker. */
@@ -42,7 +43,7 @@ export interface TaskManagerHooks {
 }
 
 /** Opens the task of a partition from its store (or the changelog): tasks.ts, or a test's fake. */
-export type TaskOpener = (stage: Stage, topic: string, partition: number, committed: CommittedToken, changelog: ChangelogAccess | undefined) => Promise<Task>;
+export type TaskOpener = (stage: Stage, topic: string, partition: number, context: OpenContext) => Promise<Task>;
 
 export class TaskManager {
   /** Tasks by partition, per stage: arrays for a fast lookup on the hot path. */
@@ -58,9 +59,9 @@ export class TaskManager {
   /** Clicks are not read while a stop-with-savepoint drains the partials (holdClicks). */
   private clicksHeld = false;
   /**
-   * Partitions assigned to this worker whose tasks could not open yet (their committed offset was
-   * not readable, committed-offsets.ts): assigned but paused, each read again in turn by
-   * `backgroundRead` (one at a time), each opening on the round after a read of it succeeded.
+   * Partitions assigned to this worker whose tasks could not open yet (not-ready.ts): assigned
+   * but paused, each tried again in turn: its committed offset read by `backgroundRead` (one at a
+   * time), its task opened on the round after that read succeeded.
    */
   private readonly pendingOpens = new Map<string, PendingOpen>();
   private backgroundRead: { read: OffsetRead; pending: PendingOpen } | undefined;
@@ -71,10 +72,8 @@ export class TaskManager {
     private readonly changelog: { reader: ChangelogReader; topics: ChangelogTopics } | undefined,
     private readonly health: BrokerHealth,
     private readonly hooks: TaskManagerHooks,
-    private readonly open: TaskOpener = (stage, topic, partition, committed, changelog) =>
-      stage === 'source'
-        ? openSourceTask(settings, topic, partition, Date.now(), committed, changelog)
-        : openMergeTask(settings, topic, partition, committed, changelog),
+    private readonly open: TaskOpener = (stage, topic, partition, context) =>
+      stage === 'source' ? openSourceTask(settings, topic, partition, Date.now(), context) : openMergeTask(settings, topic, partition, context),
   ) {}
 
   get tasks(): Task[] {
@@ -107,7 +106,7 @@ export class TaskManager {
     return this.settled.source && this.settled.merge && this.pendingOpens.size === 0;
   }
 
-  /** Whether tasks wait to be opened (their committed offsets were not readable yet). */
+  /** Whether tasks wait to be opened (not-ready.ts). */
   get opensPending(): boolean {
     return this.pendingOpens.size > 0;
   }
@@ -193,12 +192,13 @@ export class TaskManager {
     const deadline = Date.now() + COMMITTED_READ_MS + 1_000;
     for (const { topic, partition } of partitions) {
       const stage = this.consumers.stageOf(topic);
+      const waitingSinceMs = this.pendingOpens.get(`${topic}:${partition}`)?.since ?? Date.now();
       let task: Task;
       try {
-        task = await this.open(stage, topic, partition, () => read.get(topic, partition, deadline), this.changelogAccess(stage));
+        task = await this.open(stage, topic, partition, { committed: () => read.get(topic, partition, deadline), changelog: this.changelogAccess(stage), waitingSinceMs });
       } catch (err) {
-        if (!(err instanceof OffsetNotReadyError)) throw err;
-        this.waitForOffset(topic, partition, read.reason);
+        if (!(err instanceof TaskNotReadyError)) throw err;
+        this.waitToOpen(topic, partition, err instanceof OffsetNotReadyError ? read.reason : err.message);
         notReady.push({ topic, partition });
         continue;
       }
@@ -232,22 +232,23 @@ export class TaskManager {
       else consumer.resume(added);
     }
     if (notReady.length > 0) consumer.pause(notReady);
-    log.info('assigned', { partitions: assignment, ...(notReady.length > 0 ? { waitingForCommittedOffset: notReady.map((p) => `${p.topic}-${p.partition}`) } : {}) });
+    log.info('assigned', { partitions: assignment, ...(notReady.length > 0 ? { waitingToOpen: notReady.map((p) => `${p.topic}-${p.partition}`) } : {}) });
     return assignment;
   }
 
-  /** Keeps a partition whose task could not open waiting for its committed offset. */
-  private waitForOffset(topic: string, partition: number, reason: string): void {
+  /** Keeps a partition whose task could not open waiting (paused) to be tried again. */
+  private waitToOpen(topic: string, partition: number, reason: string): void {
     const key = `${topic}:${partition}`;
     const now = Date.now();
     let pending = this.pendingOpens.get(key);
     if (pending === undefined) {
       pending = { topic, partition, since: now, reported: false, triedAt: now };
       this.pendingOpens.set(key, pending);
-      // Not reported as an outage: the usual cause is a previous owner killed inside a
-      // transaction (its offsets stay unstable until the broker aborts it, after the
-      // transaction timeout); a broker that is really away fails the loop's calls too.
-      log.info('the committed offset is not readable yet: waiting for the open transaction of its previous owner to end (the broker aborts it after its timeout), or for the broker; the task opens once it is', { partition: `${topic}-${partition}`, reason });
+      // Not reported as an outage: the usual cause of an unreadable committed offset is a
+      // previous owner killed inside a transaction (its offsets stay unstable until the broker
+      // aborts it, after the transaction timeout); a broker that is really away fails the loop's
+      // calls too.
+      log.info('the task cannot open yet: its partition waits, paused, while the worker polls on; the task opens once it can', { partition: `${topic}-${partition}`, reason });
     }
     this.reportHanging(pending, now);
   }

@@ -13,6 +13,7 @@ import { TaskStore } from '../state/task-store.js';
 import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { UserError, isUserError } from '../errors.js';
+import { TaskNotReadyError } from './not-ready.js';
 import { logger, rateLimited } from '../log.js';
 import type { BadEntry } from '../topology/state-keys.js';
 import { taskDir, type Stage } from '../state/state-dir.js';
@@ -95,20 +96,17 @@ export type Task = SourceTask | MergeTask;
 
 
 /**
- * Opens a store, waiting while another process holds it: in a rebalance the previous owner may
- * still be closing it (or finishing a checkpoint it cannot complete while the broker is away).
+ * Opens a store, unless another process holds it: in a rebalance the previous owner may still be
+ * closing it (or finishing a checkpoint it cannot complete while the broker is away). The task
+ * then waits to open (TaskNotReadyError), for `storeReleaseWaitMs` since its wait began at most.
  */
-async function openWhenReleased(location: string): Promise<TaskStore> {
-  const deadline = Date.now() + tunables.storeReleaseWaitMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await TaskStore.open(location);
-    } catch (err) {
-      const lockedElsewhere = isUserError(err) && err.code === 'STATE_LOCKED' && !err.message.includes('in this process');
-      if (!lockedElsewhere || Date.now() >= deadline) throw err;
-      if (attempt === 1) log.info('waiting for the previous owner to release the state store', { location });
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+async function openUnlessHeld(location: string, waitingSinceMs: number): Promise<TaskStore> {
+  try {
+    return await TaskStore.open(location);
+  } catch (err) {
+    const lockedElsewhere = isUserError(err) && err.code === 'STATE_LOCKED' && !err.message.includes('in this process');
+    if (!lockedElsewhere || Date.now() - waitingSinceMs >= tunables.storeReleaseWaitMs) throw err;
+    throw new TaskNotReadyError(`its state store ${location} is still held by the previous owner (another worker on this machine)`);
   }
 }
 
@@ -124,25 +122,34 @@ export interface ChangelogAccess {
   retry<T>(what: string, call: () => Promise<T>): Promise<T>;
 }
 
+/** What opening a task asks of the worker. */
+export interface OpenContext {
+  committed: CommittedToken;
+  changelog: ChangelogAccess | undefined;
+  /** When this task began waiting to open (epoch ms): now, unless an earlier attempt could not. */
+  waitingSinceMs: number;
+}
+
 /**
- * The changelog's last marker, read after the group's committed offset (read as stable: it waits
- * until a previous owner's transaction ended) and once the two agree, so that no checkpoint of a
- * previous owner becomes visible after this read (see the invariant in state/changelog.ts).
+ * The changelog's last marker, read after the group's committed offset (read as stable: a previous
+ * owner's transaction has ended) and only once the two agree, so that no checkpoint of a previous
+ * owner becomes visible after this read (see the invariant in state/changelog.ts). Until they
+ * agree that transaction's markers are still being written: the task waits to open
+ * (TaskNotReadyError), for `changelogInDoubtWaitMs` since its wait began at most; past that, the
+ * group's offset was committed without the changelog (a run with --no-changelog), and the marker
+ * is taken as it is.
  */
-async function lastStamp(changelog: ChangelogAccess, partition: number, committed: { offset: number | undefined }, localOffset: number | undefined): Promise<CheckpointStamp | undefined> {
-  const read = () => changelog.retry(`reading ${changelog.topic}-${partition}`, () => changelog.reader.lastStamp(changelog.topic, partition));
-  let stamp = await read();
+async function lastStamp(changelog: ChangelogAccess, partition: number, committed: { offset: number | undefined }, localOffset: number | undefined, waitingSinceMs: number): Promise<CheckpointStamp | undefined> {
+  const stamp = await changelog.retry(`reading ${changelog.topic}-${partition}`, () => changelog.reader.lastStamp(changelog.topic, partition));
   // An empty changelog beside a local store at the committed offset: a job that ran without the
   // changelog, whose store seeds it; nothing to wait for.
   if (stamp === undefined && localOffset !== undefined && localOffset === committed.offset) return stamp;
-  const deadline = Date.now() + tunables.changelogInDoubtWaitMs;
-  while (!markerMatches(stamp, committed.offset) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the commit markers are still being written
-    stamp = await read();
+  if (markerMatches(stamp, committed.offset)) return stamp;
+  const fields = { topic: changelog.topic, partition, committedOffset: committed.offset ?? null, markerOffset: stamp?.nextOffset ?? null };
+  if (Date.now() - waitingSinceMs < tunables.changelogInDoubtWaitMs) {
+    throw new TaskNotReadyError(`the changelog ${changelog.topic}-${partition} does not show the checkpoint of committed offset ${fields.committedOffset} yet (its last marker names ${fields.markerOffset})`);
   }
-  if (!markerMatches(stamp, committed.offset)) {
-    log.warn('the changelog does not show the checkpoint the committed offset names', { topic: changelog.topic, partition, committedOffset: committed.offset, markerOffset: stamp?.nextOffset ?? null });
-  }
+  log.warn('the changelog does not show the checkpoint the committed offset names', fields);
   return stamp;
 }
 
@@ -150,18 +157,24 @@ async function lastStamp(changelog: ChangelogAccess, partition: number, committe
  * Opens a task's store and reads what its last checkpoint holds, after settling a checkpoint a
  * crash left staged (exactly-once mode): kept if the group's committed offset carries its token.
  * With a changelog, a store that is not at the changelog's last checkpoint is rebuilt from it.
+ * A task that has to wait (TaskNotReadyError) finds out before its state is loaded: it is
+ * tried again about once a second.
  */
-async function openStore(settings: TaskSettings, stage: Stage, partition: number, committedToken: CommittedToken, changelog: ChangelogAccess | undefined) {
+async function openStore(settings: TaskSettings, stage: Stage, partition: number, context: OpenContext) {
+  const { committed: committedToken, changelog, waitingSinceMs } = context;
   const location = taskDir(settings.stateDir, settings.jobId, stage, partition);
-  let store = await openWhenReleased(location);
+  let store = await openUnlessHeld(location, waitingSinceMs);
   try {
     const pendingResolution = await store.resolvePending(async () => (await committedToken()).token);
-    let loaded = await store.load();
     let source: StoreSource = { use: 'local' };
     let committed: { offset: number | undefined } | undefined;
+    let remote: CheckpointStamp | undefined;
     if (changelog !== undefined) {
       committed = await committedToken();
-      const remote = await lastStamp(changelog, partition, committed, loaded.nextOffset);
+      remote = await lastStamp(changelog, partition, committed, await store.checkpointOffset(), waitingSinceMs);
+    }
+    let loaded = await store.load();
+    if (changelog !== undefined) {
       source = chooseSource(loaded.stamp, loaded.entries.length > 0 || loaded.nextOffset !== undefined, remote);
       if (source.use === 'changelog') {
         await store.close();
@@ -213,8 +226,8 @@ async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: nu
   );
 }
 
-export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<SourceTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, committedToken, changelog);
+export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, context: OpenContext): Promise<SourceTask> {
+  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, context);
   const skipped: string[] = [];
   const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
   await refuseOtherLateness(store, 'source', partition, loaded, panes.restoredLatenessMs, settings);
@@ -240,8 +253,8 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
   };
 }
 
-export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, committedToken: CommittedToken, changelog?: ChangelogAccess): Promise<MergeTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, committedToken, changelog);
+export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, context: OpenContext): Promise<MergeTask> {
+  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, context);
   const skipped: string[] = [];
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition, skipped));
   await refuseOtherLateness(store, 'merge', partition, loaded, windows.restoredLatenessMs, settings);

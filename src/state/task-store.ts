@@ -62,6 +62,11 @@ function parsePendingMeta(text: string): PendingMeta | undefined {
   }
 }
 
+/** A stored next offset, if it is one (an unreadable one: as if none was written). Pure. */
+function parseOffset(text: string | undefined): number | undefined {
+  return text !== undefined && Number.isSafeInteger(Number(text)) && Number(text) >= 0 ? Number(text) : undefined;
+}
+
 export class TaskStore {
   /** The checkpoint staged by this process and not yet promoted (saves reading it back). */
   private staged: PendingCheckpoint | undefined;
@@ -95,13 +100,24 @@ export class TaskStore {
     return new TaskStore(location, db);
   }
 
+  /** The next offset the last checkpoint names, read alone (a task about to wait need not load its state). */
+  async checkpointOffset(): Promise<number | undefined> {
+    let text: string | undefined;
+    try {
+      text = await this.db.get(NEXT_OFFSET);
+    } catch (err) {
+      throw readFailure(this.location, err);
+    }
+    return parseOffset(text);
+  }
+
   async load(): Promise<LoadedState> {
     const entries: Array<[string, string]> = [];
     let nextOffset: number | undefined;
     let stamp: CheckpointStamp | undefined;
     try {
       for await (const [key, value] of this.db.iterator()) {
-        if (key === NEXT_OFFSET) nextOffset = Number.isSafeInteger(Number(value)) && Number(value) >= 0 ? Number(value) : undefined;
+        if (key === NEXT_OFFSET) nextOffset = parseOffset(value);
         else if (key === CHECKPOINT_STAMP) stamp = parseStamp(value); // unreadable: the changelog decides (rebuilt)
         else if (!key.startsWith(CHECKPOINT_META) && !key.startsWith(PENDING)) entries.push([key, value]);
       }

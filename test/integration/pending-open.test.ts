@@ -9,39 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, waitForExit } from '../support/job.js';
-
-type LogLine = { ts: string; msg: string; partitions?: Array<{ topic: string; partition: number }>; waitingForCommittedOffset?: string[] };
-
-/** Every JSON line the worker writes to stderr, as it comes. */
-function collectLog(child: ChildProcess): LogLine[] {
-  const lines: LogLine[] = [];
-  let rest = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    const text = rest + chunk.toString();
-    const parts = text.split('\n');
-    rest = parts.pop()!;
-    for (const part of parts) {
-      try {
-        lines.push(JSON.parse(part) as LogLine);
-      } catch {
-        // not a log line (a crash trace): the assertions below show the log if they fail
-      }
-    }
-  });
-  return lines;
-}
-
-async function waitForLine(lines: LogLine[], matches: (line: LogLine) => boolean, timeoutMs: number, what: string): Promise<LogLine> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = lines.find(matches);
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not logged within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { collectLog, timeline, waitForLine, type LogLine } from '../support/worker-log.js';
 
 test("exactly-once: partitions whose committed offsets a killed worker's open transaction holds wait paused; a worker joining meanwhile gets its tasks first; output equals the oracle, no duplicates", async () => {
   const job = await createJob('pending-open');
@@ -55,12 +24,12 @@ test("exactly-once: partitions whose committed offsets a killed worker's open tr
 
     const heir = startWorker(job, own('heir'), { CLICKSTREAM_LOG: 'info' });
     const heirLog = collectLog(heir);
-    const waiting = await waitForLine(heirLog, (line) => line.msg === 'assigned' && (line.waitingForCommittedOffset?.length ?? 0) > 0, 60_000, 'the heir assigned partitions whose offsets are unreadable');
-    const stuck = new Set(waiting.waitingForCommittedOffset);
+    const waiting = await waitForLine(heirLog, (line) => line.msg === 'assigned' && (line.waitingToOpen?.length ?? 0) > 0, 60_000, 'the heir assigned partitions whose offsets are unreadable');
+    const stuck = new Set(waiting.waitingToOpen);
 
     const joiner = startWorker(job, own('joiner'), { CLICKSTREAM_LOG: 'info' });
     const joinerLog = collectLog(joiner);
-    const joined = await waitForLine(joinerLog, (line) => line.msg === 'assigned' && ((line.partitions?.length ?? 0) > 0 || (line.waitingForCommittedOffset?.length ?? 0) > 0), 60_000, 'the joiner got tasks');
+    const joined = await waitForLine(joinerLog, (line) => line.msg === 'assigned' && ((line.partitions?.length ?? 0) > 0 || (line.waitingToOpen?.length ?? 0) > 0), 60_000, 'the joiner got tasks');
 
     const expected = oracleFor(await producing);
     const output = await readOutput(job, expected);
@@ -71,11 +40,7 @@ test("exactly-once: partitions whose committed offsets a killed worker's open tr
     const opensStuck = (line: LogLine) => (line.msg === 'assigned' || line.msg === 'repositioned') && (line.partitions ?? []).some((p) => stuck.has(`${p.topic}-${p.partition}`));
     const opened = [...heirLog, ...joinerLog].filter(opensStuck).map((line) => line.ts).sort()[0];
     assert.ok(opened !== undefined, `a task of ${[...stuck].join(', ')} opened`);
-    const timeline = [...heirLog.map((line) => ({ worker: 'heir', ...line })), ...joinerLog.map((line) => ({ worker: 'joiner', ...line }))]
-      .sort((a, b) => a.ts.localeCompare(b.ts))
-      .map((line) => JSON.stringify(line))
-      .join('\n');
-    assert.ok(joined.ts < opened, `the joiner got its tasks (${joined.ts}) before the stuck partitions' tasks opened (${opened}): the heir kept serving the group meanwhile\n${timeline}`);
+    assert.ok(joined.ts < opened, `the joiner got its tasks (${joined.ts}) before the stuck partitions' tasks opened (${opened}): the heir kept serving the group meanwhile\n${timeline({ heir: heirLog, joiner: joinerLog })}`);
   } finally {
     await stopAll(job);
   }

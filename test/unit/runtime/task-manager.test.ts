@@ -11,6 +11,7 @@ import type { ResumePoint } from '../../../src/state/changelog.js';
 import { BrokerHealth } from '../../../src/runtime/outage.js';
 import { TaskManager, type TaskOpener } from '../../../src/runtime/task-manager.js';
 import type { Task } from '../../../src/runtime/tasks.js';
+import { TaskNotReadyError } from '../../../src/runtime/not-ready.js';
 import { topicNames } from '../../../src/config.js';
 
 const topics = topicNames('t.');
@@ -64,11 +65,21 @@ function fakeMember(name: string, calls: string[], lost: boolean, committed = ne
   return consumer as unknown as ConsumerClient & { lost: boolean };
 }
 
-/** Opens fake tasks resuming where `resumes` says, each after reading its committed offset (as with a changelog); records closes. */
-function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[]): TaskOpener {
-  return async (stage, topic, partition, committed) => {
+/**
+ * Opens fake tasks resuming where `resumes` says, each after reading its committed offset (as with
+ * a changelog); refuses a task while `refusals` counts attempts left for it (as when the changelog
+ * does not show its checkpoint yet), noting when each attempt says its wait began; records closes.
+ */
+function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[], refusals = new Map<string, number>(), attempts: Array<{ task: string; waitingSinceMs: number }> = []): TaskOpener {
+  return async (stage, topic, partition, { committed, waitingSinceMs }) => {
     const name = `${stage}-${partition}`;
     await committed();
+    attempts.push({ task: name, waitingSinceMs });
+    const left = refusals.get(name) ?? 0;
+    if (left > 0) {
+      refusals.set(name, left - 1);
+      throw new TaskNotReadyError(`${name}: the changelog does not show its checkpoint yet`);
+    }
     return { stage, topic, partition, resume: resumes[name] ?? { from: 'earliest' }, pendingResolution: 'none', stateOrigin: { use: 'local' }, store: { close: async () => void closed.push(name) } } as unknown as Task;
   };
 }
@@ -79,6 +90,8 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
   const consumers = new StageConsumers(fakeMember('source', calls, lost === true, committed), fakeMember('merge', calls, lost !== false, committed), topics.clicks);
   const closed: string[] = [];
   const checkpointed: string[][] = [];
+  const refusals = new Map<string, number>();
+  const attempts: Array<{ task: string; waitingSinceMs: number }> = [];
   let lostCount = 0;
   const tasks = new TaskManager(
     consumers,
@@ -90,9 +103,9 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
       partitionsLost: () => void lostCount++,
       restoreProgress: () => undefined,
     },
-    fakeOpener(resumes, closed),
+    fakeOpener(resumes, closed, refusals, attempts),
   );
-  return { tasks, calls, closed, checkpointed, committed, lost: () => lostCount };
+  return { tasks, calls, closed, checkpointed, committed, refusals, attempts, lost: () => lostCount };
 }
 
 const assignEvent = { code: CODES.ERRORS.ERR__ASSIGN_PARTITIONS };
@@ -271,4 +284,37 @@ test('a partition revoked while its task waits to open is given back without a c
   await m.tasks.retryPendingOpens(Date.now() + 10_000);
   await m.tasks.retryPendingOpens(Date.now() + 20_000);
   assert.equal(m.tasks.tasks.length, 0, 'nothing reopens it');
+});
+
+test('a task refused for another reason (its changelog, its store) waits the same way, told each time when its wait began', async () => {
+  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 500 }, 'source-1': { from: 'checkpoint', offset: 900 } });
+  const [key0, key1] = [`${topics.clicks}-0`, `${topics.clicks}-1`];
+  m.refusals.set('source-1', 3);
+  const before = Date.now();
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
+  m.tasks.onRebalance('merge', assignEvent, []);
+  await m.tasks.handleRebalances();
+  assert.deepEqual(m.calls, [`source assign ${key0}@500,${key1}@undefined`, 'source resume 1', 'source pause 1', 'merge assign '], 'the task that could open fetches; the other waits paused');
+  assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`), ['source-0']);
+  assert.equal(m.tasks.assignmentSettled, false);
+  const since = m.attempts.find((a) => a.task === 'source-1')!.waitingSinceMs;
+  assert.ok(since >= before && since <= Date.now());
+
+  m.calls.length = 0;
+  const t0 = Date.now();
+  await m.tasks.retryPendingOpens(t0 + 1_000); // reads its committed offset
+  await m.tasks.retryPendingOpens(t0 + 1_000); // tries to open it: refused again
+  assert.deepEqual(m.calls, ['source pause 1'], 'still waiting, still paused');
+  assert.equal(m.tasks.opensPending, true);
+  await m.tasks.retryPendingOpens(t0 + 1_500);
+  assert.equal(m.attempts.filter((a) => a.task === 'source-1').length, 2, 'not tried again within a second');
+  await m.tasks.retryPendingOpens(t0 + 2_500);
+  await m.tasks.retryPendingOpens(t0 + 2_500); // refused a second time
+  await m.tasks.retryPendingOpens(t0 + 4_000);
+  m.calls.length = 0;
+  await m.tasks.retryPendingOpens(t0 + 4_000); // opens
+  assert.deepEqual(m.calls, [`source seek ${key1}@900`, 'source resume 1']);
+  assert.deepEqual(m.attempts.filter((a) => a.task === 'source-1').map((a) => a.waitingSinceMs), [since, since, since, since], 'every attempt measures its wait from the first');
+  assert.equal(m.tasks.opensPending, false);
+  assert.equal(m.tasks.assignmentSettled, true);
 });
