@@ -3,6 +3,22 @@
 
 import { commonConfig } from './clients.js';
 
+/** A dead worker's partitions move after 10 s instead of librdkafka's default 45 s. */
+const SESSION_TIMEOUT_MS = 10_000;
+
+/**
+ * A test's max.poll.interval.ms (CLICKSTREAM_MAX_POLL_INTERVAL_MS, with a stall of
+ * runtime/crash-points.ts): a member missing librdkafka's default of 5 minutes would take a test
+ * that long. Never set in production.
+ */
+function maxPollIntervalForTests(value: string | undefined): Record<string, number> {
+  if (value === undefined || value === '') return {};
+  const ms = Number(value);
+  // librdkafka refuses an interval below the session timeout.
+  if (!Number.isSafeInteger(ms) || ms < SESSION_TIMEOUT_MS || ms > 86_400_000) throw new Error(`CLICKSTREAM_MAX_POLL_INTERVAL_MS must be a whole number of milliseconds from ${SESSION_TIMEOUT_MS} to 86400000, got "${value}"`);
+  return { 'max.poll.interval.ms': ms };
+}
+
 export function jobConsumerConfig(brokers: string, groupId: string, clientId: string): Record<string, string | number | boolean> {
   return {
     ...(commonConfig(brokers, clientId) as Record<string, string | number | boolean>),
@@ -13,8 +29,7 @@ export function jobConsumerConfig(brokers: string, groupId: string, clientId: st
     // Cooperative: a rebalance moves only the partitions that change owner; the others keep
     // running (no stop-the-world revocation of every task).
     'partition.assignment.strategy': 'cooperative-sticky',
-    // A dead worker's partitions move after 10 s instead of librdkafka's default 45 s.
-    'session.timeout.ms': 10_000,
+    'session.timeout.ms': SESSION_TIMEOUT_MS,
     'heartbeat.interval.ms': 1_000,
     'fetch.wait.max.ms': 100,
     // Measured here on a 4-partition backlog (raw consume of 2 M clicks): 1 MB per partition and
@@ -24,6 +39,7 @@ export function jobConsumerConfig(brokers: string, groupId: string, clientId: st
     'max.partition.fetch.bytes': 2 * 1024 * 1024,
     'fetch.max.bytes': 8 * 1024 * 1024,
     'queued.max.messages.kbytes': 16_384,
+    ...maxPollIntervalForTests(process.env.CLICKSTREAM_MAX_POLL_INTERVAL_MS),
   };
 }
 

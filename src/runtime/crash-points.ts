@@ -3,6 +3,9 @@
 // agree after a crash at any of them. Inert unless CLICKSTREAM_CRASH_AT is set:
 //   CLICKSTREAM_CRASH_AT=<point>[:<n>]   crash the n-th time (default 1) the point is reached
 // while a checkpoint carries new input. Never set in production; read once at start.
+// With CLICKSTREAM_STALL_MS=<ms> as well, the worker survives: its JS thread stops dead for that
+// long at the point instead (as in a long GC pause or on a starved CPU), while librdkafka's
+// threads go on, so the group can give its partitions away under it.
 
 import { logger } from '../log.js';
 
@@ -41,13 +44,31 @@ export function parseCrashPlan(value: string | undefined): CrashPlan | undefined
   return { point: point as CrashPoint, nth };
 }
 
+/** Parses CLICKSTREAM_STALL_MS: undefined (kill), or how long to stall. */
+export function parseStallMs(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = Number(value);
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 600_000) throw new Error(`CLICKSTREAM_STALL_MS must be a whole number of milliseconds from 1 to 600000, got "${value}"`);
+  return ms;
+}
+
 function killNow(point: CrashPoint, nth: number): void {
   logger('crash-points').error('crashing on purpose', { point, nth });
   process.kill(process.pid, 'SIGKILL');
 }
 
+/** Blocks the JS thread (no timer, no callback, no poll runs meanwhile). */
+function stallFor(ms: number): (point: CrashPoint, nth: number) => void {
+  return (point, nth) => {
+    logger('crash-points').error('stalling on purpose', { point, nth, ms });
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    logger('crash-points').error('stall over', { point, nth });
+  };
+}
+
 let plan = parseCrashPlan(process.env.CLICKSTREAM_CRASH_AT);
-let crash = killNow;
+const stallMs = parseStallMs(process.env.CLICKSTREAM_STALL_MS);
+let crash = stallMs === undefined ? killNow : stallFor(stallMs);
 let reached = 0;
 
 /**
@@ -63,6 +84,7 @@ export function armCrashPoint(next: CrashPlan | undefined, onCrash: (point: Cras
 /** Crashes here if the plan says so. `progressed`: the checkpoint covers new input. */
 export function crashPoint(point: CrashPoint, progressed: boolean): void {
   if (plan === undefined || plan.point !== point || !progressed) return;
-  if (++reached < plan.nth) return;
+  // Only the n-th time: a stall lets the worker go on, and must not strike at every later checkpoint.
+  if (++reached !== plan.nth) return;
   crash(point, plan.nth);
 }
