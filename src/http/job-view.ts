@@ -27,6 +27,8 @@ export interface WorkerRow {
   metrics: WorkerStatus['metrics'];
   tasks: WorkerStatus['tasks'];
   restoring: NonNullable<WorkerStatus['restoring']>;
+  /** Tasks assigned to the worker that cannot open yet. */
+  waiting: NonNullable<WorkerStatus['waiting']>;
   /** Absent in statuses of older versions. */
   allowedLatenessMs: number | undefined;
   correctionsPerMinute: number;
@@ -121,7 +123,7 @@ export class JobView {
       .map(({ status, seenAtMs, correctionsPerMinute }) => {
         const deadAfterMs = Math.max(3 * status.checkpointIntervalMs, 10_000);
         const state: WorkerRow['state'] = status.state === 'stopped' ? 'stopped' : nowMs - seenAtMs > deadAfterMs ? 'dead' : 'running';
-        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks, restoring: state === 'running' ? (status.restoring ?? []) : [], allowedLatenessMs: status.allowedLatenessMs, correctionsPerMinute };
+        return { worker: status.worker, jobId: status.jobId, state, lastSeenMsAgo: nowMs - seenAtMs, startedAt: status.startedAt, metricsUrl: status.metricsUrl, metrics: status.metrics, tasks: status.tasks, restoring: state === 'running' ? (status.restoring ?? []) : [], waiting: state === 'running' ? (status.waiting ?? []) : [], allowedLatenessMs: status.allowedLatenessMs, correctionsPerMinute };
       })
       .sort((a, b) => a.worker.localeCompare(b.worker));
     const live = workers.filter((w) => w.state === 'running');

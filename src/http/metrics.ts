@@ -51,6 +51,13 @@ export function workerRegistry(worker: Worker): Registry {
   perTask('clickstream_state_keys', 'Open window keys the task holds', (t) => t.openKeys);
   perTask('clickstream_next_offset', 'Next input offset of the task', (t) => t.nextOffset);
 
+  new Gauge({
+    name: 'clickstream_tasks_waiting_to_open', help: 'Tasks assigned to the worker that cannot open yet (committed offset unreadable, changelog behind, store held); one that stays is worth an alert', registers: [registry],
+    collect() {
+      this.set(worker.peekStatus().waiting?.length ?? 0);
+    },
+  });
+
   const durations = new Histogram({ name: 'clickstream_checkpoint_duration_seconds', help: 'Checkpoint duration, flush included', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] });
   const sizes = new Histogram({ name: 'clickstream_checkpoint_bytes', help: 'Bytes written per checkpoint', buckets: [1e3, 1e4, 1e5, 1e6, 1e7, 1e8], registers: [registry] });
   worker.onCheckpoint((record) => {

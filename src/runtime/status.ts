@@ -48,6 +48,13 @@ export interface TaskStatus {
   openKeys: number;
 }
 
+/** A task assigned to a worker that cannot open yet (runtime/not-ready.ts). */
+export interface TaskWaiting {
+  task: string;
+  sinceMs: number;
+  reason: string;
+}
+
 export interface WorkerStatus {
   worker: string;
   jobId: string;
@@ -64,6 +71,8 @@ export interface WorkerStatus {
   checkpoints: CheckpointReport[];
   /** Tasks being rebuilt from the changelog right now (absent in statuses of older versions). */
   restoring?: Array<{ task: string; records: number; percent: number; recordsPerSec: number }>;
+  /** Tasks assigned here that cannot open yet, since when and why (absent in statuses of older versions). */
+  waiting?: TaskWaiting[];
   /** Savepoints this worker contributed to since the previous status. */
   savepoints: Array<{ savepointId: string; atMs: number; stop: boolean }>;
 }
@@ -79,6 +88,8 @@ export interface StatusSource {
   tasks(): Task[];
   /** End of a task's partition as last fetched, if known. */
   highOffset(task: Task): number | null;
+  /** Tasks assigned to this worker that cannot open yet. */
+  waitingToOpen(): TaskWaiting[];
   metricsUrl(): string | null;
 }
 
@@ -159,6 +170,7 @@ export class StatusReporter {
       tasks,
       checkpoints: this.unreportedCheckpoints,
       restoring: [...this.restoring].map(([task, p]) => ({ task, records: p.records, percent: Math.round(p.fraction * 100), recordsPerSec: Math.round(p.recordsPerSec) })),
+      waiting: this.source.waitingToOpen(),
       savepoints: this.unreportedSavepoints,
     };
   }

@@ -17,6 +17,7 @@ import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader
 import { logger } from '../log.js';
 import type { Stage } from '../state/state-dir.js';
 import type { BrokerHealth } from './outage.js';
+import type { TaskWaiting } from './status.js';
 import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
 import { TaskNotReadyError } from './not-ready.js';
 import { openMergeTask, openSourceTask, type ChangelogAccess, type MergeTask, type OpenContext, type SourceTask, type Task, type TaskSettings } from './tasks.js';
@@ -30,7 +31,10 @@ export type Assignment = { topic: string; partition: number; offset: number };
 const PENDING_RETRY_MS = 1_000;
 
 /** A partition assigned to this worker whose task could not open yet (not-ready.ts says why it may not). */
-type PendingOpen = { topic: string; partition: number; since: number; reported: boolean; triedAt: number };
+type PendingOpen = { topic: string; partition: number; since: number; reported: boolean; triedAt: number; reason: string };
+
+/** The most of a reason a status carries (a store's path can be long; status-parse.ts bounds text). */
+const STATUS_REASON_CHARS = 300;
 
 /** What the task manager asks of the rest of the worker. */
 export interface TaskManagerHooks {
@@ -106,6 +110,11 @@ export class TaskManager {
     return this.settled.source && this.settled.merge && this.pendingOpens.size === 0;
   }
 
+  /** The tasks waiting to be opened, since when and why (for the worker's status). */
+  get waitingToOpen(): TaskWaiting[] {
+    return [...this.pendingOpens.values()].map((p) => ({ task: `${this.consumers.stageOf(p.topic)}-${p.partition}`, sinceMs: p.since, reason: p.reason.slice(0, STATUS_REASON_CHARS) }));
+  }
+
   /** Whether tasks wait to be opened (not-ready.ts). */
   get opensPending(): boolean {
     return this.pendingOpens.size > 0;
@@ -128,6 +137,7 @@ export class TaskManager {
       if (this.pendingOpens.get(`${pending.topic}:${pending.partition}`) !== pending) return;
       if (read.failed) {
         pending.triedAt = nowMs; // the next read of it a second after this one ended
+        pending.reason = read.reason;
         this.reportHanging(pending, nowMs);
         return;
       }
@@ -241,8 +251,9 @@ export class TaskManager {
     const key = `${topic}:${partition}`;
     const now = Date.now();
     let pending = this.pendingOpens.get(key);
-    if (pending === undefined) {
-      pending = { topic, partition, since: now, reported: false, triedAt: now };
+    if (pending !== undefined) pending.reason = reason;
+    else {
+      pending = { topic, partition, since: now, reported: false, triedAt: now, reason };
       this.pendingOpens.set(key, pending);
       // Not reported as an outage: the usual cause of an unreadable committed offset is a
       // previous owner killed inside a transaction (its offsets stay unstable until the broker
@@ -325,12 +336,18 @@ export class TaskManager {
     return this.pendingOpens.size === 0 ? partitions : partitions.filter((p) => !this.pendingOpens.has(`${p.topic}:${p.partition}`));
   }
 
-  /** Exactly-once recovery: every task closes and reopens from its store; fetching seeks back. */
+  /**
+   * Exactly-once recovery: every task closes and reopens from its store; fetching seeks back.
+   * Not those of a member whose assignment is lost (it missed max.poll.interval.ms, which is also
+   * why its transaction was fenced): another worker owns them now, and may be waiting for their
+   * stores. The lost event that follows finds them closed.
+   */
   async reopenAll(): Promise<number> {
     const tasks = this.tasks;
     if (tasks.length === 0) return 0;
     await this.close(tasks);
     for (const stage of ['source', 'merge'] as const) {
+      if (incremental(this.consumers[stage]).assignmentLost()) continue;
       const partitions = tasks.filter((task) => task.stage === stage).map((task) => ({ topic: task.topic, partition: task.partition }));
       if (partitions.length > 0) await this.assign(stage, partitions, true);
     }

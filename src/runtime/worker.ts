@@ -120,6 +120,7 @@ export class Worker {
       metrics: this.metrics,
       tasks: () => this.tasks?.tasks ?? [],
       highOffset: (task) => (this.consumers === undefined ? null : highWatermark(this.consumers.of(task.topic), task.topic, task.partition)),
+      waitingToOpen: () => this.tasks?.waitingToOpen ?? [],
       metricsUrl: () => this.metricsUrl,
     });
   }

@@ -11,8 +11,24 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { assertOutputEqualsOracle, createJob, oracleFor, produce, readOutput, startWorker, stopAll, stopWorker } from '../support/job.js';
 import { collectLog, timeline, waitForLine } from '../support/worker-log.js';
+import { freePort } from '../support/own-broker.js';
+import type { JobSnapshot } from '../../src/http/job-view.js';
 
 const IN_DOUBT = 'the changelog does not show the checkpoint the committed offset names';
+
+/** Whether the dashboard's view satisfied `holds` within `timeoutMs`. */
+async function waitForDashboard(port: number, holds: (view: JobSnapshot) => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (holds((await (await fetch(`http://127.0.0.1:${port}/api/job`)).json()) as JobSnapshot)) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return false;
+}
 
 test('tasks whose changelog does not show their committed checkpoint wait paused, not inside the rebalance; a worker joining meanwhile gets its tasks first; output equals the oracle', async () => {
   const job = await createJob('changelog-in-doubt');
@@ -30,10 +46,17 @@ test('tasks whose changelog does not show their committed checkpoint wait paused
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     await stopWorker(without);
 
-    const returning = startWorker(job, ['--state-dir', stateDir], { CLICKSTREAM_LOG: 'info' });
+    const port = await freePort();
+    const returning = startWorker(job, ['--state-dir', stateDir, '--dashboard', '--http-port', String(port)], { CLICKSTREAM_LOG: 'info' });
     const returningLog = collectLog(returning);
     const waiting = await waitForLine(returningLog, (line) => line.msg === 'assigned' && (line.waitingToOpen?.length ?? 0) > 0, 60_000, 'the returning worker assigned partitions whose tasks wait for the changelog');
     assert.ok(!returningLog.some((line) => line.msg === IN_DOUBT), 'no task gave up waiting yet');
+    // The dashboard shows which tasks wait, and why (from the worker's status).
+    const shown = await waitForDashboard(port, (view) => view.workers.some((w) => w.waiting.some((t) => t.reason.includes('does not show the checkpoint'))), 20_000);
+    assert.ok(shown, 'the dashboard lists the tasks waiting for the changelog');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const waitingGauge = Number(/^clickstream_tasks_waiting_to_open\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(waitingGauge > 0, `the metrics count the tasks waiting to open (${waitingGauge})`);
 
     const joiner = startWorker(job, ['--state-dir', path.join(job.dir, 'joiner')], { CLICKSTREAM_LOG: 'info' });
     const joinerLog = collectLog(joiner);

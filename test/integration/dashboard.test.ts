@@ -66,6 +66,7 @@ test('the API reports workers, partitions, checkpoints and windows that match th
       assert.ok(worker.metricsUrl, `worker ${worker.worker} publishes its metrics url`);
       const text = await (await fetch(worker.metricsUrl!)).text();
       assert.match(text, /# TYPE clickstream_checkpoint_duration_seconds histogram/);
+      assert.match(text, /^clickstream_tasks_waiting_to_open\{[^}]*\} 0$/m, 'every task of a settled job is open');
       metricClicks += Number(/^clickstream_clicks_in_total\{[^}]*\} (\d+)$/m.exec(text)?.[1]);
     }
     assert.equal(metricClicks, 30_000);

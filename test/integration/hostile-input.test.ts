@@ -6,7 +6,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { Producer, commonConfig, connectClient, disconnect, flush } from '../../src/kafka/clients.js';
 import { clickCodec } from '../../src/codec/messages.js';
@@ -14,6 +13,7 @@ import { assertOutputEqualsOracle, createJob, produce, readClickLog, readOutput,
 import { brokers, readTopic, waitForCommittedEnd } from '../support/kafka.js';
 import { expectedWindows, type OracleClick } from '../support/oracle.js';
 import { hostileClicks, hostileInternalRecords } from '../support/hostile.js';
+import { freePort } from '../support/own-broker.js';
 
 /** The status of a request with the given method and Host header (fetch may not set Host). */
 const statusOf = (port: number, method: string, host: string): Promise<number> =>
@@ -24,15 +24,6 @@ const statusOf = (port: number, method: string, host: string): Promise<number> =
     });
     req.on('error', reject);
     req.end();
-  });
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 
 test('hostile records never stop the worker, are dead-lettered with their reasons, and leave the good clicks exact', async () => {

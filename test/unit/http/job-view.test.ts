@@ -59,6 +59,17 @@ test('a running worker rebuilding tasks from the changelog shows their progress;
   assert.deepEqual(snapshot.workers[0]!.restoring, [], 'a dead worker restores nothing');
 });
 
+test('a running worker shows the tasks waiting to open and why; a dead one does not', () => {
+  const view = new JobView();
+  const waiting = [{ task: 'source-3', sinceMs: 500, reason: 'its state store /s is still held by the previous owner (another worker on this machine)' }];
+  view.applyStatus(status('a', 1_000, { waiting }), 1_000);
+  view.applyStatus(status('b', 1_000), 1_000);
+  let snapshot = view.snapshot(2_000);
+  assert.deepEqual(snapshot.workers.map((w) => [w.worker, w.waiting]), [['a', waiting], ['b', []]], 'older statuses without the field show nothing');
+  snapshot = view.snapshot(20_000);
+  assert.deepEqual(snapshot.workers[0]!.waiting, [], 'a dead worker waits for nothing');
+});
+
 test('the worker list forgets workers silent for 10 minutes, and stays bounded whatever the restarts', () => {
   const view = new JobView();
   view.applyStatus(status('old/1', 0, { state: 'stopped' }), 0);

@@ -16,6 +16,16 @@ test('a status as a worker writes it is taken (an older one without internalSkip
   assert.equal(parsed.status.metrics.internalSkipped, 0);
 });
 
+test('tasks waiting to open are taken when well formed, refused otherwise', () => {
+  const waiting = [{ task: 'source-1', sinceMs: 1_000, reason: 'committed offset not readable: still being read' }];
+  const parsed = parseWorkerStatus({ ...good, waiting });
+  assert.ok('status' in parsed);
+  assert.deepEqual(parsed.status.waiting, waiting);
+  for (const bad of [[{ task: 'source-1', sinceMs: 'x', reason: 'r' }], [{ task: 'source-1', sinceMs: 1 }], [{ task: 'source-1', sinceMs: 1, reason: 'x'.repeat(10_000) }], 'x', Array.from({ length: 5_000 }, () => waiting[0])]) {
+    assert.ok('problem' in parseWorkerStatus({ ...good, waiting: bad }), JSON.stringify(bad).slice(0, 80));
+  }
+});
+
 test('JSON that is not a status is refused with the reason, whatever its shape', () => {
   const bad: unknown[] = [null, 42, 'x', [], {}, { ...good, worker: '' }, { ...good, state: 'weird' }, { ...good, metrics: {} }, { ...good, tasks: 'x' },
     { ...good, tasks: [{ stage: 'evil' }] }, { ...good, checkpoints: [{}] }, { ...good, savepoints: [{ savepointId: 1 }] }, { ...good, worker: 'x'.repeat(10_000) },

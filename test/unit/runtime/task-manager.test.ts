@@ -105,7 +105,7 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
     },
     fakeOpener(resumes, closed, refusals, attempts),
   );
-  return { tasks, calls, closed, checkpointed, committed, refusals, attempts, lost: () => lostCount };
+  return { tasks, calls, closed, checkpointed, committed, refusals, attempts, consumers, lost: () => lostCount };
 }
 
 const assignEvent = { code: CODES.ERRORS.ERR__ASSIGN_PARTITIONS };
@@ -185,6 +185,24 @@ test('reopening every task (exactly-once recovery) seeks each partition back to 
   assert.equal(await m.tasks.reopenAll(), 2);
   assert.deepEqual(m.closed.sort(), ['merge-1', 'source-0']);
   assert.deepEqual(m.calls, [`source seek ${topics.clicks}-0@42`, `merge seek ${topics.partials}-1@7`]);
+});
+
+test('exactly-once recovery does not reopen the tasks of a member whose assignment is lost (it missed max.poll.interval.ms)', async () => {
+  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 42 }, 'merge-1': { from: 'checkpoint', offset: 7 } });
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 1 }]);
+  await m.tasks.handleRebalances();
+  m.calls.length = 0;
+  (m.consumers.source as unknown as { lost: boolean }).lost = true;
+  assert.equal(await m.tasks.reopenAll(), 2);
+  assert.deepEqual(m.closed.sort(), ['merge-1', 'source-0']);
+  assert.deepEqual(m.calls, [`merge seek ${topics.partials}-1@7`], 'only the merge task reopens');
+  assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`), ['merge-1']);
+  m.tasks.onRebalance('source', revokeEvent, [{ topic: topics.clicks, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.lost(), 1);
+  assert.deepEqual(m.calls.slice(1), [`source unassign ${topics.clicks}-0`], 'the lost event gives the partition back');
+  assert.deepEqual(m.closed.sort(), ['merge-1', 'source-0'], 'nothing closed twice');
 });
 
 test('once closing, rebalance events go straight to the consumer', async () => {
@@ -299,6 +317,7 @@ test('a task refused for another reason (its changelog, its store) waits the sam
   assert.equal(m.tasks.assignmentSettled, false);
   const since = m.attempts.find((a) => a.task === 'source-1')!.waitingSinceMs;
   assert.ok(since >= before && since <= Date.now());
+  assert.deepEqual(m.tasks.waitingToOpen, [{ task: 'source-1', sinceMs: since, reason: 'source-1: the changelog does not show its checkpoint yet' }], 'the status says which task waits, since when and why');
 
   m.calls.length = 0;
   const t0 = Date.now();
@@ -316,5 +335,6 @@ test('a task refused for another reason (its changelog, its store) waits the sam
   assert.deepEqual(m.calls, [`source seek ${key1}@900`, 'source resume 1']);
   assert.deepEqual(m.attempts.filter((a) => a.task === 'source-1').map((a) => a.waitingSinceMs), [since, since, since, since], 'every attempt measures its wait from the first');
   assert.equal(m.tasks.opensPending, false);
+  assert.deepEqual(m.tasks.waitingToOpen, []);
   assert.equal(m.tasks.assignmentSettled, true);
 });
