@@ -90,7 +90,7 @@ function render(job) {
     cell([
       tasksPerStage(w.tasks),
       ...(w.restoring || []).map((r) => `restoring ${r.task} from the changelog: ${r.percent} % (${fmt.format(r.records)} records, ${fmt.format(r.recordsPerSec)}/s)`),
-      ...(w.waiting || []).map((t) => `${t.task} waits to open (${duration(job.nowMs - t.sinceMs)}): ${t.reason}`),
+      ...(w.waiting || []).map((t) => `${t.task} waits to open (${duration(t.waitedMs)}): ${t.reason}`),
     ].filter(Boolean).join(' · ')),
     cell(fmt.format(w.metrics.clicksIn), 'num'),
     cell(fmt.format(w.metrics.late + w.metrics.lateAtMerge), 'num'),

@@ -16,7 +16,11 @@ import { TaskNotReadyError } from './not-ready.js';
 export type CommittedOffset = { token: string | undefined; offset: number | undefined };
 
 /** The committed offset was not read (yet) within the time the caller gave it. */
-export class OffsetNotReadyError extends TaskNotReadyError {}
+export class OffsetNotReadyError extends TaskNotReadyError {
+  constructor(message: string) {
+    super('offset', message);
+  }
+}
 
 /** How long one read may wait for unstable offsets before it fails (and is tried again later). */
 export const COMMITTED_READ_MS = 2_000;

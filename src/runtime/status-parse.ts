@@ -49,7 +49,7 @@ export function parseWorkerStatus(value: unknown): { status: WorkerStatus } | { 
   if (v.restoring !== undefined && (!list(v.restoring, MAX_TASKS) || !v.restoring.every((r) => isObject(r) && text(r.task) && count(r.records) && count(r.percent) && count(r.recordsPerSec)))) {
     return { problem: 'restoring malformed' };
   }
-  if (v.waiting !== undefined && (!list(v.waiting, MAX_TASKS) || !v.waiting.every((w) => isObject(w) && text(w.task) && num(w.sinceMs) && text(w.reason)))) {
+  if (v.waiting !== undefined && (!list(v.waiting, MAX_TASKS) || !v.waiting.every((w) => isObject(w) && text(w.task) && count(w.waitedMs) && text(w.reason)))) {
     return { problem: 'waiting malformed' };
   }
   if (!list(v.savepoints, MAX_SAVEPOINTS) || !v.savepoints.every((s) => isObject(s) && text(s.savepointId) && num(s.atMs) && typeof s.stop === 'boolean')) return { problem: 'savepoints malformed' };

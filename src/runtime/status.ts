@@ -51,7 +51,8 @@ export interface TaskStatus {
 /** A task assigned to a worker that cannot open yet (runtime/not-ready.ts). */
 export interface TaskWaiting {
   task: string;
-  sinceMs: number;
+  /** How long it has waited when the status was built (a duration: no clock of another host involved). */
+  waitedMs: number;
   reason: string;
 }
 

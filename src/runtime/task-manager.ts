@@ -19,7 +19,7 @@ import type { Stage } from '../state/state-dir.js';
 import type { BrokerHealth } from './outage.js';
 import type { TaskWaiting } from './status.js';
 import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
-import { TaskNotReadyError } from './not-ready.js';
+import { TaskNotReadyError, WaitClocks, type NotReadyKind } from './not-ready.js';
 import { openMergeTask, openSourceTask, type ChangelogAccess, type MergeTask, type OpenContext, type SourceTask, type Task, type TaskSettings } from './tasks.js';
 
 const log = logger('worker');
@@ -31,7 +31,19 @@ export type Assignment = { topic: string; partition: number; offset: number };
 const PENDING_RETRY_MS = 1_000;
 
 /** A partition assigned to this worker whose task could not open yet (not-ready.ts says why it may not). */
-type PendingOpen = { topic: string; partition: number; since: number; reported: boolean; triedAt: number; reason: string };
+type PendingOpen = {
+  topic: string;
+  partition: number;
+  /** When it first could not open (epoch ms). */
+  since: number;
+  /** How long it has been refused for each reason: what each reason's give-up deadline counts. */
+  clocks: WaitClocks;
+  /** The last refusal's reason, and its words for the status. */
+  kind: NotReadyKind;
+  reason: string;
+  reported: boolean;
+  triedAt: number;
+};
 
 /** The most of a reason a status carries (a store's path can be long; status-parse.ts bounds text). */
 const STATUS_REASON_CHARS = 300;
@@ -112,7 +124,8 @@ export class TaskManager {
 
   /** The tasks waiting to be opened, since when and why (for the worker's status). */
   get waitingToOpen(): TaskWaiting[] {
-    return [...this.pendingOpens.values()].map((p) => ({ task: `${this.consumers.stageOf(p.topic)}-${p.partition}`, sinceMs: p.since, reason: p.reason.slice(0, STATUS_REASON_CHARS) }));
+    const now = Date.now();
+    return [...this.pendingOpens.values()].map((p) => ({ task: `${this.consumers.stageOf(p.topic)}-${p.partition}`, waitedMs: now - p.since, reason: p.reason.slice(0, STATUS_REASON_CHARS) }));
   }
 
   /** Whether tasks wait to be opened (not-ready.ts). */
@@ -133,12 +146,12 @@ export class TaskManager {
       }
       this.backgroundRead = undefined;
       const { read, pending } = background;
-      // Revoked meanwhile (and perhaps assigned again since: then its offset is read anew).
-      if (this.pendingOpens.get(`${pending.topic}:${pending.partition}`) !== pending) return;
+      // Revoked meanwhile (and perhaps assigned again since: then its offset is read anew), or
+      // lost (another worker owns it now and may wait for its store; the lost event drops it).
+      if (this.pendingOpens.get(`${pending.topic}:${pending.partition}`) !== pending || this.lost(pending)) return;
       if (read.failed) {
         pending.triedAt = nowMs; // the next read of it a second after this one ended
-        pending.reason = read.reason;
-        this.reportHanging(pending, nowMs);
+        this.refused(pending, 'offset', read.reason, nowMs);
         return;
       }
       const stage = this.consumers.stageOf(pending.topic);
@@ -149,7 +162,7 @@ export class TaskManager {
       return;
     }
     let next: PendingOpen | undefined;
-    for (const pending of this.pendingOpens.values()) if (next === undefined || pending.triedAt < next.triedAt) next = pending;
+    for (const pending of this.pendingOpens.values()) if ((next === undefined || pending.triedAt < next.triedAt) && !this.lost(pending)) next = pending;
     if (next === undefined || nowMs - next.triedAt < PENDING_RETRY_MS) return;
     next.triedAt = nowMs;
     this.backgroundRead = { read: new OffsetRead(this.consumers.of(next.topic), [next]), pending: next };
@@ -202,13 +215,13 @@ export class TaskManager {
     const deadline = Date.now() + COMMITTED_READ_MS + 1_000;
     for (const { topic, partition } of partitions) {
       const stage = this.consumers.stageOf(topic);
-      const waitingSinceMs = this.pendingOpens.get(`${topic}:${partition}`)?.since ?? Date.now();
+      const clocks = this.pendingOpens.get(`${topic}:${partition}`)?.clocks ?? new WaitClocks();
       let task: Task;
       try {
-        task = await this.open(stage, topic, partition, { committed: () => read.get(topic, partition, deadline), changelog: this.changelogAccess(stage), waitingSinceMs });
+        task = await this.open(stage, topic, partition, { committed: () => read.get(topic, partition, deadline), changelog: this.changelogAccess(stage), waitedMs: (kind) => clocks.waitedMs(kind, Date.now()) });
       } catch (err) {
         if (!(err instanceof TaskNotReadyError)) throw err;
-        this.waitToOpen(topic, partition, err instanceof OffsetNotReadyError ? read.reason : err.message);
+        this.waitToOpen(topic, partition, clocks, err.kind, err instanceof OffsetNotReadyError ? read.reason : err.message);
         notReady.push({ topic, partition });
         continue;
       }
@@ -247,13 +260,12 @@ export class TaskManager {
   }
 
   /** Keeps a partition whose task could not open waiting (paused) to be tried again. */
-  private waitToOpen(topic: string, partition: number, reason: string): void {
+  private waitToOpen(topic: string, partition: number, clocks: WaitClocks, kind: NotReadyKind, reason: string): void {
     const key = `${topic}:${partition}`;
     const now = Date.now();
     let pending = this.pendingOpens.get(key);
-    if (pending !== undefined) pending.reason = reason;
-    else {
-      pending = { topic, partition, since: now, reported: false, triedAt: now, reason };
+    if (pending === undefined) {
+      pending = { topic, partition, since: now, clocks, kind, reason, reported: false, triedAt: now };
       this.pendingOpens.set(key, pending);
       // Not reported as an outage: the usual cause of an unreadable committed offset is a
       // previous owner killed inside a transaction (its offsets stay unstable until the broker
@@ -261,13 +273,26 @@ export class TaskManager {
       // calls too.
       log.info('the task cannot open yet: its partition waits, paused, while the worker polls on; the task opens once it can', { partition: `${topic}-${partition}`, reason });
     }
-    this.reportHanging(pending, now);
+    this.refused(pending, kind, reason, now);
+  }
+
+  /** Notes a refusal of a waiting task (starting that reason's clock) and reports a hanging offset. */
+  private refused(pending: PendingOpen, kind: NotReadyKind, reason: string, nowMs: number): void {
+    pending.clocks.refused(kind, nowMs);
+    pending.kind = kind;
+    pending.reason = reason;
+    this.reportHanging(pending, nowMs);
+  }
+
+  /** The member holding a waiting partition lost its assignment (it missed max.poll.interval.ms). */
+  private lost(pending: PendingOpen): boolean {
+    return incremental(this.consumers.of(pending.topic)).assignmentLost();
   }
 
   /** One error line once a partition's committed offset stayed unreadable for long. */
   private reportHanging(pending: PendingOpen, nowMs: number): void {
-    const waitedMs = nowMs - pending.since;
-    if (pending.reported || waitedMs <= tunables.hangingTransactionSuspectMs) return;
+    const waitedMs = pending.clocks.waitedMs('offset', nowMs);
+    if (pending.reported || pending.kind !== 'offset' || waitedMs <= tunables.hangingTransactionSuspectMs) return;
     pending.reported = true;
     // No open transaction outlives its timeout; an offset unstable for longer is held by a
     // transaction whose markers the broker never wrote. Only an operator can abort it.
@@ -305,7 +330,8 @@ export class TaskManager {
   pauseFetching(paused: boolean): void {
     if (paused === this.paused) return;
     for (const consumer of this.consumers.all) {
-      const partitions = this.withTasks(consumer.assignments());
+      const assigned = consumer.assignments();
+      const partitions = paused ? assigned : this.withTasks(assigned, consumer);
       if (partitions.length === 0 || (!paused && consumer === this.consumers.source && this.clicksHeld)) continue;
       if (paused) consumer.pause(partitions);
       else consumer.resume(partitions);
@@ -321,7 +347,7 @@ export class TaskManager {
     if (held === this.clicksHeld) return;
     this.clicksHeld = held;
     const consumer = this.consumers.source;
-    const partitions = this.withTasks(consumer.assignments());
+    const partitions = held ? consumer.assignments() : this.withTasks(consumer.assignments(), consumer);
     if (partitions.length === 0) return;
     if (held) consumer.pause(partitions);
     else if (!this.paused) consumer.resume(partitions);
@@ -331,9 +357,13 @@ export class TaskManager {
     return this.clicksHeld;
   }
 
-  /** The partitions whose tasks are open (a partition waiting for its task stays paused). */
-  private withTasks(partitions: TopicPartition[]): TopicPartition[] {
-    return this.pendingOpens.size === 0 ? partitions : partitions.filter((p) => !this.pendingOpens.has(`${p.topic}:${p.partition}`));
+  /**
+   * The partitions whose tasks are open: one waiting for its task stays paused, and so does one
+   * left without a task (exactly-once recovery does not reopen a lost member's tasks).
+   */
+  private withTasks(partitions: TopicPartition[], consumer: StageConsumers['source']): TopicPartition[] {
+    const tasks = consumer === this.consumers.source ? this.sources : this.merges;
+    return partitions.filter((p) => tasks[p.partition] !== undefined);
   }
 
   /**

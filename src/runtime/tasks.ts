@@ -13,7 +13,7 @@ import { TaskStore } from '../state/task-store.js';
 import { chooseSource, markerMatches, resumePoint, type CheckpointStamp, type ResumePoint, type StoreSource } from '../state/changelog.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { UserError, isUserError } from '../errors.js';
-import { TaskNotReadyError } from './not-ready.js';
+import { TaskNotReadyError, type NotReadyKind } from './not-ready.js';
 import { logger, rateLimited } from '../log.js';
 import type { BadEntry } from '../topology/state-keys.js';
 import { taskDir, type Stage } from '../state/state-dir.js';
@@ -98,15 +98,16 @@ export type Task = SourceTask | MergeTask;
 /**
  * Opens a store, unless another process holds it: in a rebalance the previous owner may still be
  * closing it (or finishing a checkpoint it cannot complete while the broker is away). The task
- * then waits to open (TaskNotReadyError), for `storeReleaseWaitMs` since its wait began at most.
+ * then waits to open (TaskNotReadyError), for `storeReleaseWaitMs` since the store was first
+ * refused to it at most; past that, the lock error stops the worker.
  */
-async function openUnlessHeld(location: string, waitingSinceMs: number): Promise<TaskStore> {
+async function openUnlessHeld(location: string, waitedMs: OpenContext['waitedMs']): Promise<TaskStore> {
   try {
     return await TaskStore.open(location);
   } catch (err) {
     const lockedElsewhere = isUserError(err) && err.code === 'STATE_LOCKED' && !err.message.includes('in this process');
-    if (!lockedElsewhere || Date.now() - waitingSinceMs >= tunables.storeReleaseWaitMs) throw err;
-    throw new TaskNotReadyError(`its state store ${location} is still held by the previous owner (another worker on this machine)`);
+    if (!lockedElsewhere || waitedMs('store') >= tunables.storeReleaseWaitMs) throw err;
+    throw new TaskNotReadyError('store', `its state store ${location} is still held by the previous owner (another worker on this machine)`);
   }
 }
 
@@ -126,28 +127,38 @@ export interface ChangelogAccess {
 export interface OpenContext {
   committed: CommittedToken;
   changelog: ChangelogAccess | undefined;
-  /** When this task began waiting to open (epoch ms): now, unless an earlier attempt could not. */
-  waitingSinceMs: number;
+  /** How long this task has been refused for a reason so far (0: never; not-ready.ts). */
+  waitedMs(kind: NotReadyKind): number;
+}
+
+/**
+ * What to do with the changelog's last marker beside the group's committed offset. They come
+ * from one transaction: until they agree its markers are still being written, so the task waits
+ * (for `changelogInDoubtWaitMs` since the changelog first disagreed, which is after the committed
+ * offset was read as stable); past that, the group's offset was committed without the changelog
+ * (a run with --no-changelog), and the marker is taken as it is. An empty changelog beside a
+ * local store at the committed offset is a job that ran without the changelog, whose store seeds
+ * it: nothing to wait for. Pure.
+ */
+export function markerVerdict(stamp: CheckpointStamp | undefined, committedOffset: number | undefined, localOffset: number | undefined, waitedMs: number): 'use' | 'wait' | 'give up' {
+  if (stamp === undefined && localOffset !== undefined && localOffset === committedOffset) return 'use';
+  if (markerMatches(stamp, committedOffset)) return 'use';
+  return waitedMs < tunables.changelogInDoubtWaitMs ? 'wait' : 'give up';
 }
 
 /**
  * The changelog's last marker, read after the group's committed offset (read as stable: a previous
- * owner's transaction has ended) and only once the two agree, so that no checkpoint of a previous
- * owner becomes visible after this read (see the invariant in state/changelog.ts). Until they
- * agree that transaction's markers are still being written: the task waits to open
- * (TaskNotReadyError), for `changelogInDoubtWaitMs` since its wait began at most; past that, the
- * group's offset was committed without the changelog (a run with --no-changelog), and the marker
- * is taken as it is.
+ * owner's transaction has ended) and taken once the two agree (`markerVerdict`), so that no
+ * checkpoint of a previous owner becomes visible after this read (see the invariant in
+ * state/changelog.ts). Until then the task waits to open (TaskNotReadyError).
  */
-async function lastStamp(changelog: ChangelogAccess, partition: number, committed: { offset: number | undefined }, localOffset: number | undefined, waitingSinceMs: number): Promise<CheckpointStamp | undefined> {
+async function lastStamp(changelog: ChangelogAccess, partition: number, committed: { offset: number | undefined }, localOffset: number | undefined, waitedMs: OpenContext['waitedMs']): Promise<CheckpointStamp | undefined> {
   const stamp = await changelog.retry(`reading ${changelog.topic}-${partition}`, () => changelog.reader.lastStamp(changelog.topic, partition));
-  // An empty changelog beside a local store at the committed offset: a job that ran without the
-  // changelog, whose store seeds it; nothing to wait for.
-  if (stamp === undefined && localOffset !== undefined && localOffset === committed.offset) return stamp;
-  if (markerMatches(stamp, committed.offset)) return stamp;
+  const verdict = markerVerdict(stamp, committed.offset, localOffset, waitedMs('changelog'));
+  if (verdict === 'use') return stamp;
   const fields = { topic: changelog.topic, partition, committedOffset: committed.offset ?? null, markerOffset: stamp?.nextOffset ?? null };
-  if (Date.now() - waitingSinceMs < tunables.changelogInDoubtWaitMs) {
-    throw new TaskNotReadyError(`the changelog ${changelog.topic}-${partition} does not show the checkpoint of committed offset ${fields.committedOffset} yet (its last marker names ${fields.markerOffset})`);
+  if (verdict === 'wait') {
+    throw new TaskNotReadyError('changelog', `the changelog ${changelog.topic}-${partition} does not show the checkpoint of committed offset ${fields.committedOffset} yet (its last marker names ${fields.markerOffset})`);
   }
   log.warn('the changelog does not show the checkpoint the committed offset names', fields);
   return stamp;
@@ -161,9 +172,9 @@ async function lastStamp(changelog: ChangelogAccess, partition: number, committe
  * tried again about once a second.
  */
 async function openStore(settings: TaskSettings, stage: Stage, partition: number, context: OpenContext) {
-  const { committed: committedToken, changelog, waitingSinceMs } = context;
+  const { committed: committedToken, changelog, waitedMs } = context;
   const location = taskDir(settings.stateDir, settings.jobId, stage, partition);
-  let store = await openUnlessHeld(location, waitingSinceMs);
+  let store = await openUnlessHeld(location, waitedMs);
   try {
     const pendingResolution = await store.resolvePending(async () => (await committedToken()).token);
     let source: StoreSource = { use: 'local' };
@@ -171,7 +182,7 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
     let remote: CheckpointStamp | undefined;
     if (changelog !== undefined) {
       committed = await committedToken();
-      remote = await lastStamp(changelog, partition, committed, await store.checkpointOffset(), waitingSinceMs);
+      remote = await lastStamp(changelog, partition, committed, await store.checkpointOffset(), waitedMs);
     }
     let loaded = await store.load();
     if (changelog !== undefined) {

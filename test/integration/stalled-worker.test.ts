@@ -34,7 +34,7 @@ for (const mode of [[], ['--exactly-once']]) {
       const left = await waitForLine(stalledLog, (line) => line.msg === LEFT, 90_000, 'the stalled worker left the group and rejoined').catch((err: Error) => {
         throw new Error(`${err.message}\n${timeline(logs)}`);
       });
-      const heldStores = await waitForLine(otherLog, (line) => line.ts > stallStart.ts && line.msg === 'assigned' && (line.waitingToOpen?.length ?? 0) > 0, 60_000, 'the other worker was given partitions whose stores the stalled worker held').catch((err: Error) => {
+      await waitForLine(otherLog, (line) => line.ts > stallStart.ts && line.msg.startsWith('the task cannot open yet') && String(line.reason).includes('still held by the previous owner'), 60_000, 'the other worker was given partitions whose stores the stalled worker held').catch((err: Error) => {
         throw new Error(`${err.message}\n${timeline(logs)}`);
       });
       await waitForLine(stalledLog, (line) => line.ts > left.ts && line.msg === 'assigned' && ((line.partitions?.length ?? 0) > 0 || (line.waitingToOpen?.length ?? 0) > 0), 90_000, 'the stalled worker got tasks again').catch((err: Error) => {
@@ -52,7 +52,6 @@ for (const mode of [[], ['--exactly-once']]) {
       if (exactlyOnce) assert.equal(output.duplicates, 0, 'a read_committed reader sees each window once');
       assert.equal(stalled.exitCode, null, 'the stalled worker is still running');
       assert.equal(other.exitCode, null, 'the other worker is still running');
-      assert.ok(heldStores.waitingToOpen!.length > 0);
     } finally {
       await stopAll(job);
     }

@@ -61,7 +61,7 @@ test('a running worker rebuilding tasks from the changelog shows their progress;
 
 test('a running worker shows the tasks waiting to open and why; a dead one does not', () => {
   const view = new JobView();
-  const waiting = [{ task: 'source-3', sinceMs: 500, reason: 'its state store /s is still held by the previous owner (another worker on this machine)' }];
+  const waiting = [{ task: 'source-3', waitedMs: 4_500, reason: 'its state store /s is still held by the previous owner (another worker on this machine)' }];
   view.applyStatus(status('a', 1_000, { waiting }), 1_000);
   view.applyStatus(status('b', 1_000), 1_000);
   let snapshot = view.snapshot(2_000);

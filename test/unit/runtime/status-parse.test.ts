@@ -17,11 +17,11 @@ test('a status as a worker writes it is taken (an older one without internalSkip
 });
 
 test('tasks waiting to open are taken when well formed, refused otherwise', () => {
-  const waiting = [{ task: 'source-1', sinceMs: 1_000, reason: 'committed offset not readable: still being read' }];
+  const waiting = [{ task: 'source-1', waitedMs: 1_000, reason: 'committed offset not readable: still being read' }];
   const parsed = parseWorkerStatus({ ...good, waiting });
   assert.ok('status' in parsed);
   assert.deepEqual(parsed.status.waiting, waiting);
-  for (const bad of [[{ task: 'source-1', sinceMs: 'x', reason: 'r' }], [{ task: 'source-1', sinceMs: 1 }], [{ task: 'source-1', sinceMs: 1, reason: 'x'.repeat(10_000) }], 'x', Array.from({ length: 5_000 }, () => waiting[0])]) {
+  for (const bad of [[{ task: 'source-1', waitedMs: 'x', reason: 'r' }], [{ task: 'source-1', waitedMs: -1, reason: 'r' }], [{ task: 'source-1', waitedMs: 1 }], [{ task: 'source-1', waitedMs: 1, reason: 'x'.repeat(10_000) }], 'x', Array.from({ length: 5_000 }, () => waiting[0])]) {
     assert.ok('problem' in parseWorkerStatus({ ...good, waiting: bad }), JSON.stringify(bad).slice(0, 80));
   }
 });

@@ -11,7 +11,7 @@ import type { ResumePoint } from '../../../src/state/changelog.js';
 import { BrokerHealth } from '../../../src/runtime/outage.js';
 import { TaskManager, type TaskOpener } from '../../../src/runtime/task-manager.js';
 import type { Task } from '../../../src/runtime/tasks.js';
-import { TaskNotReadyError } from '../../../src/runtime/not-ready.js';
+import { TaskNotReadyError, type NotReadyKind } from '../../../src/runtime/not-ready.js';
 import { topicNames } from '../../../src/config.js';
 
 const topics = topicNames('t.');
@@ -65,21 +65,21 @@ function fakeMember(name: string, calls: string[], lost: boolean, committed = ne
   return consumer as unknown as ConsumerClient & { lost: boolean };
 }
 
+/** What an opening attempt was told of its waits so far. */
+type Attempt = { task: string; storeWaitedMs: number; changelogWaitedMs: number };
+
 /**
  * Opens fake tasks resuming where `resumes` says, each after reading its committed offset (as with
- * a changelog); refuses a task while `refusals` counts attempts left for it (as when the changelog
- * does not show its checkpoint yet), noting when each attempt says its wait began; records closes.
+ * a changelog); refuses a task once per reason queued for it in `refusals` (its store held, its
+ * changelog behind), noting what each attempt is told of its waits; records closes.
  */
-function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[], refusals = new Map<string, number>(), attempts: Array<{ task: string; waitingSinceMs: number }> = []): TaskOpener {
-  return async (stage, topic, partition, { committed, waitingSinceMs }) => {
+function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[], refusals = new Map<string, NotReadyKind[]>(), attempts: Attempt[] = []): TaskOpener {
+  return async (stage, topic, partition, { committed, waitedMs }) => {
     const name = `${stage}-${partition}`;
     await committed();
-    attempts.push({ task: name, waitingSinceMs });
-    const left = refusals.get(name) ?? 0;
-    if (left > 0) {
-      refusals.set(name, left - 1);
-      throw new TaskNotReadyError(`${name}: the changelog does not show its checkpoint yet`);
-    }
+    attempts.push({ task: name, storeWaitedMs: waitedMs('store'), changelogWaitedMs: waitedMs('changelog') });
+    const kind = refusals.get(name)?.shift();
+    if (kind !== undefined) throw new TaskNotReadyError(kind, `${name}: refused for its ${kind}`);
     return { stage, topic, partition, resume: resumes[name] ?? { from: 'earliest' }, pendingResolution: 'none', stateOrigin: { use: 'local' }, store: { close: async () => void closed.push(name) } } as unknown as Task;
   };
 }
@@ -90,8 +90,8 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
   const consumers = new StageConsumers(fakeMember('source', calls, lost === true, committed), fakeMember('merge', calls, lost !== false, committed), topics.clicks);
   const closed: string[] = [];
   const checkpointed: string[][] = [];
-  const refusals = new Map<string, number>();
-  const attempts: Array<{ task: string; waitingSinceMs: number }> = [];
+  const refusals = new Map<string, NotReadyKind[]>();
+  const attempts: Attempt[] = [];
   let lostCount = 0;
   const tasks = new TaskManager(
     consumers,
@@ -304,37 +304,67 @@ test('a partition revoked while its task waits to open is given back without a c
   assert.equal(m.tasks.tasks.length, 0, 'nothing reopens it');
 });
 
-test('a task refused for another reason (its changelog, its store) waits the same way, told each time when its wait began', async () => {
+test('a task refused for another reason (its store, its changelog) waits the same way; each reason has its own clock', async () => {
   const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 500 }, 'source-1': { from: 'checkpoint', offset: 900 } });
   const [key0, key1] = [`${topics.clicks}-0`, `${topics.clicks}-1`];
-  m.refusals.set('source-1', 3);
-  const before = Date.now();
+  m.refusals.set('source-1', ['store', 'store', 'changelog']);
   m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }, { topic: topics.clicks, partition: 1 }]);
   m.tasks.onRebalance('merge', assignEvent, []);
   await m.tasks.handleRebalances();
   assert.deepEqual(m.calls, [`source assign ${key0}@500,${key1}@undefined`, 'source resume 1', 'source pause 1', 'merge assign '], 'the task that could open fetches; the other waits paused');
   assert.deepEqual(m.tasks.tasks.map((t) => `${t.stage}-${t.partition}`), ['source-0']);
   assert.equal(m.tasks.assignmentSettled, false);
-  const since = m.attempts.find((a) => a.task === 'source-1')!.waitingSinceMs;
-  assert.ok(since >= before && since <= Date.now());
-  assert.deepEqual(m.tasks.waitingToOpen, [{ task: 'source-1', sinceMs: since, reason: 'source-1: the changelog does not show its checkpoint yet' }], 'the status says which task waits, since when and why');
+  const [waiting] = m.tasks.waitingToOpen;
+  assert.equal(waiting?.task, 'source-1');
+  assert.equal(waiting?.reason, 'source-1: refused for its store', 'the status says which task waits and why');
+  assert.ok(waiting!.waitedMs >= 0);
 
   m.calls.length = 0;
   const t0 = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, 30));
   await m.tasks.retryPendingOpens(t0 + 1_000); // reads its committed offset
-  await m.tasks.retryPendingOpens(t0 + 1_000); // tries to open it: refused again
+  await m.tasks.retryPendingOpens(t0 + 1_000); // tries to open it: its store is still held
   assert.deepEqual(m.calls, ['source pause 1'], 'still waiting, still paused');
-  assert.equal(m.tasks.opensPending, true);
   await m.tasks.retryPendingOpens(t0 + 1_500);
   assert.equal(m.attempts.filter((a) => a.task === 'source-1').length, 2, 'not tried again within a second');
+  await new Promise((resolve) => setTimeout(resolve, 30));
   await m.tasks.retryPendingOpens(t0 + 2_500);
-  await m.tasks.retryPendingOpens(t0 + 2_500); // refused a second time
+  await m.tasks.retryPendingOpens(t0 + 2_500); // its changelog is behind
+  assert.equal(m.tasks.waitingToOpen[0]?.reason, 'source-1: refused for its changelog');
+  await new Promise((resolve) => setTimeout(resolve, 30));
   await m.tasks.retryPendingOpens(t0 + 4_000);
   m.calls.length = 0;
   await m.tasks.retryPendingOpens(t0 + 4_000); // opens
   assert.deepEqual(m.calls, [`source seek ${key1}@900`, 'source resume 1']);
-  assert.deepEqual(m.attempts.filter((a) => a.task === 'source-1').map((a) => a.waitingSinceMs), [since, since, since, since], 'every attempt measures its wait from the first');
+  const told = m.attempts.filter((a) => a.task === 'source-1');
+  assert.equal(told.length, 4);
+  assert.deepEqual([told[0]!.storeWaitedMs, told[0]!.changelogWaitedMs], [0, 0], 'the first attempt has waited for nothing');
+  assert.ok(told[1]!.storeWaitedMs >= 30 && told[2]!.storeWaitedMs >= 60, 'the store\'s clock runs from its first refusal');
+  assert.equal(told[2]!.changelogWaitedMs, 0, 'a long wait for the store does not count against the changelog\'s');
+  assert.ok(told[3]!.changelogWaitedMs >= 30, 'the changelog\'s clock runs from its own first refusal');
   assert.equal(m.tasks.opensPending, false);
   assert.deepEqual(m.tasks.waitingToOpen, []);
   assert.equal(m.tasks.assignmentSettled, true);
+});
+
+test('a waiting partition of a member whose assignment is lost is not opened (its new owner may wait for its store); fetching resumes only partitions with open tasks', async () => {
+  const m = manager(false, { 'source-0': { from: 'checkpoint', offset: 5 }, 'merge-0': { from: 'checkpoint', offset: 7 } });
+  m.refusals.set('source-0', ['store']);
+  m.tasks.onRebalance('source', assignEvent, [{ topic: topics.clicks, partition: 0 }]);
+  m.tasks.onRebalance('merge', assignEvent, [{ topic: topics.partials, partition: 0 }]);
+  await m.tasks.handleRebalances();
+  assert.equal(m.tasks.opensPending, true);
+  (m.consumers.source as unknown as { lost: boolean }).lost = true;
+  const attemptsBefore = m.attempts.length;
+  const t0 = Date.now();
+  for (const at of [t0 + 1_000, t0 + 1_000, t0 + 3_000, t0 + 3_000]) await m.tasks.retryPendingOpens(at);
+  assert.equal(m.attempts.length, attemptsBefore, 'no attempt to open it');
+  assert.equal(m.tasks.source(0), undefined);
+  m.calls.length = 0;
+  const members = m.consumers as unknown as { source: { assignments: () => unknown[] }; merge: { assignments: () => unknown[] } };
+  members.source.assignments = () => [{ topic: topics.clicks, partition: 0 }];
+  members.merge.assignments = () => [{ topic: topics.partials, partition: 0 }];
+  m.tasks.pauseFetching(true);
+  m.tasks.pauseFetching(false);
+  assert.deepEqual(m.calls, ['source pause 1', 'merge pause 1', 'merge resume 1'], 'paused: everything; resumed: only the partition whose task is open');
 });
