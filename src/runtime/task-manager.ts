@@ -122,7 +122,7 @@ export class TaskManager {
     return this.settled.source && this.settled.merge && this.pendingOpens.size === 0;
   }
 
-  /** The tasks waiting to be opened, since when and why (for the worker's status). */
+  /** The tasks waiting to be opened, how long and why (for the worker's status). */
   get waitingToOpen(): TaskWaiting[] {
     const now = Date.now();
     return [...this.pendingOpens.values()].map((p) => ({ task: `${this.consumers.stageOf(p.topic)}-${p.partition}`, waitedMs: now - p.since, reason: p.reason.slice(0, STATUS_REASON_CHARS) }));
