@@ -38,8 +38,17 @@ interface Connectable {
   on(event: 'event.log', listener: (entry: { severity: number; fac: string; message: string }) => void): unknown;
 }
 
+/**
+ * Clients whose connect was called. The binding's disconnect of a client that never connected
+ * crashes the process (a segmentation fault in librdkafka's destroy, seen when a worker's first
+ * member could not reach the broker and the second, never connected, was closed): only these are
+ * disconnected.
+ */
+const connectCalled = new WeakSet<object>();
+
 /** Connects and fetches metadata; an unreachable broker becomes one UserError naming the address. */
 export function connectClient(client: Connectable, brokers: string): Promise<Metadata> {
+  connectCalled.add(client);
   // librdkafka retries connections by itself and logs each try; failures that matter surface as
   // errors of the calls we make, so its log stays at debug.
   client.on('event.log', (entry) => log.debug(entry.message, { fac: entry.fac, severity: entry.severity }));
@@ -59,8 +68,9 @@ export function partitionCounts(metadata: Metadata): Map<string, number> {
   return new Map(metadata.topics.map((t) => [t.name, t.partitions.length]));
 }
 
-/** Disconnects; a client that never connected (it throws "not connected") counts as done. */
+/** Disconnects; a client that never connected (never tried, or it throws "not connected") counts as done. */
 export function disconnect(client: { disconnect(cb: () => void): unknown }): Promise<void> {
+  if (!connectCalled.has(client)) return Promise.resolve();
   return new Promise((resolve) => {
     try {
       client.disconnect(() => resolve());

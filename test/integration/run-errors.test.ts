@@ -23,6 +23,12 @@ test('run without the job topics names the missing ones', async () => {
   assertOneLineError(result, /topics missing at .*: .*clicks.*run "clickstream topics create" first/);
 });
 
+test('run with an unreachable broker names the address (and does not crash closing what it never opened)', async () => {
+  const result = await runCli(['run', '--brokers', '127.0.0.1:1', '--state-dir', mkdtempSync(path.join(tmpdir(), 'cs-'))]);
+  assertOneLineError(result, /cannot reach Kafka at 127\.0\.0\.1:1/);
+  assert.equal(result.code, 2);
+});
+
 test('state built with another configuration is refused and left untouched', async () => {
   const job = await createJob('run-shape');
   const jobDir = path.join(job.stateDir, job.jobId);
