@@ -39,6 +39,11 @@ export function jobConsumerConfig(brokers: string, groupId: string, clientId: st
     'max.partition.fetch.bytes': 2 * 1024 * 1024,
     'fetch.max.bytes': 8 * 1024 * 1024,
     'queued.max.messages.kbytes': 16_384,
+    // Once that queue is full, librdkafka postpones a partition's next fetch by this much (default
+    // 1 s). A catch-up drains the 16 MB in about a second, so the queue ran dry for 100 ms or more
+    // a few times per 10 s: the worker waited, and took an early checkpoint for a backlog it
+    // believed read. 200 ms, 2 M clicks, three alternated pairs: raw consume +8 %, the job +8 %.
+    'fetch.queue.backoff.ms': 200,
     ...maxPollIntervalForTests(process.env.CLICKSTREAM_MAX_POLL_INTERVAL_MS),
   };
 }
