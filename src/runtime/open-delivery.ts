@@ -4,7 +4,7 @@
 import { UserError } from '../errors.js';
 import { ChangelogWriter } from '../kafka/changelog-writer.js';
 import type { TransactionalIdentity } from '../state/worker-slot.js';
-import { Producer, connectClient } from '../kafka/clients.js';
+import { Producer, connectClient, disconnect } from '../kafka/clients.js';
 import type { MemberOf } from '../kafka/stage-consumers.js';
 import { AtLeastOnce } from './at-least-once.js';
 import type { CheckpointedTask } from './checkpoint.js';
@@ -12,7 +12,7 @@ import type { DeliveryMode } from './delivery-mode.js';
 import { ExactlyOnce } from './exactly-once.js';
 import type { BrokerHealth } from './outage.js';
 import { OutputSink, type RefusedRecord } from './output-sink.js';
-import type { TaskManager } from './task-manager.js';
+import type { Task } from './tasks.js';
 
 export interface DeliveryOptions {
   exactlyOnce: boolean;
@@ -29,7 +29,9 @@ export interface DeliveryOptions {
   identity: TransactionalIdentity | undefined;
   /** The worker's member of the group that owns a topic's partitions. */
   memberOf: MemberOf;
-  tasks: TaskManager;
+  /** The worker's open tasks, and their reopening after an aborted transaction (asked only once running). */
+  tasks(): Task[];
+  reopenTasks(): Promise<number>;
   health: BrokerHealth;
   pauseFetching(paused: boolean): void;
   /** A record the producer refused for what it is (too large, invalid): dead-letter it. */
@@ -66,8 +68,8 @@ async function open(options: DeliveryOptions): Promise<{ delivery: DeliveryMode;
         return sink!;
       },
       health,
-      tasks: () => options.tasks.tasks,
-      reopenTasks: () => options.tasks.reopenAll(),
+      tasks: options.tasks,
+      reopenTasks: options.reopenTasks,
       pauseFetching: options.pauseFetching,
       changelog,
       onClientError: (err) => health.clientError(err),
@@ -77,10 +79,20 @@ async function open(options: DeliveryOptions): Promise<{ delivery: DeliveryMode;
     return { delivery, sink };
   }
   const producer = new Producer(options.producerSettings);
-  await connectClient(producer, brokers);
+  // Both connect at once (the changelog's transactional registration is the slower); one that
+  // fails leaves nothing connected behind.
+  const [connected, registered] = await Promise.allSettled([
+    connectClient(producer, brokers),
+    changelog !== undefined ? ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!, options.transactionTimeoutMs) : undefined,
+  ]);
+  if (connected.status === 'rejected' || registered.status === 'rejected') {
+    await disconnect(producer);
+    if (registered.status === 'fulfilled') await registered.value?.close();
+    throw connected.status === 'rejected' ? connected.reason : (registered as PromiseRejectedResult).reason;
+  }
+  const writer = registered.value;
   producer.on('event.error', (err) => health.clientError(err));
   const sink = new OutputSink(producer, () => false, options.onRefused);
-  const writer = changelog !== undefined ? await ChangelogWriter.open(brokers, `${options.clientId}-changelog`, options.identity!, options.transactionTimeoutMs) : undefined;
   const delivery = new AtLeastOnce(producer, memberOf, sink, writer !== undefined && changelog !== undefined ? { writer, ...changelog } : undefined);
   return { delivery, sink };
 }

@@ -63,6 +63,15 @@ export interface WorkerConfig {
 
 const log = logger('worker');
 
+/**
+ * Waits for every step (none is left running into the shutdown that follows a failure), then
+ * raises the first failure, in the order given.
+ */
+async function settleAll(steps: Array<Promise<unknown> | undefined>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((step): step is PromiseRejectedResult => step.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+}
+
 /** One read of both members: the records, how many of them are clicks, or why it failed. */
 type BatchRead = { messages: Message[]; clicks: number } | { error: unknown };
 
@@ -162,11 +171,42 @@ export class Worker {
     // the first record measured ~25x fewer fetch requests on the broker.
     this.consumers = new StageConsumers(member('source'), member('merge', { 'queued.max.messages.kbytes': 4_096, 'fetch.min.bytes': 65_536 }), topics.clicks);
     const { source: sourceMember, merge: mergeMember } = this.consumers;
+    // Who this worker is in checkpoint stamps: tells two histories of a task apart.
+    const writerId = `${this.identity?.transactionalId() ?? this.workerId}:${this.startedAt}`;
+    const changelogNames = changelogTopicNames(this.config.topicPrefix ?? '', jobId);
+    const topicOf = (task: CheckpointedTask) => (task.stage === 'source' ? changelogNames.source : changelogNames.merge);
+
+    // The source member connects first: it finds out whether the brokers answer and the topics
+    // and state dir fit the job, before anything else is opened. The other clients then connect
+    // at once: one after another, their connects (a metadata request each), the changelog
+    // topics' creation and the transactional producers' registration took about 0.5 s of a
+    // worker's start; together they take as long as the slowest.
     const metadata = await connectClient(sourceMember, brokers);
-    await connectClient(mergeMember, brokers);
     const partitions = await partitionsOfTopics(sourceMember, brokers, Object.values(topics), metadata);
     const shape: JobShape = { clicksPartitions: partitions.get(topics.clicks)!, mergePartitions: partitions.get(topics.partials)!, paneMs: windows.paneMs, totalWindowMs: windows.totalWindowMs, totalSlideMs: windows.totalSlideMs, statsWindowMs: windows.statsWindowMs, maxOutOfOrdernessMs, allowedLatenessMs: windows.allowedLatenessMs };
     const { recordedLatenessMs } = claimJobDir(this.config.stateDir, jobId, shape, { latenessInTasks: this.config.changelog !== false });
+    this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
+    await settleAll([
+      connectClient(mergeMember, brokers),
+      this.savepoints.start(),
+      changelog ? ensureTopics(brokers, changelogTopics(changelogNames, shape.clicksPartitions, shape.mergePartitions)) : undefined,
+      changelog ? ChangelogReader.open(brokers, `${clientId}-changelog`).then((reader) => void (this.changelogReader = reader)) : undefined,
+      openDelivery({
+        exactlyOnce,
+        brokers,
+        clientId,
+        producerSettings: jobProducerConfig(brokers, clientId),
+        transactionTimeoutMs: transactionTimeoutFor(this.config.checkpointIntervalMs, tunables.flushTimeoutMs),
+        identity: this.identity,
+        memberOf: (topic) => this.consumers!.of(topic),
+        tasks: () => this.tasks.tasks,
+        reopenTasks: () => this.tasks.reopenAll(),
+        health: this.health,
+        pauseFetching: (paused) => this.tasks.pauseFetching(paused),
+        changelog: changelog ? { writerId, topicOf } : undefined,
+        onRefused: (topic, partition, value, key, error) => this.processor.deadLetterRefused(topic, partition, value, key, error),
+      }).then(({ delivery, sink }) => void ({ delivery: this.delivery, sink: this.sink } = { delivery, sink })),
+    ]);
     const { clicksPartitions, mergePartitions } = shape;
     for (const consumer of this.consumers.all) {
       consumer.on('event.error', (err) => this.health.clientError(err));
@@ -175,14 +215,6 @@ export class Worker {
       (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
     }
 
-    // Who this worker is in checkpoint stamps: tells two histories of a task apart.
-    const writerId = `${this.identity?.transactionalId() ?? this.workerId}:${this.startedAt}`;
-    const changelogNames = changelogTopicNames(this.config.topicPrefix ?? '', jobId);
-    const topicOf = (task: CheckpointedTask) => (task.stage === 'source' ? changelogNames.source : changelogNames.merge);
-    if (changelog) {
-      await ensureTopics(brokers, changelogTopics(changelogNames, clicksPartitions, mergePartitions));
-      this.changelogReader = await ChangelogReader.open(brokers, `${clientId}-changelog`);
-    }
     this.tasks = new TaskManager(
       this.consumers,
       { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions, recordedLatenessMs },
@@ -198,26 +230,9 @@ export class Worker {
         },
       },
     );
-
-    ({ delivery: this.delivery, sink: this.sink } = await openDelivery({
-      exactlyOnce,
-      brokers,
-      clientId,
-      producerSettings: jobProducerConfig(brokers, clientId),
-      transactionTimeoutMs: transactionTimeoutFor(this.config.checkpointIntervalMs, tunables.flushTimeoutMs),
-      identity: this.identity,
-      memberOf: (topic) => this.consumers!.of(topic),
-      tasks: this.tasks,
-      health: this.health,
-      pauseFetching: (paused) => this.tasks.pauseFetching(paused),
-      changelog: changelog ? { writerId, topicOf } : undefined,
-      onRefused: (topic, partition, value, key, error) => this.processor.deadLetterRefused(topic, partition, value, key, error),
-    }));
     const { urlTable, printMinuteTables, limits } = this.config;
     this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, mergePartitions, windows, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
     this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
-    this.savepoints = new SavepointParticipant(brokers, topics, jobId, shape, windows);
-    await this.savepoints.start();
     // Ready before joining: a member that joins and then waits (registering a transactional id
     // can take a while after a broker restart) cannot serve the group's next rebalance, and the
     // whole group waits for it (up to max.poll.interval.ms).
