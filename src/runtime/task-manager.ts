@@ -227,7 +227,6 @@ export class TaskManager {
       }
       this.pendingOpens.delete(`${topic}:${partition}`);
       const name = `${task.stage}-${partition}`;
-      if (task.pendingResolution !== 'none') log.info(`staged checkpoint ${task.pendingResolution}`, { task: name, nextOffset: task.nextOffset });
       if (task.stateOrigin.use === 'changelog') {
         const openKeys = task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount;
         log.warn('task state rebuilt from the changelog', { task: name, localStore: task.stateOrigin.reason, seq: task.seq, nextOffset: task.nextOffset, openKeys });

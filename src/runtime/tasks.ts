@@ -64,8 +64,6 @@ interface TaskBase {
   readonly resume: ResumePoint;
   /** Offset of the task's last completed checkpoint (whether a checkpoint covers new input). */
   checkpointedOffset: number | undefined;
-  /** What became of a checkpoint a crash left staged (exactly-once mode). */
-  readonly pendingResolution: 'none' | 'promoted' | 'discarded';
   /** Where the state came from when the task opened (the changelog decides; see state/changelog.ts). */
   readonly stateOrigin: StoreSource;
   /** The task's checkpoint sequence number (its changelog's last marker once written). */
@@ -177,6 +175,9 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
   let store = await openUnlessHeld(location, waitedMs);
   try {
     const pendingResolution = await store.resolvePending(async () => (await committedToken()).token);
+    // Said here, when it happens: an opening that has to wait after this finds nothing staged
+    // when it is tried again.
+    if (pendingResolution !== 'none') log.info(`staged checkpoint ${pendingResolution}`, { task: `${stage}-${partition}`, nextOffset: (await store.checkpointOffset()) ?? null });
     let source: StoreSource = { use: 'local' };
     let committed: { offset: number | undefined } | undefined;
     let remote: CheckpointStamp | undefined;
@@ -203,7 +204,7 @@ async function openStore(settings: TaskSettings, stage: Stage, partition: number
     if (resume.from === 'group' && changelog !== undefined) {
       log.warn('no checkpoint of this task in its store or the changelog: resuming at the group\'s committed offset with empty state (windows open there miss earlier clicks)', { task: `${stage}-${partition}`, offset: resume.offset });
     }
-    return { store, loaded, pendingResolution, source, seq: loaded.stamp?.seq ?? 0, backlog, resume };
+    return { store, loaded, source, seq: loaded.stamp?.seq ?? 0, backlog, resume };
   } catch (err) {
     await store.close().catch(() => undefined);
     throw err;
@@ -238,7 +239,7 @@ async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: nu
 }
 
 export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, context: OpenContext): Promise<SourceTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'source', partition, context);
+  const { store, loaded, source, seq, backlog, resume } = await openStore(settings, 'source', partition, context);
   const skipped: string[] = [];
   const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
   await refuseOtherLateness(store, 'source', partition, loaded, panes.restoredLatenessMs, settings);
@@ -251,7 +252,6 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     nextOffset: loaded.nextOffset,
     resume,
     checkpointedOffset: loaded.nextOffset,
-    pendingResolution,
     stateOrigin: source,
     seq,
     unsavedChanges: unsaved(backlog, skipped),
@@ -265,7 +265,7 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
 }
 
 export async function openMergeTask(settings: TaskSettings, topic: string, partition: number, context: OpenContext): Promise<MergeTask> {
-  const { store, loaded, pendingResolution, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, context);
+  const { store, loaded, source, seq, backlog, resume } = await openStore(settings, 'merge', partition, context);
   const skipped: string[] = [];
   const windows = MergeWindows.restore(settings.windows, settings.clicksPartitions, loaded.entries, skipBadEntry('merge', partition, skipped));
   await refuseOtherLateness(store, 'merge', partition, loaded, windows.restoredLatenessMs, settings);
@@ -277,7 +277,6 @@ export async function openMergeTask(settings: TaskSettings, topic: string, parti
     nextOffset: loaded.nextOffset,
     resume,
     checkpointedOffset: loaded.nextOffset,
-    pendingResolution,
     stateOrigin: source,
     seq,
     unsavedChanges: unsaved(backlog, skipped),

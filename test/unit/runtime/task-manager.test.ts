@@ -80,7 +80,7 @@ function fakeOpener(resumes: Record<string, ResumePoint>, closed: string[], refu
     attempts.push({ task: name, storeWaitedMs: waitedMs('store'), changelogWaitedMs: waitedMs('changelog') });
     const kind = refusals.get(name)?.shift();
     if (kind !== undefined) throw new TaskNotReadyError(kind, `${name}: refused for its ${kind}`);
-    return { stage, topic, partition, resume: resumes[name] ?? { from: 'earliest' }, pendingResolution: 'none', stateOrigin: { use: 'local' }, store: { close: async () => void closed.push(name) } } as unknown as Task;
+    return { stage, topic, partition, resume: resumes[name] ?? { from: 'earliest' }, stateOrigin: { use: 'local' }, store: { close: async () => void closed.push(name) } } as unknown as Task;
   };
 }
 
