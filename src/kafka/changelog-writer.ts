@@ -44,7 +44,14 @@ export class ChangelogWriter {
 
   static async open(brokers: string, clientId: string, identity: TransactionalIdentity, transactionTimeoutMs: number): Promise<ChangelogWriter> {
     const writer = new ChangelogWriter(brokers, clientId, identity, transactionTimeoutMs);
-    await writer.connect(30_000);
+    try {
+      await writer.connect(30_000);
+    } catch (err) {
+      // Connected but not registered (the broker refused the transaction timeout, or its
+      // coordinator did not answer): nobody else holds this producer to close it.
+      await writer.close();
+      throw err;
+    }
     return writer;
   }
 
