@@ -10,6 +10,7 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import { defaultClickLimits, jobWindows, topicNames, tunables, urlsCsvPath } from '../src/config.js';
 import { Worker } from '../src/runtime/worker.js';
 import { readUrlRows, toUrlTable } from '../src/table/urls.js';
+import { readClickFields, type ClickFields } from '../src/codec/click-fields.js';
 
 let peakRss = 0;
 /** process.memoryUsage() when the RSS peaked: what the peak was made of (JS heap, buffers, native). */
@@ -64,18 +65,26 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   let firstAt = 0;
   let count = 0;
   let bytes = 0;
+  let malformed = 0;
+  const click: ClickFields = { url: '', timestampMs: 0 };
   const catchUp = new CatchUpBusy();
   while (count < expected) {
     const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(tunables.consumeBatchSize, (err, got) => (err ? reject(err) : resolve(got))));
     if (batch.length > 0 && firstAt === 0) firstAt = performance.now();
     catchUp.observe(count + batch.length, count);
     count += batch.length;
-    for (const message of batch) bytes += message.value?.length ?? 0; // touch each record, then discard
+    // Decode each click's url and event time with the job's hand decoder, then discard it: the
+    // least any consumer of these clicks does (the baseline issue 15 defines).
+    for (const message of batch) {
+      const value = message.value ?? Buffer.alloc(0);
+      bytes += value.length;
+      if (readClickFields(value, click) !== undefined) malformed++;
+    }
   }
   const endAt = performance.now();
   sampleRss();
   await disconnect(consumer);
-  emit({ kind: 'final', clicks: count, bytes, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), memory: process.memoryUsage(), atPeak });
+  emit({ kind: 'final', clicks: count, bytes, malformed, wallMs: endAt - startedAt, activeMs: endAt - firstAt, peakRss, cpuMs: cpuMs(), loopBusy: loopBusy(), catchUpBusy: catchUp.share(), memory: process.memoryUsage(), atPeak });
   process.exit(0);
 }
 
