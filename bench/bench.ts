@@ -1,9 +1,10 @@
 // `npm run bench`: for each of two workloads, preloads a backlog of clicks and measures, in one
 // run, a raw baseline (consume(n) with the job's own consumer settings and the job's hand decoder
 // on each click, as issue 15 defines it), the job with 1 worker and with 2 workers, with 1 worker
-// in exactly-once mode and with 1 worker without the changelog: clicks/s from the first record read to the last, and overall as a user would time
-// it (process start until the group has committed every offset of clicks and partials), peak
-// RSS, checkpoint duration (median, p99) and checkpoint size.
+// in exactly-once mode and with 1 worker without the changelog: clicks/s from the first record
+// read to the last, and overall as a user would time it (process start until the group has
+// committed every offset of clicks and partials), peak RSS, checkpoint duration (median, p99)
+// and checkpoint size.
 // Workloads: "random" (5,000 clicks/s of event time, unkeyed, 1,000 urls: few windows per click)
 // and "realistic" (1,000 clicks/s of event time keyed by url, Zipf over 200 urls, 1 % late: five
 // times more windows closed per click).
