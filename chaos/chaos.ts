@@ -10,6 +10,7 @@
 // duplicate record (even an identical one) as a mismatch. `--allowed-lateness 10s` runs the
 // workers with it: every window's highest revision must then be final and equal the oracle's count
 // for that lateness, replayed revisions byte-identical (or, exactly-once, never repeated).
+// `--job-thread` runs the workers with it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
@@ -89,10 +90,11 @@ async function main(): Promise<void> {
     .option('--rate <n>', 'clicks per second', nonNegativeInt, 2_000)
     .option('--exactly-once', 'run the workers with --exactly-once and require zero duplicates', false)
     .option('--allowed-lateness <time>', 'run the workers with this allowed lateness (corrections)', duration, 0)
+    .option('--job-thread', 'run the workers with --job-thread (clicks counted on a thread of their own)', false)
     .option('--min-faults <n>', 'keep injecting faults after the producer ends until this many', nonNegativeInt, 10)
     .option('--log-dir <dir>', 'keep each worker\'s log (debug level) in this directory (default: $CHAOS_LOG_DIR)', process.env.CHAOS_LOG_DIR)
     .parse(process.argv)
-    .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean; allowedLateness: number; minFaults: number; logDir?: string }>();
+    .opts<{ duration: number; seed: number; rate: number; exactlyOnce: boolean; allowedLateness: number; jobThread: boolean; minFaults: number; logDir?: string }>();
   const latenessFlags = ['--allowed-lateness', `${options.allowedLateness}ms`];
   const mode = options.exactlyOnce ? 'exactly-once' : 'at-least-once';
   const random = new Random(options.seed);
@@ -111,7 +113,7 @@ async function main(): Promise<void> {
   const workerLogs: Array<{ file: string; child: ChildProcess }> = [];
   const startWorker = (stateDir = job.stateDir): ChildProcess => {
     const file = path.join(logDir, `worker-${workerLogs.length + 1}.log`);
-    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...latenessFlags, ...(options.exactlyOnce ? ['--exactly-once'] : [])], {
+    const child = spawn(cli, ['run', '--topic-prefix', prefix, '--job-id', job.jobId, '--state-dir', stateDir, '--idle-timeout', idleTimeout, '--no-minute-tables', '--brokers', brokers, ...latenessFlags, ...(options.exactlyOnce ? ['--exactly-once'] : []), ...(options.jobThread ? ['--job-thread'] : [])], {
       stdio: ['ignore', 'ignore', openSync(file, 'a')],
       env: { ...process.env, CLICKSTREAM_LOG: options.logDir !== undefined ? 'debug' : 'info' },
     });

@@ -33,6 +33,7 @@ export interface RunFlags extends JobFlags {
   metricsPort: number;
   exactlyOnce: boolean;
   changelog: boolean;
+  jobThread: boolean;
   maxUrlLength: number;
   maxRecordSize: number;
   maxFuture: number;
@@ -60,6 +61,7 @@ export function addWorkerOptions(command: Command): Command {
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
     .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
     .option('--no-changelog', 'do not write state changes to the changelog topics (tasks can then only resume on the machine holding their store)')
+    .option('--job-thread', 'count clicks on a thread of their own, beside the Kafka clients\' (faster on a catch-up, ~30 MB more memory)', false)
     .option('--exactly-once', 'commit outputs and input offsets in one Kafka transaction per checkpoint (read outputs with isolation.level=read_committed)', false)
     .option('--dashboard', 'also serve the job dashboard (and this worker\'s /metrics) on --http-port', false)
     .option('--http-port <port>', 'dashboard port', port, defaults.httpPort)
@@ -97,6 +99,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     printMinuteTables: flags.minuteTables,
     exactlyOnce: flags.exactlyOnce,
     changelog: flags.changelog,
+    jobThread: flags.jobThread,
     topicPrefix: flags.topicPrefix,
   });
   // HTTP first: a port that cannot be had is refused before the worker touches any state.

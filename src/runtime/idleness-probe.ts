@@ -7,7 +7,6 @@
 import { tunables } from '../config.js';
 import type { ConsumerClient } from '../kafka/clients.js';
 import { logger } from '../log.js';
-import type { RoutedPartial } from '../topology/source-stage.js';
 import type { BrokerHealth } from './outage.js';
 import type { TaskManager } from './task-manager.js';
 import type { SourceTask } from './tasks.js';
@@ -22,7 +21,6 @@ export class IdlenessProbe {
     private readonly consumer: ConsumerClient,
     private readonly tasks: TaskManager,
     private readonly health: BrokerHealth,
-    private readonly sendPartials: (routed: RoutedPartial[]) => void,
   ) {
     // Quiet time during an outage does not count: producers may still be sending what they hold.
     health.onReachableAgain((nowMs) => {
@@ -43,17 +41,15 @@ export class IdlenessProbe {
     // All at once: during an outage each query takes its full timeout, and the loop must keep
     // serving rebalances.
     const caughtUp = await Promise.all(due.map((task) => this.caughtUp(task)));
-    const routed: RoutedPartial[] = [];
     let awaitingCheckpoint = false;
     due.forEach((task, i) => {
       if (this.tasks.source(task.partition) !== task) return; // revoked meanwhile
       if (task.idleness.check(nowMs, caughtUp[i]!)) {
-        log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.panes.watermarkMs });
-        task.topology.setIdle(true, routed);
+        task.topology.goIdle();
+        log.info('partition idle', { partition: task.partition, watermarkMs: task.topology.watermarkMs });
         awaitingCheckpoint ||= task.topology.awaitingCheckpoint;
       }
     });
-    this.sendPartials(routed);
     return awaitingCheckpoint;
   }
 

@@ -19,6 +19,9 @@ import type { RoutedPartial } from '../topology/source-stage.js';
 import { missedKinds } from '../topology/source-panes.js';
 import { UrlOwners } from '../topology/url-owners.js';
 import { formatMinuteTable } from './minute-table.js';
+import type { ClickBatch, EncodedPartials, SourceResponse } from '../job/protocol.js';
+import type { SourceJob } from '../job/source-job.js';
+import { UrlIds } from '../job/url-ids.js';
 import type { OutputSink } from './output-sink.js';
 import type { WorkerMetrics } from './status.js';
 import type { TaskManager } from './task-manager.js';
@@ -46,18 +49,27 @@ export class RecordProcessor {
   private readonly refusedLog = rateLimited((msg, fields) => log.error(msg, fields));
   /** Which merge partition owns a url: a partial read elsewhere is not this job's. */
   private readonly urlOwners: UrlOwners;
+  private readonly urlIds = new UrlIds();
 
   constructor(
     private readonly settings: ProcessorSettings,
     private readonly tasks: TaskManager,
     private readonly sink: OutputSink,
     private readonly metrics: WorkerMetrics,
+    private readonly job: SourceJob,
   ) {
     this.topics = settings.topics;
     this.urlOwners = new UrlOwners(settings.mergePartitions);
   }
 
   process(messages: Message[], nowMs: number): void {
+    // What the source job returned for the batch before: produced before anything of this one.
+    this.job.settle();
+    const count = messages.length;
+    const clickTask = new Uint32Array(count);
+    const clickTime = new Float64Array(count);
+    const clickUrl = new Uint32Array(count);
+    const clickRows: Message[] = [];
     const touchedSources = new Set<SourceTask>();
     const touchedMerges = new Map<MergeTask, MergeOutput>();
     for (const message of messages) {
@@ -65,7 +77,12 @@ export class RecordProcessor {
         const task = this.tasks.source(message.partition);
         if (task === undefined) continue; // revoked meanwhile: its new owner reads it from the checkpoint
         // A dead-lettered record is no activity: it must not keep a partition from going idle.
-        if (this.processClick(task, message, nowMs)) touchedSources.add(task);
+        if (!this.admit(task, message, nowMs)) continue;
+        clickTask[clickRows.length] = task.topology.id;
+        clickTime[clickRows.length] = this.click.timestampMs;
+        clickUrl[clickRows.length] = this.urlIds.id(this.click.url);
+        clickRows.push(message);
+        touchedSources.add(task);
       } else {
         const task = this.tasks.merge(message.partition);
         if (task === undefined) continue;
@@ -79,13 +96,35 @@ export class RecordProcessor {
         task.topology.apply(partial, out);
       }
     }
-    const routed: RoutedPartial[] = [];
-    for (const task of touchedSources) {
-      if (task.idleness.recordSeen(nowMs)) task.topology.setIdle(false, routed);
-      task.topology.flush(routed);
+    if (touchedSources.size > 0) {
+      const sources = [...touchedSources];
+      const touched = sources.map((task) => task.topology.id);
+      const wake = sources.filter((task) => task.idleness.recordSeen(nowMs)).map((task) => task.topology.id);
+      const batch: ClickBatch = { op: 'batch', count: clickRows.length, task: clickTask, url: clickUrl, urls: this.urlIds.take(), time: clickTime, touched, wake };
+      this.job.dispatch(batch, (done) => this.clicksCounted(done, clickRows, sources));
     }
-    this.sendPartials(routed);
     for (const [task, out] of touchedMerges) this.emitResults(task, out);
+  }
+
+  /** The source job's answer to a batch: late clicks to clicks-late, partials to the merge stage. */
+  private clicksCounted(done: Extract<SourceResponse, { op: 'batch' }>, rows: Message[], sources: SourceTask[]): void {
+    const { late } = done;
+    for (let i = 0; i < late.count; i++) {
+      const message = rows[late.index[i]!]!;
+      const task = sources.find((source) => source.partition === message.partition)!;
+      // Valid, but too late for some of its windows (it counts in the others): which, and why.
+      const kinds = missedKinds(late.missed[i]!);
+      task.late++;
+      this.metrics.late++;
+      this.sink.produce(this.topics.late, null, message.value!, message.key ?? null, [
+        { reason: `event time ${late.timeMs[i]} is in ${kinds} windows that closed at watermark ${late.watermarkMs[i]} of partition ${task.partition}` },
+        { missed: kinds },
+        { 'source-partition': String(message.partition) },
+        { 'source-offset': String(message.offset) },
+      ]);
+    }
+    this.sendEncoded(done.partials);
+    for (const [id, watermarkMs] of done.views) sources.find((source) => source.topology.id === id)?.topology.sawWatermark(watermarkMs);
   }
 
   /**
@@ -107,8 +146,8 @@ export class RecordProcessor {
     return undefined;
   }
 
-  /** Counts a click (or sends it to clicks-late); false if it was dead-lettered. */
-  private processClick(task: SourceTask, message: Message, nowMs: number): boolean {
+  /** Reads a click into `this.click`; false if it was dead-lettered. */
+  private admit(task: SourceTask, message: Message, nowMs: number): boolean {
     task.nextOffset = message.offset + 1;
     task.recordsIn++;
     this.metrics.clicksIn++;
@@ -116,27 +155,12 @@ export class RecordProcessor {
     const key = message.key;
     const keyBytes = key === undefined || key === null ? 0 : typeof key === 'string' ? Buffer.byteLength(key) : key.length;
     const refusal = admitClick(value, message.timestamp, nowMs, this.settings.limits, this.click, keyBytes);
-    if (refusal !== undefined) {
-      task.deadLettered++;
-      this.metrics.deadLettered++;
-      const letter = deadLetter(value, message.key, refusal.reason, refusal.detail, { topic: message.topic, partition: message.partition, offset: message.offset });
-      this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
-      return false;
-    }
-    const missed = task.topology.add(this.click.url, this.click.timestampMs);
-    if (missed !== 0) {
-      // Valid, but too late for some of its windows (it counts in the others): which, and why.
-      const kinds = missedKinds(missed);
-      task.late++;
-      this.metrics.late++;
-      this.sink.produce(this.topics.late, null, value!, message.key ?? null, [
-        { reason: `event time ${this.click.timestampMs} is in ${kinds} windows that closed at watermark ${task.topology.panes.watermarkMs} of partition ${task.partition}` },
-        { missed: kinds },
-        { 'source-partition': String(message.partition) },
-        { 'source-offset': String(message.offset) },
-      ]);
-    }
-    return true;
+    if (refusal === undefined) return true;
+    task.deadLettered++;
+    this.metrics.deadLettered++;
+    const letter = deadLetter(value, message.key, refusal.reason, refusal.detail, { topic: message.topic, partition: message.partition, offset: message.offset });
+    this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
+    return false;
   }
 
   /**
@@ -148,6 +172,18 @@ export class RecordProcessor {
     if (topic === this.topics.deadLetter) return this.refusedLog('dropped a dead-letter record the producer refused', { error: error.message });
     const letter = deadLetter(value, key, 'too-large', error.message, { topic, partition: partition ?? -1 });
     this.sink.produce(this.topics.deadLetter, null, letter.value, letter.key, letter.headers);
+  }
+
+  /** Forwards partials the source job encoded to the merge partitions they are routed to. */
+  sendEncoded(partials: EncodedPartials): void {
+    const bytes = Buffer.from(partials.bytes.buffer, partials.bytes.byteOffset, partials.bytes.byteLength);
+    let start = 0;
+    for (let i = 0; i < partials.count; i++) {
+      const end = partials.ends[i]!;
+      this.sink.produce(this.topics.partials, partials.mergePartition[i]!, bytes.subarray(start, end), null);
+      start = end;
+    }
+    this.metrics.partialsOut += partials.count;
   }
 
   /** Forwards closed panes and watermarks to the merge partitions they are routed to. */

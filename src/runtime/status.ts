@@ -143,7 +143,7 @@ export class StatusReporter {
       const recordsPerSec = (task.recordsIn - (this.lastRecordsIn.get(key) ?? task.recordsIn)) / seconds;
       if (advance) this.lastRecordsIn.set(key, task.recordsIn);
       const highOffset = this.source.highOffset(task);
-      const watermarkMs = task.stage === 'source' ? task.topology.panes.watermarkMs : task.topology.windows.frontierMs;
+      const watermarkMs = task.stage === 'source' ? task.topology.watermarkMs : task.topology.windows.frontierMs;
       return {
         stage: task.stage,
         partition: task.partition,
@@ -151,10 +151,10 @@ export class StatusReporter {
         highOffset,
         lag: highOffset !== null && task.nextOffset !== undefined ? Math.max(0, highOffset - task.nextOffset) : null,
         watermarkMs: watermarkMs === NO_WATERMARK || !Number.isFinite(watermarkMs) ? null : watermarkMs,
-        idle: task.stage === 'source' ? task.topology.isIdle : false,
+        idle: task.stage === 'source' ? task.idleness.isIdle : false,
         recordsIn: task.recordsIn,
         recordsPerSec: Math.round(recordsPerSec),
-        openKeys: task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount,
+        openKeys: task.stage === 'source' ? task.topology.view.openKeys : task.topology.windows.openKeyCount,
       };
     });
     if (advance) this.lastStatusAt = now;

@@ -20,7 +20,7 @@ import type { BrokerHealth } from './outage.js';
 import type { TaskWaiting } from './status.js';
 import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
 import { TaskNotReadyError, WaitClocks, type NotReadyKind } from './not-ready.js';
-import { openMergeTask, openSourceTask, type ChangelogAccess, type MergeTask, type OpenContext, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+import type { ChangelogAccess, MergeTask, OpenContext, SourceTask, Task } from './tasks.js';
 
 const log = logger('worker');
 
@@ -56,6 +56,8 @@ export interface TaskManagerHooks {
   partitionsLost(): void;
   /** A task is being rebuilt from the changelog (fraction 1: done). */
   restoreProgress(task: string, progress: RestoreProgress): void;
+  /** A task closed: what it held beside its store goes too (a source task's state in the source job). */
+  closed?(task: Task): void;
 }
 
 /** Opens the task of a partition from its store (or the changelog): tasks.ts, or a test's fake. */
@@ -84,12 +86,10 @@ export class TaskManager {
 
   constructor(
     private readonly consumers: StageConsumers,
-    settings: TaskSettings,
     private readonly changelog: { reader: ChangelogReader; topics: ChangelogTopics } | undefined,
     private readonly health: BrokerHealth,
     private readonly hooks: TaskManagerHooks,
-    private readonly open: TaskOpener = (stage, topic, partition, context) =>
-      stage === 'source' ? openSourceTask(settings, topic, partition, Date.now(), context) : openMergeTask(settings, topic, partition, context),
+    private readonly open: TaskOpener,
   ) {}
 
   get tasks(): Task[] {
@@ -228,7 +228,7 @@ export class TaskManager {
       this.pendingOpens.delete(`${topic}:${partition}`);
       const name = `${task.stage}-${partition}`;
       if (task.stateOrigin.use === 'changelog') {
-        const openKeys = task.stage === 'source' ? task.topology.panes.openKeyCount : task.topology.windows.openKeyCount;
+        const openKeys = task.stage === 'source' ? task.topology.view.openKeys : task.topology.windows.openKeyCount;
         log.warn('task state rebuilt from the changelog', { task: name, localStore: task.stateOrigin.reason, seq: task.seq, nextOffset: task.nextOffset, openKeys });
       } else if (task.stateOrigin.use === 'seed') log.info('changelog empty: seeding it from the local store', { task: name });
       if (task.stage === 'source') this.sources[partition] = task;
@@ -388,6 +388,7 @@ export class TaskManager {
       await task.store.close();
       if (task.stage === 'source') this.sources[task.partition] = undefined;
       else this.merges[task.partition] = undefined;
+      this.hooks.closed?.(task);
     }
   }
 
@@ -396,7 +397,10 @@ export class TaskManager {
     this.closing = true;
     this.pendingOpens.clear();
     this.backgroundRead = undefined;
-    for (const task of this.tasks) await task.store.close().catch(() => undefined);
+    for (const task of this.tasks) {
+      await task.store.close().catch(() => undefined);
+      this.hooks.closed?.(task);
+    }
     this.sources.length = 0;
     this.merges.length = 0;
     // Give the partitions back while still connected, then leave: a cooperative consumer closing

@@ -5,8 +5,7 @@
 import { tunables } from '../config.js';
 import { MergeStage } from '../topology/merge-stage.js';
 import { MergeWindows } from '../topology/merge-windows.js';
-import { SourcePanes } from '../topology/source-panes.js';
-import { SourceStage } from '../topology/source-stage.js';
+import { SourceHandle, type SourceJobAccess } from '../job/source-handle.js';
 import { IdlenessTracker } from '../topology/watermark.js';
 import type { WindowSpec } from '../topology/windows.js';
 import { TaskStore } from '../state/task-store.js';
@@ -31,6 +30,13 @@ function skipBadEntry(stage: Stage, partition: number, skipped: string[]): BadEn
     skipped.push(key);
     badEntryLog('skipped a state entry that is not task state (deleted at the next checkpoint)', { task: `${stage}-${partition}`, key: key.slice(0, 80), why });
   };
+}
+
+/** The same, for entries the source job skipped. */
+function skippedBySourceJob(partition: number, entries: Array<[string, string]>): string[] {
+  const skip = skipBadEntry('source', partition, []);
+  entries.forEach(([key, why]) => skip(key, why));
+  return entries.map(([key]) => key);
 }
 
 /** What the first checkpoint must write besides the task's own changes: a seed, and deletions of skipped entries. */
@@ -79,7 +85,8 @@ interface TaskBase {
 
 export interface SourceTask extends TaskBase {
   readonly stage: 'source';
-  readonly topology: SourceStage;
+  /** Its topology, in the source job (job/source-handle.ts). */
+  readonly topology: SourceHandle;
   readonly idleness: IdlenessTracker;
   late: number;
   deadLettered: number;
@@ -238,12 +245,15 @@ async function refuseOtherLateness(store: TaskStore, stage: Stage, partition: nu
   );
 }
 
-export async function openSourceTask(settings: TaskSettings, topic: string, partition: number, nowMs: number, context: OpenContext): Promise<SourceTask> {
+export async function openSourceTask(settings: TaskSettings, access: SourceJobAccess, topic: string, partition: number, nowMs: number, context: OpenContext): Promise<SourceTask> {
   const { store, loaded, source, seq, backlog, resume } = await openStore(settings, 'source', partition, context);
-  const skipped: string[] = [];
-  const panes = SourcePanes.restore(settings.windows, settings.maxOutOfOrdernessMs, loaded.entries, skipBadEntry('source', partition, skipped));
-  await refuseOtherLateness(store, 'source', partition, loaded, panes.restoredLatenessMs, settings);
-  const topology = new SourceStage(partition, settings.mergePartitions, settings.windows.paneMs, panes);
+  const topology = new SourceHandle(access, partition, loaded.entries);
+  try {
+    await refuseOtherLateness(store, 'source', partition, loaded, topology.restoredLatenessMs, settings);
+  } catch (err) {
+    topology.close();
+    throw err;
+  }
   return {
     stage: 'source',
     topic,
@@ -254,13 +264,13 @@ export async function openSourceTask(settings: TaskSettings, topic: string, part
     checkpointedOffset: loaded.nextOffset,
     stateOrigin: source,
     seq,
-    unsavedChanges: unsaved(backlog, skipped),
+    unsavedChanges: unsaved(backlog, skippedBySourceJob(partition, topology.skipped)),
     recordsIn: 0,
     topology,
     idleness: new IdlenessTracker(settings.idleTimeoutMs, nowMs),
     late: 0,
     deadLettered: 0,
-    takeChanges: () => panes.takeChanges(),
+    takeChanges: () => topology.takeChanges(),
   };
 }
 

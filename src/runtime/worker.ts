@@ -28,7 +28,6 @@ import type { CheckpointReport, CheckpointedTask } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
 import { CatchUpCheckpoints } from './catch-up.js';
 import { IdlenessProbe } from './idleness-probe.js';
-import type { RoutedPartial } from '../topology/source-stage.js';
 import { BrokerHealth } from './outage.js';
 import type { OutputSink } from './output-sink.js';
 import { openDelivery } from './open-delivery.js';
@@ -36,7 +35,9 @@ import { RecordProcessor } from './record-processor.js';
 import { SavepointParticipant } from './savepoint-participant.js';
 import { StatusReporter, emptyMetrics, type WorkerMetrics, type WorkerStatus } from './status.js';
 import { TaskManager } from './task-manager.js';
-import type { SourceTask, Task } from './tasks.js';
+import { openMergeTask, openSourceTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
+import { InlineSourceJob, SourceJobError, ThreadSourceJob, type SourceJob } from '../job/source-job.js';
+import type { SourceJobAccess } from '../job/source-handle.js';
 
 export interface WorkerConfig {
   brokers: string;
@@ -56,6 +57,8 @@ export interface WorkerConfig {
   exactlyOnce?: boolean;
   /** Write each task's state changes to the changelog topics (default on): any worker can take any task. */
   changelog?: boolean;
+  /** Source tasks count clicks in a worker thread (job/source-job.ts); default: in this one. */
+  jobThread?: boolean;
   /** The --topic-prefix: the job's changelog topics are named with it and the job id. */
   topicPrefix?: string;
   consumeBatchSize?: number;
@@ -103,6 +106,8 @@ export class Worker {
   private sink!: OutputSink;
   private delivery!: DeliveryMode;
   private processor!: RecordProcessor;
+  /** Where source tasks count clicks: this thread, or a worker thread of its own (job/source-job.ts). */
+  private sourceJob: SourceJob | undefined;
   private idleness!: IdlenessProbe;
   private savepoints!: SavepointParticipant;
   private changelogReader: ChangelogReader | undefined;
@@ -215,9 +220,12 @@ export class Worker {
       (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
     }
 
+    const sourceJobSettings = { windows, maxOutOfOrdernessMs, mergePartitions };
+    this.sourceJob = this.config.jobThread === true ? new ThreadSourceJob(sourceJobSettings) : new InlineSourceJob(sourceJobSettings);
+    const taskSettings: TaskSettings = { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions, recordedLatenessMs };
+    const sourceAccess: SourceJobAccess = { job: this.sourceJob, send: (partials) => this.processor.sendEncoded(partials), mergePartitions };
     this.tasks = new TaskManager(
       this.consumers,
-      { stateDir: this.config.stateDir, jobId, windows, maxOutOfOrdernessMs, idleTimeoutMs: this.config.idleTimeoutMs, clicksPartitions, mergePartitions, recordedLatenessMs },
       this.changelogReader !== undefined ? { reader: this.changelogReader, topics: changelogNames } : undefined,
       this.health,
       {
@@ -228,11 +236,22 @@ export class Worker {
           this.status.restoreProgress(task, progress);
           this.publishStatus('running');
         },
+        closed: (task) => {
+          if (task.stage !== 'source') return;
+          try {
+            task.topology.close();
+          } catch (err) {
+            // A failed source job fails the worker at its next request; a closing task just goes.
+            if (!(err instanceof SourceJobError)) throw err;
+          }
+        },
       },
+      (stage, topic, partition, context) =>
+        stage === 'source' ? openSourceTask(taskSettings, sourceAccess, topic, partition, Date.now(), context) : openMergeTask(taskSettings, topic, partition, context),
     );
     const { urlTable, printMinuteTables, limits } = this.config;
-    this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, mergePartitions, windows, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics);
-    this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health, (routed) => this.processor.sendPartials(routed));
+    this.processor = new RecordProcessor({ topics, limits, sourcePartitions: clicksPartitions, mergePartitions, windows, urlTable, printMinuteTables }, this.tasks, this.sink, this.metrics, this.sourceJob);
+    this.idleness = new IdlenessProbe(sourceMember, this.tasks, this.health);
     // Ready before joining: a member that joins and then waits (registering a transactional id
     // can take a while after a broker restart) cannot serve the group's next rebalance, and the
     // whole group waits for it (up to max.poll.interval.ms).
@@ -240,7 +259,7 @@ export class Worker {
     sourceMember.subscribe([topics.clicks]);
     mergeMember.subscribe([topics.partials]);
     this.lastCheckpointAt = Date.now();
-    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, changelog, transactionalId: this.identity?.transactionalId() });
+    log.info('worker started', { jobId, clicksPartitions, mergePartitions, stateDir: this.config.stateDir, exactlyOnce, changelog, jobThread: this.config.jobThread === true, transactionalId: this.identity?.transactionalId() });
   }
 
   requestStop(): void {
@@ -256,6 +275,9 @@ export class Worker {
         // fetching paused, so that rebalances are still served while the broker is away. The
         // tasks reread from their checkpoints: a batch read ahead before that is dropped.
         if (this.delivery.recovering) {
+          // What the source job still returns for batches before the failure is discarded now,
+          // not produced into the transaction recovery begins.
+          this.sourceJob!.settle();
           await this.dropReadAhead();
           await this.delivery.recover();
         }
@@ -396,6 +418,8 @@ export class Worker {
   // ---------------------------------------------------------------- checkpoints
 
   private async checkpoint(tasks: Task[], kind: CheckpointKind): Promise<void> {
+    // Every output of the input the checkpoint covers is in the sink before it starts.
+    this.sourceJob?.settle();
     this.lastCheckpointAt = Date.now();
     this.catchUp.checkpointed();
     const report = await this.delivery.checkpoint(tasks, kind);
@@ -419,15 +443,11 @@ export class Worker {
 
   /** Source tasks opened since the last round tell the merge partitions they are not idle. */
   private announceOpenedSources(): void {
-    const routed: RoutedPartial[] = [];
-    for (const task of this.tasks.sourceTasks) task?.topology.announce(routed);
-    if (routed.length > 0) this.processor.sendPartials(routed);
+    for (const task of this.tasks.sourceTasks) task?.topology.announce();
   }
 
   private releaseHeld(tasks: Task[]): void {
-    const routed: RoutedPartial[] = [];
-    for (const task of tasks) if (task.stage === 'source') task.topology.checkpointed(routed);
-    if (routed.length > 0) this.processor.sendPartials(routed);
+    for (const task of tasks) if (task.stage === 'source') task.topology.checkpointed();
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {
@@ -459,9 +479,7 @@ export class Worker {
       stop: () => this.requestStop(),
       holdClicks: (held: boolean) => this.tasks.holdClicks(held),
       sendBarrier: (task: SourceTask, savepointId: string) => {
-        const routed: RoutedPartial[] = [];
-        task.topology.barrier(savepointId, routed);
-        this.processor.sendPartials(routed);
+        this.processor.sendPartials(task.topology.barrier(savepointId));
       },
     };
   }
@@ -471,6 +489,7 @@ export class Worker {
   /** Closes everything start() opened (what it got to), each client within a bounded time. */
   private async shutdown(): Promise<void> {
     await this.tasks?.closeAll();
+    await this.sourceJob?.stop();
     // Each client gets a bounded time: a worker that was asked to stop must exit.
     const bounded = (closing: Promise<unknown> | undefined) => Promise.race([closing?.catch(() => undefined), sleep(10_000)]);
     // Both members leave together: one still in the group, unpolled, would hold up the rebalance.

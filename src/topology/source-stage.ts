@@ -145,9 +145,7 @@ export class SourceStage {
    * barrier goes to every merge partition, after everything this task sent (barrier-alignment.ts).
    */
   barrier(savepointId: string, out: RoutedPartial[]): void {
-    for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
-      out.push({ mergePartition, key: null, partial: { barrier: { sourcePartition: this.sourcePartition, savepointId } } });
-    }
+    out.push(...barrierPartials(this.sourcePartition, this.mergePartitions, savepointId));
   }
 
   private alignedWatermark(): number {
@@ -182,6 +180,15 @@ export class SourceStage {
     }
     parts.forEach((part, mergePartition) => part !== undefined && out.push(record(mergePartition, part.counts)));
   }
+}
+
+/** A source partition's savepoint barrier, one per merge partition: it depends on no state. */
+export function barrierPartials(sourcePartition: number, mergePartitions: number, savepointId: string): RoutedPartial[] {
+  const out: RoutedPartial[] = [];
+  for (let mergePartition = 0; mergePartition < mergePartitions; mergePartition++) {
+    out.push({ mergePartition, key: null, partial: { barrier: { sourcePartition, savepointId } } });
+  }
+  return out;
 }
 
 function paneCountsRecord(mergePartition: number, sourcePartition: number, paneStart: number, counts: UrlCount[]): RoutedPartial {

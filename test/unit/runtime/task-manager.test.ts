@@ -95,7 +95,6 @@ function manager(lost: boolean | 'merge' = false, resumes: Record<string, Resume
   let lostCount = 0;
   const tasks = new TaskManager(
     consumers,
-    { stateDir: '/nonexistent', jobId: 'j', windows: { paneMs: 5_000, totalWindowMs: 10_000, totalSlideMs: 5_000, statsWindowMs: 60_000, allowedLatenessMs: 0 }, maxOutOfOrdernessMs: 20_000, idleTimeoutMs: 10_000, clicksPartitions: 2, mergePartitions: 2, recordedLatenessMs: 0 },
     undefined,
     new BrokerHealth('b', logger('test'), []),
     {
