@@ -92,13 +92,13 @@ export class ThreadSourceJob implements SourceJob {
   call(request: Exclude<SourceRequest, ClickBatch>): SourceResponse {
     this.settle();
     this.post(request);
-    return checked(this.receive());
+    return this.answer();
   }
 
   settle(): void {
     while (this.pending.length > 0) {
-      const response = checked(this.receive());
-      this.pending.shift()!(response as Extract<SourceResponse, { op: 'batch' }>);
+      const done = this.pending.shift()!;
+      done(this.answer() as Extract<SourceResponse, { op: 'batch' }>);
     }
   }
 
@@ -108,8 +108,27 @@ export class ThreadSourceJob implements SourceJob {
   }
 
   private post(request: SourceRequest): void {
-    if (this.failure !== undefined) throw new SourceJobError(`source job thread: ${this.failure.message}`);
+    if (this.failure !== undefined) throw new SourceJobError(`the source job failed earlier: ${this.failure.message}`);
     this.port.postMessage(request, transferables(request));
+  }
+
+  /** The next answer, checked. A job that failed (or stopped answering) fails every later request at once. */
+  private answer(): SourceResponse {
+    let response: SourceResponse;
+    try {
+      response = this.receive();
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+    if (response.op === 'fail') this.fail(new Error(response.message));
+    return checked(response);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    // No answer will come for these: nothing may wait for them.
+    this.pending.length = 0;
   }
 
   /** The next answer; waits for it, without letting anything else run meanwhile. */
@@ -118,12 +137,13 @@ export class ThreadSourceJob implements SourceJob {
     for (;;) {
       const got = receiveMessageOnPort(this.port);
       if (got !== undefined) {
-        this.received++;
+        // Kept in step with the shared Int32 counter, which wraps.
+        this.received = (this.received + 1) | 0;
         return got.message as SourceResponse;
       }
-      if (this.failure !== undefined) throw new SourceJobError(`source job thread: ${this.failure.message}`);
-      // -1 once the thread has stopped, before its 'exit' event could be seen here.
-      if (this.worker.threadId === -1) throw new SourceJobError('source job thread stopped');
+      if (this.failure !== undefined) throw new SourceJobError(`the source job failed earlier: ${this.failure.message}`);
+      // A thread that died (out of memory) is seen only through the timeout: its 'error' and
+      // 'exit' events cannot run while this thread waits.
       if (Date.now() > deadline) throw new SourceJobError(`source job thread did not answer in ${ANSWER_TIMEOUT_MS / 1000} s`);
       const posted = Atomics.load(this.posted, 0);
       // Posted but not visible yet: look again at once; otherwise sleep until the next answer.

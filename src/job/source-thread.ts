@@ -10,7 +10,12 @@ const host = new SourceHost(settings);
 
 port.on('message', (request: SourceRequest) => {
   const response = host.handle(request);
-  port.postMessage(response, transferables(response));
+  try {
+    port.postMessage(response, transferables(response));
+  } catch (err) {
+    // Every request gets exactly one answer, or the client thread waits for it in vain.
+    port.postMessage({ op: 'fail', message: `answer not sent: ${(err as Error).message}`, stack: undefined });
+  }
   Atomics.add(posted, 0, 1);
   Atomics.notify(posted, 0);
 });

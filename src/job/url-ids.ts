@@ -1,7 +1,8 @@
 // Urls cross to the source job's thread as numbers: cloning a string per click cost the client
 // thread about half of what moving the counting saved it. The client thread numbers each url the
 // first time it sends it, and the job keeps the same list. Bounded whatever the input: past
-// `capacity` urls both sides start over (hostile input can send any number of distinct urls).
+// `capacity` urls, or `maxChars` characters of them, both sides start over at the next batch
+// (hostile input can send any number of distinct urls, each up to --max-url-length).
 
 export interface UrlIdsUpdate {
   /** The job drops every url it knows before taking `added`. */
@@ -15,8 +16,12 @@ export class UrlIds {
   private readonly ids = new Map<string, number>();
   private added: string[] = [];
   private reset = false;
+  private chars = 0;
 
-  constructor(private readonly capacity = 100_000) {}
+  constructor(
+    private readonly capacity = 100_000,
+    private readonly maxChars = 4_000_000,
+  ) {}
 
   id(url: string): number {
     let id = this.ids.get(url);
@@ -24,6 +29,7 @@ export class UrlIds {
       id = this.ids.size;
       this.ids.set(url, id);
       this.added.push(url);
+      this.chars += url.length;
     }
     return id;
   }
@@ -35,8 +41,11 @@ export class UrlIds {
   take(): UrlIdsUpdate {
     const update = { reset: this.reset, added: this.added };
     this.added = [];
-    this.reset = this.ids.size >= this.capacity;
-    if (this.reset) this.ids.clear();
+    this.reset = this.ids.size >= this.capacity || this.chars >= this.maxChars;
+    if (this.reset) {
+      this.ids.clear();
+      this.chars = 0;
+    }
     return update;
   }
 }

@@ -399,7 +399,11 @@ export class TaskManager {
     this.backgroundRead = undefined;
     for (const task of this.tasks) {
       await task.store.close().catch(() => undefined);
-      this.hooks.closed?.(task);
+      try {
+        this.hooks.closed?.(task);
+      } catch {
+        // Stopping anyway (after a failure, or a final checkpoint): every other task closes too.
+      }
     }
     this.sources.length = 0;
     this.merges.length = 0;

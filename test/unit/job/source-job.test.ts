@@ -201,6 +201,14 @@ test('url ids: the numbering starts over only between batches, and the job alway
   const after = batch(['/a', '/f']);
   assert.equal(after.reset, true);
   assert.deepEqual(after.added, ['/a', '/f']);
+  // Long urls start it over by their size, long before the count.
+  const bySize = new UrlIds(1_000, 100);
+  const long = (i: number) => `/${String(i).padStart(60, '0')}`;
+  bySize.id(long(1));
+  assert.equal(bySize.id(long(2)), 1);
+  assert.equal(bySize.take().reset, false, 'the batch that crossed the size keeps its numbering');
+  assert.equal(bySize.id(long(3)), 0, 'the next batch numbers from 0');
+  assert.equal(bySize.take().reset, true);
 });
 
 test('a job that failed refuses every later request, in this thread and in a worker thread', async () => {
@@ -211,6 +219,22 @@ test('a job that failed refuses every later request, in this thread and in a wor
       assert.throws(() => job.call({ op: 'take', task: 99 }), (err: Error) => err instanceof SourceJobError && /no source task 99/.test(err.message));
       assert.throws(() => job.call({ op: 'take', task: 1 }), (err: Error) => err instanceof SourceJobError && /failed earlier/.test(err.message));
     }
+  } finally {
+    await threaded.stop();
+  }
+});
+
+test('a batch the threaded job fails is reported once; nothing waits for its answer afterwards', async () => {
+  const threaded = new ThreadSourceJob(settings);
+  try {
+    const bad: ClickBatch = { op: 'batch', count: 1, task: Uint32Array.of(7), url: Uint32Array.of(0), urls: { reset: false, added: ['/a'] }, time: Float64Array.of(1_700_000_000_000), touched: [7], wake: [] };
+    let handled = 0;
+    threaded.dispatch(bad, () => handled++);
+    assert.throws(() => threaded.settle(), (err: Error) => err instanceof SourceJobError && /no source task 7/.test(err.message));
+    // Nothing left pending (else this would wait for an answer that never comes, and time out).
+    threaded.settle();
+    assert.throws(() => threaded.call({ op: 'take', task: 7 }), (err: Error) => err instanceof SourceJobError && /failed earlier/.test(err.message));
+    assert.equal(handled, 0);
   } finally {
     await threaded.stop();
   }
