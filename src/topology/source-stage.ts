@@ -55,10 +55,6 @@ export class SourceStage {
     this.owners = new UrlOwners(mergePartitions);
   }
 
-  get isIdle(): boolean {
-    return this.idle;
-  }
-
   /** True while partials wait for a checkpoint (`checkpointed`). */
   get awaitingCheckpoint(): boolean {
     return this.holding;
