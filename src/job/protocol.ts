@@ -2,8 +2,8 @@
 // job holds every source task's topology (SourcePanes, SourceStage): the per-click counting and
 // everything it closes and forwards. The client thread keeps the Kafka clients, the stores and
 // the delivery modes, and produces what the job returns. Every message is structured-clone data,
-// so one protocol serves the job in the same thread (tests, --no-job-thread) and in a worker
-// thread, where its numeric columns travel as transferred buffers.
+// so one protocol serves the job in the same thread (the default) and in a worker thread
+// (--job-thread), where its numeric columns travel as transferred buffers.
 
 import type { StateChanges } from '../topology/state-keys.js';
 import type { WindowSpec } from '../topology/windows.js';

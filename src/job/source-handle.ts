@@ -3,7 +3,8 @@
 // the worker shows without asking (watermark, state size) is the last the job said.
 
 import type { StateChanges } from '../topology/state-keys.js';
-import { barrierPartials, type RoutedPartial } from '../topology/source-stage.js';
+import { barrierPartials } from '../topology/source-stage.js';
+import { encodePartials } from './source-host.js';
 import type { EncodedPartials, SourceResponse, SourceView } from './protocol.js';
 import type { SourceJob } from './source-job.js';
 
@@ -69,10 +70,10 @@ export class SourceHandle {
     this.route('idle');
   }
 
-  /** Stop-with-savepoint: the barrier, after everything this task sent (no state involved). */
-  barrier(savepointId: string): RoutedPartial[] {
+  /** Stop-with-savepoint: sends the barrier, after everything this task sent (no state involved). */
+  barrier(savepointId: string): void {
     this.access.job.settle();
-    return barrierPartials(this.sourcePartition, this.access.mergePartitions, savepointId);
+    this.access.send(encodePartials(barrierPartials(this.sourcePartition, this.access.mergePartitions, savepointId)));
   }
 
   takeChanges(): StateChanges {

@@ -15,7 +15,6 @@ import { logger, rateLimited } from '../log.js';
 import type { UrlTable } from '../table/urls.js';
 import { joinUrlStats, partialProblem } from '../topology/merge-stage.js';
 import { emptyOutput, type MergeOutput } from '../topology/merge-windows.js';
-import type { RoutedPartial } from '../topology/source-stage.js';
 import { missedKinds } from '../topology/source-panes.js';
 import { UrlOwners } from '../topology/url-owners.js';
 import { formatMinuteTable } from './minute-table.js';
@@ -184,14 +183,6 @@ export class RecordProcessor {
       start = end;
     }
     this.metrics.partialsOut += partials.count;
-  }
-
-  /** Forwards closed panes and watermarks to the merge partitions they are routed to. */
-  sendPartials(routed: RoutedPartial[]): void {
-    for (const r of routed) {
-      this.sink.produce(this.topics.partials, r.mergePartition, partialCodec.encode(r.partial) as Buffer, r.key);
-    }
-    this.metrics.partialsOut += routed.length;
   }
 
   private emitResults(task: MergeTask, out: MergeOutput): void {

@@ -479,7 +479,7 @@ export class Worker {
       stop: () => this.requestStop(),
       holdClicks: (held: boolean) => this.tasks.holdClicks(held),
       sendBarrier: (task: SourceTask, savepointId: string) => {
-        this.processor.sendPartials(task.topology.barrier(savepointId));
+        task.topology.barrier(savepointId);
       },
     };
   }
