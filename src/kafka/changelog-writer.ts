@@ -92,7 +92,8 @@ export class ChangelogWriter {
       }
       await this.transactions.begin();
       for (const batch of batches) {
-        for (const record of batch.records) await this.produce(batch.topic, batch.partition, record, deadline);
+        // Synchronous while librdkafka's queue takes them (no await per record: ~300k per 5 M clicks).
+        for (const record of batch.records) if (!this.tryProduce(batch.topic, batch.partition, record)) await this.produce(batch.topic, batch.partition, record, deadline);
       }
       const outcome = await this.transactions.commit(offsets, memberOf, Math.max(1_000, deadline - Date.now()), beforeCommit);
       if (outcome.committed) return true;
@@ -112,16 +113,24 @@ export class ChangelogWriter {
     }
   }
 
+  /** False if librdkafka's queue is full; any other refusal is thrown. */
+  private tryProduce(topic: string, partition: number, record: ChangelogRecord): boolean {
+    try {
+      this.producer.produce(topic, partition, record.value, record.key);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL) throw err;
+      return false;
+    }
+  }
+
+  /** Waits for room in the queue (until the deadline) and produces the record. */
   private async produce(topic: string, partition: number, record: ChangelogRecord, deadline: number): Promise<void> {
     for (;;) {
-      try {
-        this.producer.produce(topic, partition, record.value, record.key, null, undefined, record.headers);
-        return;
-      } catch (err) {
-        if ((err as { code?: number }).code !== CODES.ERRORS.ERR__QUEUE_FULL || Date.now() >= deadline) throw err;
-        this.producer.poll();
-        await sleep(5);
-      }
+      if (Date.now() >= deadline) throw new Error(`changelog: librdkafka's queue stayed full until the checkpoint's deadline (${topic} [${partition}])`);
+      this.producer.poll();
+      await sleep(5);
+      if (this.tryProduce(topic, partition, record)) return;
     }
   }
 

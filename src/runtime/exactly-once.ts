@@ -218,7 +218,7 @@ export class ExactlyOnce implements DeliveryMode {
       topicOf: changelog.topicOf,
       write: async (batches) => {
         for (const batch of batches) {
-          for (const record of batch.records) sink.produce(batch.topic, batch.partition, record.value, record.key, record.headers);
+          for (const record of batch.records) sink.produce(batch.topic, batch.partition, record.value, record.key);
         }
         return sink.drain(timeoutMs); // all of it must be in the transaction before it commits
       },
