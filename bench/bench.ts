@@ -43,6 +43,11 @@ const cli = path.join(packageRoot, 'bin', 'clickstream');
 // by an earlier run (BENCH_PREFIX, the topic prefix it printed) instead of a new one.
 const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const onlyCases = process.env.BENCH_CASES?.split(',');
+// On a shared host one run of a case says little (raw consume alone varied 151k-246k clicks/s
+// between runs of one evening): BENCH_ROUNDS=N runs raw consume and every case N times,
+// interleaved, and sums up each case's ratios to the raw consume of its own round.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 50) throw new RangeError(`BENCH_ROUNDS must be an integer from 1 to 50, not ${process.env.BENCH_ROUNDS}`);
 const wanted = (label: string): boolean => onlyCases === undefined || onlyCases.includes(label);
 const children = path.join(packageRoot, 'dist', 'bench', 'children.js');
 
@@ -257,7 +262,33 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
     process.stderr.write(`bench: ${produced}\n`);
   }
 
+  const table: string[] = [`workload ${workload.name}: ${workload.describe}`];
+  const ratios = new Map<string, { clicks: number[]; overall: number[] }>();
+  for (let round = 1; round <= rounds; round++) {
+    if (rounds > 1) table.push(`round ${round} of ${rounds}`);
+    const rows = await benchRound(workload, prefix, round);
+    table.push(...formatRows(rows, round === 1));
+    for (const row of rows.slice(1)) {
+      const seen = ratios.get(row.name) ?? { clicks: [], overall: [] };
+      seen.clicks.push(row.clicksPerSec / rows[0]!.clicksPerSec);
+      if (row.overallPerSec !== undefined) seen.overall.push(row.overallPerSec / rows[0]!.clicksPerSec);
+      ratios.set(row.name, seen);
+    }
+  }
+  if (rounds > 1) {
+    const pct = (values: number[], q: number) => `${(100 * quantile(values, q)).toFixed(0)}%`;
+    table.push(`${rounds} rounds, against raw consume of the same round: median (lowest-highest)`);
+    for (const [name, seen] of ratios) {
+      table.push(`${name.padEnd(20)}clicks/s ${pct(seen.clicks, 0.5)} (${pct(seen.clicks, 0)}-${pct(seen.clicks, 1)})  overall/s ${pct(seen.overall, 0.5)} (${pct(seen.overall, 0)}-${pct(seen.overall, 1)})`);
+    }
+  }
+  return table;
+}
+
+/** Raw consume, then every wanted case, once each: the rows of one round. */
+async function benchRound(workload: Workload, prefix: string, round: number): Promise<Row[]> {
   const rows: Row[] = [];
+  const topics = topicNames(prefix);
   const rawBrokerCpu = brokerCpuMeter();
   const raw = startChild(['raw', brokers, topics.clicks, String(partitions), String(clicks)]);
   const rawFinal = await raw.final;
@@ -287,15 +318,18 @@ async function benchWorkload(workload: Workload): Promise<string[]> {
     ['job thread exactly-once', 1, true, true, 0, true],
   ];
   for (const [label, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread] of cases.filter(([label]) => wanted(label))) {
-    process.stderr.write(`bench: ${workload.name}: ${label}...\n`);
+    process.stderr.write(`bench: ${workload.name}: ${label}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}...\n`);
     rows.push(await runJob(prefix, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread));
   }
+  return rows;
+}
 
+/** A round's rows as table lines (the header above the first round only); ratios against its raw consume. */
+function formatRows(rows: Row[], withHeader: boolean): string[] {
   const fmt = (value: number | undefined, digits = 0): string => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
   const share = (value: number | undefined, of: number | undefined): string => (value === undefined || of === undefined ? '-' : `${fmt((100 * value) / of)}%`);
   return [
-    `workload ${workload.name}: ${workload.describe}`,
-    `${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}${'top wkr'.padStart(9)}${'life busy'.padStart(11)}${'broker -jit'.padStart(13)}${'x raw'.padStart(7)}`,
+    ...(withHeader ? [`${'case'.padEnd(20)}${'clicks/s'.padStart(10)}${'vs raw'.padStart(8)}${'wall s'.padStart(8)}${'RSS MB'.padStart(8)}${'ckpt p50 ms'.padStart(13)}${'ckpt p99 ms'.padStart(13)}${'ckpt KB p50'.padStart(13)}${'ckpts'.padStart(7)}${'flush p99'.padStart(11)}${'overall/s'.padStart(11)}${'vs raw'.padStart(8)}${'cpu s'.padStart(8)}${'busy'.padStart(6)}${'broker s'.padStart(10)}${'top wkr'.padStart(9)}${'life busy'.padStart(11)}${'broker -jit'.padStart(13)}${'x raw'.padStart(7)}`] : []),
     ...rows.map((r) =>
       `${r.name.padEnd(20)}${fmt(r.clicksPerSec).padStart(10)}${share(r.clicksPerSec, rows[0]!.clicksPerSec).padStart(8)}${fmt(r.wallS, 1).padStart(8)}${fmt(r.peakRssMb).padStart(8)}` +
       `${fmt(r.ckptP50Ms, 1).padStart(13)}${fmt(r.ckptP99Ms, 1).padStart(13)}${fmt(r.ckptKbP50, 1).padStart(13)}${fmt(r.ckptCount).padStart(7)}${fmt(r.flushP99Ms, 1).padStart(11)}` +
