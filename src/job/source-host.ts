@@ -65,7 +65,7 @@ export class SourceHost {
 
   private batch(batch: ClickBatch): SourceResponse {
     this.urls.apply(batch.urls);
-    const late = lateClicks(batch.count);
+    let late = lateClicks(0);
     let stage: SourceStage | undefined;
     let stageTask = -1;
     for (let i = 0; i < batch.count; i++) {
@@ -76,6 +76,7 @@ export class SourceHost {
       }
       const missed = stage!.add(this.urls.url(batch.url[i]!), batch.time[i]!);
       if (missed !== 0) {
+        if (late.count === late.index.length) late = grown(late, batch.count);
         late.index[late.count] = i;
         late.timeMs[late.count] = batch.time[i]!;
         late.missed[late.count] = missed;
@@ -108,6 +109,21 @@ function view(stage: SourceStage): SourceView {
 
 function lateClicks(capacity: number): LateClicks {
   return { count: 0, index: new Uint32Array(capacity), timeMs: new Float64Array(capacity), missed: new Uint8Array(capacity), watermarkMs: new Float64Array(capacity) };
+}
+
+/**
+ * Room for more late clicks, at most one per click of the batch. Grown on demand: about 1 % of
+ * clicks are late, and four columns sized to every batch (21 KB of zeroed memory per thousand
+ * clicks) cost the client thread 0.17 s per 5 M clicks, besides the collections they caused.
+ */
+function grown(late: LateClicks, batchCount: number): LateClicks {
+  const more = lateClicks(Math.min(batchCount, Math.max(16, late.index.length * 2)));
+  more.index.set(late.index);
+  more.timeMs.set(late.timeMs);
+  more.missed.set(late.missed);
+  more.watermarkMs.set(late.watermarkMs);
+  more.count = late.count;
+  return more;
 }
 
 /** Encodes partials into one buffer of their own (never a pooled one: it may be transferred). */

@@ -41,6 +41,26 @@ export interface ProcessorSettings {
   printMinuteTables: boolean;
 }
 
+/**
+ * A batch's click columns (task, event time, url id), kept from batch to batch: the job in this
+ * thread is done with them when dispatch returns. The job thread takes them instead (a
+ * transferred buffer is detached, its length 0): then the next batch gets new ones.
+ */
+class ClickColumns {
+  task = new Uint32Array(0);
+  time = new Float64Array(0);
+  url = new Uint32Array(0);
+
+  ready(count: number): this {
+    if (this.task.length < count || this.time.length < count || this.url.length < count) {
+      this.task = new Uint32Array(count);
+      this.time = new Float64Array(count);
+      this.url = new Uint32Array(count);
+    }
+    return this;
+  }
+}
+
 export class RecordProcessor {
   private readonly click: ClickFields = { url: '', timestampMs: 0 };
   private readonly topics: TopicNames;
@@ -49,6 +69,7 @@ export class RecordProcessor {
   /** Which merge partition owns a url: a partial read elsewhere is not this job's. */
   private readonly urlOwners: UrlOwners;
   private readonly urlIds = new UrlIds();
+  private readonly columns = new ClickColumns();
 
   constructor(
     private readonly settings: ProcessorSettings,
@@ -64,10 +85,10 @@ export class RecordProcessor {
   process(messages: Message[], nowMs: number): void {
     // What the source job returned for the batch before: produced before anything of this one.
     this.job.settle();
-    const count = messages.length;
-    const clickTask = new Uint32Array(count);
-    const clickTime = new Float64Array(count);
-    const clickUrl = new Uint32Array(count);
+    const columns = this.columns.ready(messages.length);
+    const clickTask = columns.task;
+    const clickTime = columns.time;
+    const clickUrl = columns.url;
     const clickRows: Message[] = [];
     const touchedSources = new Set<SourceTask>();
     const touchedMerges = new Map<MergeTask, MergeOutput>();

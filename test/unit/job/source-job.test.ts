@@ -22,7 +22,7 @@ type Step =
   | { kind: 'take' | 'idle' | 'checkpointed' | 'announce' | 'reopen'; partition: number };
 
 /** A seeded run: two partitions, out-of-order clicks with some far behind, idleness, checkpoints and reopenings. */
-function script(seed: number, steps: number): Step[] {
+function script(seed: number, steps: number, { maxBatch = 40, farBehindShare = 0.05 } = {}): Step[] {
   const random = new Random(seed);
   const clock = [1_700_000_000_000, 1_700_000_000_000];
   const out: Step[] = [{ kind: 'announce', partition: 0 }, { kind: 'announce', partition: 1 }];
@@ -30,10 +30,10 @@ function script(seed: number, steps: number): Step[] {
     const roll = random.float();
     const partition = random.below(2);
     if (roll < 0.7) {
-      const clicks = Array.from({ length: 1 + random.below(40) }, () => {
+      const clicks = Array.from({ length: 1 + random.below(maxBatch) }, () => {
         const p = random.below(2);
         clock[p]! += random.below(400);
-        const behind = random.float() < 0.05 ? 25_000 + random.below(60_000) : random.below(15_000);
+        const behind = random.float() < farBehindShare ? 25_000 + random.below(60_000) : random.below(15_000);
         return { partition: p, url: urls[random.below(urls.length)]!, timeMs: clock[p]! - behind };
       });
       // A partition back from idle with these clicks (one the batch touches).
@@ -184,6 +184,21 @@ for (const seed of [1, 2, 3]) {
     }
   });
 }
+
+test('a batch with many late clicks: every one is answered, in order, in both threads', async () => {
+  // Late clicks are gathered in columns grown as they come (most batches have few).
+  const steps = script(4, 120, { maxBatch: 300, farBehindShare: 0.5 });
+  const expected = reference(steps);
+  const mostLate = Math.max(...expected.map((entry) => ((entry as unknown[])[0] === 'batch' ? ((entry as unknown[])[1] as unknown[]).length : 0)));
+  assert.ok(mostLate > 64, `a batch has more late clicks than the columns start with (most: ${mostLate})`);
+  assert.deepEqual(throughJob(new InlineSourceJob(settings), steps), expected);
+  const threaded = new ThreadSourceJob(settings);
+  try {
+    assert.deepEqual(throughJob(threaded, steps), expected);
+  } finally {
+    await threaded.stop();
+  }
+});
 
 test('url ids: the numbering starts over only between batches, and the job always resolves the urls sent', () => {
   const ids = new UrlIds(3);
