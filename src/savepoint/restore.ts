@@ -15,7 +15,7 @@ import { Producer, commonConfig, connectClient, disconnect, partitionCounts } fr
 import { commitGroupOffsets, groupWorkerCount } from '../kafka/groups.js';
 import { jobDir, taskDir, type JobShape, type Stage } from '../state/state-dir.js';
 import { TaskStore } from '../state/task-store.js';
-import { MARKER_KEY, type CheckpointStamp } from '../state/changelog.js';
+import { checkpointRecords, type CheckpointStamp } from '../state/changelog.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { newInstanceId } from '../state/worker-slot.js';
 import { ChangelogWriter, type ChangelogBatch } from '../kafka/changelog-writer.js';
@@ -181,11 +181,11 @@ async function resetChangelogs(
       const snapshot = load(task);
       const saved = new Map(snapshot.entries);
       const stamp: CheckpointStamp = { seq: (current.marker?.seq ?? 0) + 1, writer, nextOffset: snapshot.nextOffset ?? null };
-      const records: ChangelogBatch['records'] = [];
-      for (const key of current.entries().keys()) if (!saved.has(key)) records.push({ key, value: null });
-      for (const [key, value] of saved) records.push({ key, value: Buffer.from(value) });
-      records.push({ key: MARKER_KEY, value: Buffer.from(JSON.stringify(stamp)) });
-      batches.push({ topic, partition: task.partition, records });
+      // Like a checkpoint's: deletions of what the savepoint lacks, its entries, then the marker.
+      const changes = new Map<string, string | null>();
+      for (const key of current.entries().keys()) if (!saved.has(key)) changes.set(key, null);
+      for (const [key, value] of saved) changes.set(key, value);
+      batches.push({ topic, partition: task.partition, records: checkpointRecords(changes, stamp) });
       stamps.set(`${task.stage}-${task.partition}`, stamp);
     }
   } finally {
