@@ -80,15 +80,27 @@ export type SourceResponse =
   | { op: 'routed'; partials: EncodedPartials; view: SourceView }
   | { op: 'fail'; message: string; stack: string | undefined };
 
-/** The buffers of a message worth moving rather than copying between threads. */
+/**
+ * The buffers of a message worth moving rather than copying between threads. Empty late clicks
+ * and partials are not moved: the job answers most batches with one shared empty instance of
+ * each, which a transfer would detach (and a second transfer of it would throw).
+ */
 export function transferables(message: SourceRequest | SourceResponse): ArrayBuffer[] {
   switch (message.op) {
     case 'batch':
       if ('task' in message) return [message.task.buffer as ArrayBuffer, message.url.buffer as ArrayBuffer, message.time.buffer as ArrayBuffer];
-      return [message.late.index.buffer, message.late.timeMs.buffer, message.late.missed.buffer, message.late.watermarkMs.buffer, message.partials.bytes.buffer, message.partials.ends.buffer, message.partials.mergePartition.buffer] as ArrayBuffer[];
+      return [...lateBuffers(message.late), ...partialBuffers(message.partials)];
     case 'routed':
-      return [message.partials.bytes.buffer, message.partials.ends.buffer, message.partials.mergePartition.buffer] as ArrayBuffer[];
+      return partialBuffers(message.partials);
     default:
       return [];
   }
+}
+
+function lateBuffers(late: LateClicks): ArrayBuffer[] {
+  return late.count === 0 ? [] : ([late.index.buffer, late.timeMs.buffer, late.missed.buffer, late.watermarkMs.buffer] as ArrayBuffer[]);
+}
+
+function partialBuffers(partials: EncodedPartials): ArrayBuffer[] {
+  return partials.count === 0 ? [] : ([partials.bytes.buffer, partials.ends.buffer, partials.mergePartition.buffer] as ArrayBuffer[]);
 }

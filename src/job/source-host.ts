@@ -65,7 +65,7 @@ export class SourceHost {
 
   private batch(batch: ClickBatch): SourceResponse {
     this.urls.apply(batch.urls);
-    let late = lateClicks(0);
+    let late = NO_LATE_CLICKS;
     let stage: SourceStage | undefined;
     let stageTask = -1;
     for (let i = 0; i < batch.count; i++) {
@@ -107,6 +107,15 @@ function view(stage: SourceStage): SourceView {
   return { watermarkMs: stage.panes.watermarkMs, openKeys: stage.panes.openKeyCount, awaitingCheckpoint: stage.awaitingCheckpoint };
 }
 
+/**
+ * A batch's answer when none of its clicks was late (most batches), never changed and never
+ * transferred (protocol.ts): even empty, four typed arrays per batch cost 0.075 s per 5 M clicks.
+ */
+const NO_LATE_CLICKS: LateClicks = lateClicks(0);
+
+/** The same for a request that routed no partial. */
+const NO_PARTIALS: EncodedPartials = { count: 0, bytes: new Uint8Array(0), ends: new Uint32Array(0), mergePartition: new Uint32Array(0) };
+
 function lateClicks(capacity: number): LateClicks {
   return { count: 0, index: new Uint32Array(capacity), timeMs: new Float64Array(capacity), missed: new Uint8Array(capacity), watermarkMs: new Float64Array(capacity) };
 }
@@ -128,6 +137,7 @@ function grown(late: LateClicks, batchCount: number): LateClicks {
 
 /** Encodes partials into one buffer of their own (never a pooled one: it may be transferred). */
 export function encodePartials(routed: RoutedPartial[]): EncodedPartials {
+  if (routed.length === 0) return NO_PARTIALS;
   const encoded = routed.map((r) => partialCodec.encode(r.partial));
   let total = 0;
   for (const bytes of encoded) total += bytes.length;
