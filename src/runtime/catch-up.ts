@@ -2,9 +2,10 @@
 // (and, in exactly-once mode, in an open transaction) until the next periodic checkpoint, and the
 // merge stage only sees the source stage's last partials after that checkpoint: the end of a
 // catch-up waited up to one checkpoint interval per stage hop. This rule checkpoints at once
-// instead, and only after a catch-up: a worker fed live traffic reads partial batches and keeps
-// the periodic schedule (checkpoints are transactions; a trickle of clicks must not make one per
-// loop). Pure: the worker loop feeds it what each round read.
+// instead, and only after a catch-up or a checkpoint that released what idle partitions held: a
+// worker fed live traffic reads partial batches and keeps the periodic schedule (checkpoints are
+// transactions; a trickle of clicks must not make one per loop). Pure: the worker loop feeds it
+// what each round read.
 
 /** What one round of the worker loop read. */
 export interface RoundRead {
@@ -62,6 +63,20 @@ export class CatchUpCheckpoints {
     if (nowMs - lastCheckpointAtMs < this.minGapMs) return false;
     if (++this.early >= earlyCheckpointsPerCatchUp) this.caughtUpPending = false;
     return true;
+  }
+
+  /**
+   * A checkpoint released what idle partitions held for it: their watermarks (their last panes
+   * went at once, when they went idle). The merge stage's tail of both gets early checkpoints as
+   * a catch-up's does: the panes may be merged before the checkpoint's release and the watermarks
+   * after it, so two. Without them the partitions that run out first in a catch-up, going idle one
+   * after another around its end, left each tail to the next periodic checkpoint: up to 8 s
+   * between the last click read and every offset committed, instead of ~0.4 s. Live traffic
+   * around an idle partition adds at most two checkpoints each time a partition goes idle.
+   */
+  heldReleased(): void {
+    this.caughtUpPending = true;
+    this.early = 0;
   }
 
   /** A checkpoint (of any kind) was taken: what was read is in it. */

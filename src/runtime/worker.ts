@@ -447,7 +447,13 @@ export class Worker {
   }
 
   private releaseHeld(tasks: Task[]): void {
-    for (const task of tasks) if (task.stage === 'source') task.topology.checkpointed();
+    let released = false;
+    for (const task of tasks) {
+      if (task.stage !== 'source' || !task.topology.awaitingCheckpoint) continue;
+      task.topology.checkpointed();
+      released = true;
+    }
+    if (released) this.catchUp.heldReleased();
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {

@@ -66,3 +66,40 @@ test('a periodic checkpoint between the backlog and the dry round leaves nothing
   assert.equal(catchUp.round(some(10), 2_100, 1_000), false);
   assert.equal(catchUp.round(dry, 2_200, 1_000), false);
 });
+
+test('what idle partitions held for a checkpoint gets early checkpoints once merged: their panes, then their watermarks', () => {
+  const catchUp = rule();
+  catchUp.round(full, 1_000, 0);
+  // The catch-up's two early checkpoints are spent.
+  assert.equal(catchUp.round(dry, 1_200, 0), true);
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(some(0, 20), 1_300, 1_200), false);
+  assert.equal(catchUp.round(dry, 1_400, 1_200), true);
+  catchUp.checkpointed();
+  // A partition goes idle: its last panes go at once, the checkpoint that takes releases its watermark.
+  catchUp.checkpointed();
+  catchUp.heldReleased();
+  assert.equal(catchUp.round(dry, 3_100, 3_000), false); // nothing merged yet: nothing to checkpoint
+  assert.equal(catchUp.round(some(0, 12), 3_150, 3_000), false); // the merge member reads the panes
+  assert.equal(catchUp.round(dry, 3_250, 3_000), true); // their tail, at once
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(some(0, 4), 3_300, 3_250), false); // then the watermarks
+  assert.equal(catchUp.round(dry, 3_500, 3_250), true);
+  catchUp.checkpointed();
+  // Two per release: live clicks after it keep the periodic schedule.
+  assert.equal(catchUp.round(some(0, 3), 3_600, 3_500), false);
+  assert.equal(catchUp.round(dry, 3_900, 3_500), false);
+});
+
+test('a release merged in one read gets one early checkpoint, and the rule disarms once settled', () => {
+  const catchUp = rule();
+  catchUp.checkpointed();
+  catchUp.heldReleased();
+  assert.equal(catchUp.round(some(0, 16), 1_050, 1_000), false);
+  assert.equal(catchUp.round(dry, 1_250, 1_000), true);
+  catchUp.checkpointed();
+  // Nothing more came: settled, disarmed; a live click later waits for the periodic checkpoint.
+  assert.equal(catchUp.round(dry, 5_000, 1_250), false);
+  assert.equal(catchUp.round(some(0, 1), 5_100, 1_250), false);
+  assert.equal(catchUp.round(dry, 5_400, 1_250), false);
+});
