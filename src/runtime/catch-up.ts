@@ -2,7 +2,7 @@
 // (and, in exactly-once mode, in an open transaction) until the next periodic checkpoint, and the
 // merge stage only sees the source stage's last partials after that checkpoint: the end of a
 // catch-up waited up to one checkpoint interval per stage hop. This rule checkpoints at once
-// instead, and only after a catch-up or a checkpoint that released what idle partitions held: a
+// instead, and only after a catch-up (or a release of what idle partitions held, at its end): a
 // worker fed live traffic reads partial batches and keeps the periodic schedule (checkpoints are
 // transactions; a trickle of clicks must not make one per loop). Pure: the worker loop feeds it
 // what each round read.
@@ -29,15 +29,20 @@ export class CatchUpCheckpoints {
   private readSinceCheckpoint = 0;
   /** Early checkpoints asked for since the rule was armed. */
   private early = 0;
+  /** When the last full batch of clicks was read (a backlog). */
+  private fullBatchAtMs = Number.NEGATIVE_INFINITY;
 
   /**
    * @param minGapMs the least time between two checkpoints this rule asks for.
    * @param settleMs how long after a checkpoint the rule waits for what it released (the
    *   partials reach the merge member within a fetch's wait) before a clean dry round disarms it.
+   * @param releaseWithinMs how long after the last full batch a release of what idle partitions
+   *   held still ends that catch-up (the idle timeout and the time to find a partition idle).
    */
   constructor(
     private readonly minGapMs: number,
     private readonly settleMs: number,
+    private readonly releaseWithinMs: number,
   ) {}
 
   /**
@@ -54,6 +59,7 @@ export class CatchUpCheckpoints {
     if (read.clicks >= read.batchSize) {
       this.caughtUpPending = true;
       this.early = 0;
+      this.fullBatchAtMs = nowMs;
     }
     if (!this.caughtUpPending || read.total > 0 || read.blocked) return false;
     if (this.readSinceCheckpoint === 0) {
@@ -67,14 +73,16 @@ export class CatchUpCheckpoints {
 
   /**
    * A checkpoint released what idle partitions held for it: their watermarks (their last panes
-   * went at once, when they went idle). The merge stage's tail of both gets early checkpoints as
-   * a catch-up's does: the panes may be merged before the checkpoint's release and the watermarks
-   * after it, so two. Without them the partitions that run out first in a catch-up, going idle one
-   * after another around its end, left each tail to the next periodic checkpoint: up to 8 s
-   * between the last click read and every offset committed, instead of ~0.4 s. Live traffic
-   * around an idle partition adds at most two checkpoints each time a partition goes idle.
+   * went at once, when they went idle). At the end of a catch-up the merge stage's tail of both
+   * gets early checkpoints as the catch-up's does: the panes may be merged before the release and
+   * the watermarks after it, so two. Without them the partitions that run out first, going idle
+   * one after another around the end, left each tail to the next periodic checkpoint: up to 8 s
+   * between the last click read and every offset committed, instead of ~0.4 s. Long after a
+   * catch-up (live traffic, where partitions may go idle and wake up again and again) a release
+   * changes nothing: the periodic schedule commits it.
    */
-  heldReleased(): void {
+  heldReleased(nowMs: number): void {
+    if (nowMs - this.fullBatchAtMs > this.releaseWithinMs) return;
     this.caughtUpPending = true;
     this.early = 0;
   }

@@ -121,9 +121,12 @@ export class Worker {
   private readAhead: Promise<BatchRead> | undefined;
   /** A checkpoint was taken with a read ahead in flight: savepoint requests are served after it. */
   private savepointsDue = false;
-  private readonly catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs);
+  private readonly catchUp: CatchUpCheckpoints;
 
   constructor(private readonly config: WorkerConfig) {
+    // A partition that ran out during a catch-up is found idle up to the idle timeout, plus the
+    // probe's interval and a round, after its last click: its release then still ends the catch-up.
+    this.catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs, config.idleTimeoutMs + 2 * tunables.idleProbeIntervalMs);
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
     this.status = new StatusReporter({
       worker: this.workerId,
@@ -453,7 +456,7 @@ export class Worker {
       task.topology.checkpointed();
       released = true;
     }
-    if (released) this.catchUp.heldReleased();
+    if (released) this.catchUp.heldReleased(Date.now());
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {

@@ -1,10 +1,10 @@
-// What an idle partition held for a checkpoint does not wait for the next periodic one once it
-// is merged. A source task whose partition goes quiet holds its last panes until the partition is
-// found idle; the checkpoint taken then releases them as partials, and the merge stage's offsets
-// for those partials are the last ones the job has to commit. With the periodic checkpoint far
-// away (10 minutes here), they must still be committed at once: at the end of a catch-up, the
-// partitions that run out first go idle one after another, and each tail waiting for the next
-// periodic checkpoint made "every offset committed" seconds late.
+// The end of a catch-up does not wait for a periodic checkpoint when partitions go idle at it. A
+// source task whose partition goes quiet closes its last panes when it is found idle and sends
+// them at once, but holds its new watermark until a checkpoint has made the idle close durable;
+// the merge stage's offsets for those panes and watermarks are the last ones the job has to
+// commit. With the periodic checkpoint far away (10 minutes here), they must still be committed
+// at once: at the end of a catch-up the partitions that run out first go idle one after another,
+// and each tail waiting for the next periodic checkpoint made "every offset committed" seconds late.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,8 +19,9 @@ test('partials released by idle partitions are committed by the merge stage with
   try {
     const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 180_000;
     const clicks: OracleClick[] = [];
-    for (let ts = t0; ts <= t0 + 30_000; ts += 500) {
-      clicks.push({ partition: 0, url: '/', ts }, { partition: 1, url: '/products', ts: ts + 250 });
+    // A backlog (full batches of 1,000 clicks: a catch-up) of 30 s of event time.
+    for (let ts = t0; ts <= t0 + 30_000; ts += 5) {
+      clicks.push({ partition: 0, url: '/', ts }, { partition: 1, url: '/products', ts: ts + 2 });
     }
     const producer = new Producer(commonConfig(brokers, 'test-idle-tail'));
     await connectClient(producer, brokers);
@@ -28,17 +29,19 @@ test('partials released by idle partitions are committed by the merge stage with
     await flush(producer, 10_000);
     await disconnect(producer);
 
+    // (This --idle-timeout overrides the 3 s startWorker gives every test worker.)
     startWorker(job, ['--checkpoint-interval', '10m', '--idle-timeout', '2s']);
-    // The clicks' offsets go with the checkpoint the partitions' idleness takes.
+    // The catch-up's own early checkpoints commit the clicks.
     const clicksRead = await waitForCommittedEnd(job.jobId, job.topics.clicks, 2, 90_000);
-    assert.deepEqual(clicksRead.committed, clicksRead.end, 'the idle checkpoint committed the clicks');
-    // The last panes' partials, released by it, are merged and their offsets committed too:
-    // well before the 10 minute checkpoint.
-    const partialsMerged = await waitForCommittedEnd(job.jobId, job.topics.partials, 2, 30_000);
-    assert.deepEqual(partialsMerged.committed, partialsMerged.end, 'the merge stage committed the released partials');
-
+    assert.deepEqual(clicksRead.committed, clicksRead.end, 'the catch-up committed the clicks');
+    // Both partitions go idle 2 s later: their last windows are emitted once their panes and
+    // then their watermarks are merged (so every window there is says the idle close was merged)...
     const expected = expectedWindows(clicks);
     assertOutputEqualsOracle(await readOutput(job, expected, 2), expected);
+    // ...and the merge stage's offsets for those partials are committed, well before the
+    // 10 minute checkpoint.
+    const partialsMerged = await waitForCommittedEnd(job.jobId, job.topics.partials, 2, 30_000);
+    assert.deepEqual(partialsMerged.committed, partialsMerged.end, 'the merge stage committed the released partials');
   } finally {
     await stopAll(job);
   }

@@ -12,8 +12,13 @@ export function useBrokers(address: string): void {
   brokers = address;
 }
 
+/**
+ * A name no other test has used: `<prefix>-<time>-<6 hex>`, with the test run's token before the
+ * time when `npm test` set one (CLICKSTREAM_TEST_RUN: it deletes that run's topics afterwards).
+ */
 export function uniqueName(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const run = process.env.CLICKSTREAM_TEST_RUN;
+  return `${prefix}-${run !== undefined && run !== '' ? `${run}-` : ''}${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
 export async function createTopic(name: string, partitions: number): Promise<void> {

@@ -1,22 +1,28 @@
 // What the integration tests leave on the broker: every test creates topics under a unique name
 // (kafka.ts's uniqueName), some 300 per run. A development broker kept them all (1,250 topics
 // after a few days here), spent CPU on them in the background and skewed the bench's broker
-// figures. So `npm test` lists the topics before the integration tests (`before <file>`) and
-// deletes, after them (`after <file>`), those created meanwhile under a test's unique name: a
-// topic someone else created on a shared broker meanwhile is left alone.
+// figures. So `npm test` gives its run a token (CLICKSTREAM_TEST_RUN, in every unique name), lists
+// the topics before the integration tests (`before <file>`) and deletes, after them (`after
+// <file>`), those created meanwhile under a name carrying the token: topics of another test run
+// on the same broker, or anyone else's, are left alone.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { AdminClient, commonConfig } from '../../src/kafka/clients.js';
 import { deleteBenchTopics } from '../../bench/topics-cleanup.js';
 
-/** uniqueName's shape (name-<time base 36>-<6 hex digits>), alone or as a job's topic prefix. */
-const TEST_TOPIC = /^[a-z][a-z0-9-]*-[0-9a-z]+-[0-9a-f]{6}(\.|$)/;
+/** A run's token: what test.sh makes (`t` and 6 hex digits). */
+const RUN_TOKEN = /^t[0-9a-f]{6}$/;
 
-/** The topics a run created under a test's name: in `after`, not in `before`. Pure. */
-export function createdByTests(before: string[], after: string[]): string[] {
+/**
+ * The topics a run created: in `after`, not in `before`, named by uniqueName with the run's token
+ * (`<name>-<token>-<time base 36>-<6 hex>`, alone or as a job's topic prefix). Pure.
+ */
+export function createdByTests(before: string[], after: string[], run: string): string[] {
+  if (!RUN_TOKEN.test(run)) return [];
+  const name = new RegExp(`^[a-z][a-z0-9-]*-${run}-[0-9a-z]+-[0-9a-f]{6}(\\.|$)`);
   const existed = new Set(before);
-  return after.filter((name) => !existed.has(name) && TEST_TOPIC.test(name));
+  return after.filter((topic) => !existed.has(topic) && name.test(topic));
 }
 
 function listTopics(brokers: string): Promise<string[]> {
@@ -32,8 +38,9 @@ function listTopics(brokers: string): Promise<string[]> {
 
 async function main(mode: string | undefined, file: string | undefined): Promise<void> {
   const brokers = process.env.KAFKA_BROKERS;
+  const run = process.env.CLICKSTREAM_TEST_RUN ?? '';
   if (brokers === undefined || file === undefined || (mode !== 'before' && mode !== 'after')) {
-    process.stderr.write('usage: KAFKA_BROKERS=host:port node test-topics.js before|after <file>\n');
+    process.stderr.write('usage: KAFKA_BROKERS=host:port CLICKSTREAM_TEST_RUN=t<6 hex> node test-topics.js before|after <file>\n');
     process.exit(2);
   }
   const topics = await listTopics(brokers);
@@ -48,7 +55,7 @@ async function main(mode: string | undefined, file: string | undefined): Promise
     process.stderr.write('test-topics: no list of the topics before the tests; none deleted\n');
     return;
   }
-  const created = createdByTests(before, topics);
+  const created = createdByTests(before, topics, run);
   const { deleted, failures } = await deleteBenchTopics(brokers, [{ named: created }]);
   process.stderr.write(`test-topics: deleted the ${deleted} topics the integration tests created${failures.length > 0 ? `; not deleted: ${failures.length} (${failures[0]})` : ''}\n`);
 }

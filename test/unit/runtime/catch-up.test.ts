@@ -6,7 +6,18 @@ const batchSize = 1_000;
 const full = { clicks: batchSize, total: batchSize, batchSize, blocked: false };
 const dry = { clicks: 0, total: 0, batchSize, blocked: false };
 const some = (clicks: number, total = clicks) => ({ clicks, total, batchSize, blocked: false });
-const rule = () => new CatchUpCheckpoints(200, 1_000);
+const releaseWithinMs = 12_000;
+const rule = () => new CatchUpCheckpoints(200, 1_000, releaseWithinMs);
+
+/** A rule after a catch-up whose last full batch was read at 1,000 ms: its end checkpointed, settled by 2,500 ms. */
+function settledAfterCatchUp(): CatchUpCheckpoints {
+  const catchUp = rule();
+  catchUp.round(full, 1_000, 0);
+  assert.equal(catchUp.round(dry, 1_200, 0), true);
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(dry, 2_500, 1_200), false); // nothing came: settled, disarmed
+  return catchUp;
+}
 
 test('the end of a catch-up checkpoints at once, and again once the merge stage has read the partials it released', () => {
   const catchUp = rule();
@@ -78,7 +89,7 @@ test('what idle partitions held for a checkpoint gets early checkpoints once mer
   catchUp.checkpointed();
   // A partition goes idle: its last panes go at once, the checkpoint that takes releases its watermark.
   catchUp.checkpointed();
-  catchUp.heldReleased();
+  catchUp.heldReleased(3_000);
   assert.equal(catchUp.round(dry, 3_100, 3_000), false); // nothing merged yet: nothing to checkpoint
   assert.equal(catchUp.round(some(0, 12), 3_150, 3_000), false); // the merge member reads the panes
   assert.equal(catchUp.round(dry, 3_250, 3_000), true); // their tail, at once
@@ -92,14 +103,34 @@ test('what idle partitions held for a checkpoint gets early checkpoints once mer
 });
 
 test('a release merged in one read gets one early checkpoint, and the rule disarms once settled', () => {
-  const catchUp = rule();
+  const catchUp = settledAfterCatchUp();
   catchUp.checkpointed();
-  catchUp.heldReleased();
-  assert.equal(catchUp.round(some(0, 16), 1_050, 1_000), false);
-  assert.equal(catchUp.round(dry, 1_250, 1_000), true);
+  catchUp.heldReleased(3_000);
+  assert.equal(catchUp.round(some(0, 16), 3_050, 3_000), false);
+  assert.equal(catchUp.round(dry, 3_250, 3_000), true);
   catchUp.checkpointed();
   // Nothing more came: settled, disarmed; a live click later waits for the periodic checkpoint.
-  assert.equal(catchUp.round(dry, 5_000, 1_250), false);
-  assert.equal(catchUp.round(some(0, 1), 5_100, 1_250), false);
-  assert.equal(catchUp.round(dry, 5_400, 1_250), false);
+  assert.equal(catchUp.round(dry, 5_000, 3_250), false);
+  assert.equal(catchUp.round(some(0, 1), 5_100, 3_250), false);
+  assert.equal(catchUp.round(dry, 5_400, 3_250), false);
+});
+
+test('long after a catch-up, a partition going idle keeps the periodic schedule (live traffic)', () => {
+  const catchUp = settledAfterCatchUp();
+  // Live clicks for a while; then a quiet partition is found idle, again and again.
+  for (let at = 1_000 + releaseWithinMs + 1_000; at < 60_000; at += 5_000) {
+    catchUp.checkpointed();
+    catchUp.heldReleased(at);
+    assert.equal(catchUp.round(some(3, 16), at + 50, at), false);
+    assert.equal(catchUp.round(dry, at + 400, at), false);
+  }
+  // A new backlog arms the rule again, and its end's release with it.
+  assert.equal(catchUp.round(full, 70_000, 60_000), false);
+  assert.equal(catchUp.round(dry, 70_300, 60_000), true);
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(dry, 71_500, 70_300), false); // settled
+  catchUp.checkpointed();
+  catchUp.heldReleased(72_000);
+  assert.equal(catchUp.round(some(0, 8), 72_050, 72_000), false);
+  assert.equal(catchUp.round(dry, 72_300, 72_000), true);
 });
