@@ -29,15 +29,17 @@ export class CatchUpCheckpoints {
   private readSinceCheckpoint = 0;
   /** Early checkpoints asked for since the rule was armed. */
   private early = 0;
-  /** When the last full batch of clicks was read (a backlog). */
-  private fullBatchAtMs = Number.NEGATIVE_INFINITY;
+  /** Armed by a backlog (a full batch of clicks), not by a release: until it disarms. */
+  private backlog = false;
+  /** The last round of a backlog: clicks read, or fetching paused, while armed by it. */
+  private backlogRoundAtMs = Number.NEGATIVE_INFINITY;
 
   /**
    * @param minGapMs the least time between two checkpoints this rule asks for.
    * @param settleMs how long after a checkpoint the rule waits for what it released (the
    *   partials reach the merge member within a fetch's wait) before a clean dry round disarms it.
-   * @param releaseWithinMs how long after the last full batch a release of what idle partitions
-   *   held still ends that catch-up (the idle timeout and the time to find a partition idle).
+   * @param releaseWithinMs how long after a backlog's last round a release of what idle
+   *   partitions held still ends that catch-up (the idle timeout and the time to find one idle).
    */
   constructor(
     private readonly minGapMs: number,
@@ -58,31 +60,39 @@ export class CatchUpCheckpoints {
     this.readSinceCheckpoint += read.total;
     if (read.clicks >= read.batchSize) {
       this.caughtUpPending = true;
+      this.backlog = true;
       this.early = 0;
-      this.fullBatchAtMs = nowMs;
     }
+    // A backlog's tail (partial batches, or a pause for backpressure) is part of it.
+    if (this.backlog && (read.clicks > 0 || read.blocked)) this.backlogRoundAtMs = nowMs;
     if (!this.caughtUpPending || read.total > 0 || read.blocked) return false;
     if (this.readSinceCheckpoint === 0) {
-      if (nowMs - lastCheckpointAtMs >= this.settleMs) this.caughtUpPending = false;
+      if (nowMs - lastCheckpointAtMs >= this.settleMs) this.disarm();
       return false;
     }
     if (nowMs - lastCheckpointAtMs < this.minGapMs) return false;
-    if (++this.early >= earlyCheckpointsPerCatchUp) this.caughtUpPending = false;
+    if (++this.early >= earlyCheckpointsPerCatchUp) this.disarm();
     return true;
   }
 
+  private disarm(): void {
+    this.caughtUpPending = false;
+    this.backlog = false;
+  }
+
   /**
-   * A checkpoint released what idle partitions held for it: their watermarks (their last panes
-   * went at once, when they went idle). At the end of a catch-up the merge stage's tail of both
+   * A checkpoint (started at `checkpointAtMs`) released what idle partitions held for it: their
+   * watermarks (their last panes went at once, when they went idle). At the end of a catch-up the merge stage's tail of both
    * gets early checkpoints as the catch-up's does: the panes may be merged before the release and
    * the watermarks after it, so two. Without them the partitions that run out first, going idle
    * one after another around the end, left each tail to the next periodic checkpoint: up to 8 s
    * between the last click read and every offset committed, instead of ~0.4 s. Long after a
-   * catch-up (live traffic, where partitions may go idle and wake up again and again) a release
-   * changes nothing: the periodic schedule commits it.
+   * backlog's last round (live traffic, where partitions may go idle and wake up again and again)
+   * a release changes nothing: the periodic schedule commits it.
    */
-  heldReleased(nowMs: number): void {
-    if (nowMs - this.fullBatchAtMs > this.releaseWithinMs) return;
+  heldReleased(checkpointAtMs: number): void {
+    // A re-arm does not move backlogRoundAtMs: releases in live traffic must not chain.
+    if (checkpointAtMs - this.backlogRoundAtMs > this.releaseWithinMs) return;
     this.caughtUpPending = true;
     this.early = 0;
   }

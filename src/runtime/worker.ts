@@ -124,8 +124,8 @@ export class Worker {
   private readonly catchUp: CatchUpCheckpoints;
 
   constructor(private readonly config: WorkerConfig) {
-    // A partition that ran out during a catch-up is found idle up to the idle timeout, plus the
-    // probe's interval and a round, after its last click: its release then still ends the catch-up.
+    // A partition that ran out during a catch-up is found idle the idle timeout after its last
+    // click, give or take a probe and a round: its release then still ends the catch-up.
     this.catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs, config.idleTimeoutMs + 2 * tunables.idleProbeIntervalMs);
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
     this.status = new StatusReporter({
@@ -456,7 +456,8 @@ export class Worker {
       task.topology.checkpointed();
       released = true;
     }
-    if (released) this.catchUp.heldReleased(Date.now());
+    // The checkpoint's start: its own duration (a flush, a transaction's commit) is not idle time.
+    if (released) this.catchUp.heldReleased(this.lastCheckpointAt);
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {

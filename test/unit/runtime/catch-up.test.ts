@@ -134,3 +134,20 @@ test('long after a catch-up, a partition going idle keeps the periodic schedule 
   assert.equal(catchUp.round(some(0, 8), 72_050, 72_000), false);
   assert.equal(catchUp.round(dry, 72_300, 72_000), true);
 });
+
+test('a release ends the catch-up up to releaseWithinMs after the backlog\'s last round, the partial batches of its tail included', () => {
+  const rearmedBy = (releaseAtMs: number): boolean => {
+    const catchUp = rule();
+    catchUp.round(full, 1_000, 0);
+    for (let at = 2_000; at <= 9_000; at += 1_000) assert.equal(catchUp.round(some(500), at, 0), false);
+    assert.equal(catchUp.round(dry, 9_100, 0), true);
+    catchUp.checkpointed();
+    assert.equal(catchUp.round(dry, 10_500, 9_100), false); // settled
+    catchUp.checkpointed();
+    catchUp.heldReleased(releaseAtMs);
+    assert.equal(catchUp.round(some(0, 10), releaseAtMs + 50, releaseAtMs), false);
+    return catchUp.round(dry, releaseAtMs + 300, releaseAtMs);
+  };
+  assert.equal(rearmedBy(9_000 + releaseWithinMs), true);
+  assert.equal(rearmedBy(9_000 + releaseWithinMs + 1), false);
+});
