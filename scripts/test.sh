@@ -9,7 +9,7 @@ bash scripts/setup.sh
 
 node --test --test-reporter=spec dist/test/unit/
 # One file at a time: the tests share the broker. Then the topics they created are deleted (some
-# 300 per run, each under a unique name carrying this run's token), so a development broker does
+# 750 per run, each under a unique name carrying this run's token), so a development broker does
 # not pile them up.
 CLICKSTREAM_TEST_RUN="t$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
 export CLICKSTREAM_TEST_RUN

@@ -1,5 +1,5 @@
 // What the integration tests leave on the broker: every test creates topics under a unique name
-// (kafka.ts's uniqueName), some 300 per run. A development broker kept them all (1,250 topics
+// (kafka.ts's uniqueName), some 750 per run. A development broker kept them all (1,250 topics
 // after a few days here), spent CPU on them in the background and skewed the bench's broker
 // figures. So `npm test` gives its run a token (CLICKSTREAM_TEST_RUN, in every unique name), lists
 // the topics before the integration tests (`before <file>`) and deletes, after them (`after
