@@ -23,7 +23,10 @@ export interface RoundRead {
 const earlyCheckpointsPerCatchUp = 2;
 
 export class CatchUpCheckpoints {
-  /** A full batch was read since the worker last ran dry with nothing left to checkpoint. */
+  /**
+   * A full batch was read (or, at a catch-up's end, idle partitions released what they held)
+   * since the worker last ran dry with nothing left to checkpoint.
+   */
   private caughtUpPending = false;
   /** Records read since the last checkpoint. */
   private readSinceCheckpoint = 0;
@@ -82,9 +85,9 @@ export class CatchUpCheckpoints {
 
   /**
    * A checkpoint (started at `checkpointAtMs`) released what idle partitions held for it: their
-   * watermarks (their last panes went at once, when they went idle). At the end of a catch-up the merge stage's tail of both
-   * gets early checkpoints as the catch-up's does: the panes may be merged before the release and
-   * the watermarks after it, so two. Without them the partitions that run out first, going idle
+   * watermarks (their last panes went at once, when they went idle). At the end of a catch-up
+   * the merge stage's tail of both gets early checkpoints as the catch-up's does: the panes may
+   * be merged before the release and the watermarks after it, so two. Without them the partitions that run out first, going idle
    * one after another around the end, left each tail to the next periodic checkpoint: up to 8 s
    * between the last click read and every offset committed, instead of ~0.4 s. Long after a
    * backlog's last round (live traffic, where partitions may go idle and wake up again and again)
