@@ -205,8 +205,8 @@ const createdTopics: CreatedTopics[] = [];
 /** Backlogs this run preloaded, for the hint that reuses them: [workload, prefix]. */
 const preloaded: Array<[string, string]> = [];
 
-async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true, allowedLatenessMs = 0, jobThread = false): Promise<Row> {
-  const variant = `${jobThread ? '-thr' : ''}${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}${allowedLatenessMs > 0 ? '-late' : ''}`;
+async function runJob(prefix: string, workers: number, exactlyOnce = false, changelog = true, allowedLatenessMs = 0, jobThread = false, aligned = true): Promise<Row> {
+  const variant = `${jobThread ? '-thr' : ''}${exactlyOnce ? '-eos' : ''}${changelog ? '' : '-nocl'}${allowedLatenessMs > 0 ? '-late' : ''}${aligned ? '' : '-noal'}`;
   const jobId = `${prefix}job-${workers}${variant}-${Date.now().toString(36)}`;
   // The case's own internal and output topics: a job reading another case's partials (same
   // topic, other group) would merge every earlier run's panes too.
@@ -217,7 +217,7 @@ async function runJob(prefix: string, workers: number, exactlyOnce = false, chan
   const stateDir = mkdtempSync(path.join(tmpdir(), 'clickstream-bench-'));
   const brokerCpu = brokerCpuMeter();
   const startedAt = performance.now();
-  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, casePrefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog', clicksTopic, String(allowedLatenessMs), jobThread ? 'job-thread' : 'inline']));
+  const runs = Array.from({ length: workers }, () => startChild(['worker', brokers, casePrefix, jobId, stateDir, exactlyOnce ? 'exactly-once' : 'at-least-once', changelog ? 'changelog' : 'no-changelog', clicksTopic, String(allowedLatenessMs), jobThread ? 'job-thread' : 'inline', aligned ? 'aligned' : 'no-alignment']));
   const latest = runs.map(() => 0);
   const committedAt = allCommitted(jobId, { clicks: clicksTopic, partials: topicNames(casePrefix).partials }, exactlyOnce, () => latest.reduce((a, b) => a + b, 0));
   let firstAt = 0;
@@ -318,18 +318,20 @@ async function benchRound(workload: Workload, prefix: string, round: number): Pr
   // "allowed lateness": 1 worker with --allowed-lateness 2m, so every window is emitted twice
   // (revision 0, then final) and late clicks are corrections: against "1 worker" of the same run.
   // "job thread": --job-thread, the clicks counted on a thread of their own, in both modes.
-  const cases: Array<[string, number, boolean, boolean, number, boolean]> = [
-    ['1 worker', 1, false, true, 0, false],
-    ['2 workers', 2, false, true, 0, false],
-    ['exactly-once', 1, true, true, 0, false],
-    ['no changelog', 1, false, false, 0, false],
-    ['allowed lateness', 1, false, true, 120_000, false],
-    ['job thread', 1, false, true, 0, true],
-    ['job thread exactly-once', 1, true, true, 0, true],
+  // "no alignment": --max-watermark-drift 0, against "1 worker" (memory held by a skewed catch-up).
+  const cases: Array<[string, number, boolean, boolean, number, boolean, boolean]> = [
+    ['1 worker', 1, false, true, 0, false, true],
+    ['2 workers', 2, false, true, 0, false, true],
+    ['exactly-once', 1, true, true, 0, false, true],
+    ['no changelog', 1, false, false, 0, false, true],
+    ['allowed lateness', 1, false, true, 120_000, false, true],
+    ['job thread', 1, false, true, 0, true, true],
+    ['job thread exactly-once', 1, true, true, 0, true, true],
+    ['no alignment', 1, false, true, 0, false, false],
   ];
-  for (const [label, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread] of cases.filter(([label]) => wanted(label))) {
+  for (const [label, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread, aligned] of cases.filter(([label]) => wanted(label))) {
     process.stderr.write(`bench: ${workload.name}: ${label}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}...\n`);
-    rows.push(await runJob(prefix, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread));
+    rows.push(await runJob(prefix, workers, exactlyOnce, changelog, allowedLatenessMs, jobThread, aligned));
   }
   return rows;
 }
@@ -380,7 +382,7 @@ async function main(): Promise<void> {
     'overall/s from process start until the group has committed every offset (as a user times a job),',
     'both against raw consume\'s clicks/s. A checkpoint\'s duration includes waiting for the producer\'s',
     'acknowledgements (flush p99; in exactly-once mode: sending the offsets and committing the',
-    'transaction). -thr: --job-thread; -eos: exactly-once; -nocl: without the changelog topics (the',
+    'transaction). -thr: --job-thread; -eos: exactly-once; -noal: --max-watermark-drift 0; -nocl: without the changelog topics (the',
     'others write every checkpoint\'s changes to them); -late: --allowed-lateness 2m (every window',
     'emitted twice, late clicks as corrections). cpu s: CPU time of the case\'s processes (all their threads);',
     'busy: the share of the catch-up (its first click read to its last) the JS thread was busy',

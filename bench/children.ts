@@ -1,6 +1,6 @@
 // Child processes of the benchmark, one per measured process so each has its own RSS:
 //   node dist/bench/children.js raw <brokers> <topic> <partitions> <expected>
-//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> <at-least-once|exactly-once> <changelog|no-changelog> <clicks topic> [allowed lateness ms] [job-thread]
+//   node dist/bench/children.js worker <brokers> <prefix> <jobId> <stateDir> <at-least-once|exactly-once> <changelog|no-changelog> <clicks topic> [allowed lateness ms] [job-thread|inline] [aligned|no-alignment]
 // A worker's topics are its case's own (<prefix>), but for the clicks it reads (the shared backlog).
 // Each prints JSON lines on stdout: progress every 250 ms, and a final report.
 
@@ -87,7 +87,7 @@ async function raw(brokers: string, topic: string, partitions: number, expected:
   process.exit(0);
 }
 
-async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean, clicksTopic: string | undefined, allowedLatenessMs: number, jobThread: boolean): Promise<void> {
+async function worker(brokers: string, prefix: string, jobId: string, stateDir: string, exactlyOnce: boolean, changelog: boolean, clicksTopic: string | undefined, allowedLatenessMs: number, jobThread: boolean, aligned: boolean): Promise<void> {
   const instance = new Worker({
     brokers,
     // The main bench reads a shared backlog topic; the savepoint and changelog benches their job's own.
@@ -105,6 +105,7 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
     exactlyOnce,
     changelog,
     jobThread,
+    ...(aligned ? {} : { maxWatermarkDriftMs: 0 }),
   });
   await instance.start();
   const catchUp = new CatchUpBusy();
@@ -125,5 +126,5 @@ async function worker(brokers: string, prefix: string, jobId: string, stateDir: 
 
 const [mode, ...args] = process.argv.slice(2);
 if (mode === 'raw') await raw(args[0]!, args[1]!, Number(args[2]), Number(args[3]));
-else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog', args[6], Number(args[7] ?? 0), args[8] === 'job-thread');
+else if (mode === 'worker') await worker(args[0]!, args[1]!, args[2]!, args[3]!, args[4] === 'exactly-once', args[5] !== 'no-changelog', args[6], Number(args[7] ?? 0), args[8] === 'job-thread', args[9] !== 'no-alignment');
 else throw new Error(`unknown mode ${mode}`);

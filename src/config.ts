@@ -79,6 +79,13 @@ export const defaults = {
   maxOutOfOrdernessMs: 20_000,
   idleTimeoutMs: 10_000,
   checkpointIntervalMs: 2_000,
+  /**
+   * Watermark alignment's drift (runtime/source-alignment.ts): in a catch-up the merge stage holds
+   * about this much event time of rows beyond the slowest partition. Above the default --max-future
+   * plus --idle-timeout plus a minute (topology/watermark-alignment.ts, effectiveDrift), so that in
+   * live traffic no accepted click pauses its partition.
+   */
+  maxWatermarkDriftMs: 900_000,
   httpPort: 8081,
 } as const;
 

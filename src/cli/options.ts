@@ -63,6 +63,19 @@ export function durationIn(minMs: number, maxMs: number): (value: string) => num
   };
 }
 
+/** 0 (off), or a duration in [minMs, maxMs]. */
+export function offOrDurationIn(minMs: number, maxMs: number): (value: string) => number {
+  const within = durationIn(minMs, maxMs);
+  return (value) => {
+    if (duration(value) === 0) return 0;
+    try {
+      return within(value);
+    } catch {
+      throw new InvalidArgumentError(`expected 0 (off) or a duration from ${formatMs(minMs)} to ${formatMs(maxMs)}`);
+    }
+  };
+}
+
 /** An address to listen on: an IPv4 or IPv6 address, or a host name. */
 export function listenHost(value: string): string {
   if (isIP(value) !== 0) return value;

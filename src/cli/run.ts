@@ -8,7 +8,7 @@ import { UserError } from '../errors.js';
 import { readUrlRows, toUrlTable } from '../table/urls.js';
 import { validateWindowSpec, type WindowSpec } from '../topology/windows.js';
 import { Worker } from '../runtime/worker.js';
-import { brokersOption, durationIn, intIn, jobId, listenHost, port, publicHostOption, topicPrefix } from './options.js';
+import { brokersOption, durationIn, intIn, offOrDurationIn, jobId, listenHost, port, publicHostOption, topicPrefix } from './options.js';
 import { Dashboard } from '../http/dashboard.js';
 import { serveMetrics, startMetricsServer, workerRegistry } from '../http/metrics.js';
 
@@ -37,6 +37,7 @@ export interface RunFlags extends JobFlags {
   maxUrlLength: number;
   maxRecordSize: number;
   maxFuture: number;
+  maxWatermarkDrift: number;
 }
 
 /** Flags that name a job and its state: shared by run, restore and savepoint. */
@@ -58,6 +59,7 @@ export function addWorkerOptions(command: Command): Command {
     .option('--max-url-length <bytes>', 'a click whose url is longer goes to the dead-letter topic (url-too-long)', intIn(1, 65_536), defaultClickLimits.maxUrlBytes)
     .option('--max-record-size <bytes>', 'a record of clicks larger than this goes to the dead-letter topic (too-large)', intIn(64, 1_000_000), defaultClickLimits.maxRecordBytes)
     .option('--max-future <time>', 'a click dated further ahead of its record\'s timestamp goes to the dead-letter topic (future; 0 to 7 days)', durationIn(0, 7 * 86_400_000), defaultClickLimits.maxFutureMs)
+    .option('--max-watermark-drift <time>', 'watermark alignment: a clicks partition whose watermark runs this far ahead of the slowest one is not fetched until that one is half as far behind (bounds the state a catch-up of skewed partitions holds); at least --max-future plus --idle-timeout plus 1 minute is used; 0: off (0, or 1m to 1 day)', offOrDurationIn(60_000, 86_400_000), defaults.maxWatermarkDriftMs)
     .option('--urls <file>', 'url table joined with the 1 minute window', urlsCsvPath)
     .option('--no-minute-tables', 'do not print the closed 1 minute windows on stdout')
     .option('--no-changelog', 'do not write state changes to the changelog topics (tasks can then only resume on the machine holding their store)')
@@ -101,6 +103,7 @@ export async function runWorker(flags: RunFlags): Promise<void> {
     changelog: flags.changelog,
     jobThread: flags.jobThread,
     topicPrefix: flags.topicPrefix,
+    maxWatermarkDriftMs: flags.maxWatermarkDrift,
   });
   // HTTP first: a port that cannot be had is refused before the worker touches any state.
   const registry = workerRegistry(worker);

@@ -15,7 +15,7 @@ export interface RoundRead {
   total: number;
   /** The most records one read may return: a read that returns this many found a backlog. */
   batchSize: number;
-  /** Fetching was paused for backpressure (or outputs still wait): an empty read then says nothing. */
+  /** Fetching was paused for backpressure (or outputs still wait, or every source partition waits for watermark alignment): an empty read then says nothing. */
   blocked: boolean;
 }
 

@@ -27,10 +27,12 @@ export interface WorkerMetrics {
   statsOut: number;
   /** Window results revised after their first one, not yet final (allowed lateness). */
   corrections: number;
+  /** Times a source partition was paused by watermark alignment (its watermark ran ahead). */
+  alignmentPauses: number;
 }
 
 export function emptyMetrics(): WorkerMetrics {
-  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0, corrections: 0 };
+  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0, corrections: 0, alignmentPauses: 0 };
 }
 
 export interface TaskStatus {

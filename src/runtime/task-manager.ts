@@ -16,6 +16,7 @@ import type { StageConsumers } from '../kafka/stage-consumers.js';
 import type { ChangelogReader, RestoreProgress } from '../kafka/changelog-reader.js';
 import { logger } from '../log.js';
 import type { Stage } from '../state/state-dir.js';
+import type { AlignmentChanges } from '../topology/watermark-alignment.js';
 import type { BrokerHealth } from './outage.js';
 import type { TaskWaiting } from './status.js';
 import { COMMITTED_READ_MS, OffsetNotReadyError, OffsetRead } from './committed-offsets.js';
@@ -76,6 +77,8 @@ export class TaskManager {
   private paused = false;
   /** Clicks are not read while a stop-with-savepoint drains the partials (holdClicks). */
   private clicksHeld = false;
+  /** Source partitions not read because their watermark ran ahead (topology/watermark-alignment.ts). */
+  private readonly aligned = new Set<number>();
   /**
    * Partitions assigned to this worker whose tasks could not open yet (not-ready.ts): assigned
    * but paused, each tried again in turn: its committed offset read by `backgroundRead` (one at a
@@ -107,6 +110,10 @@ export class TaskManager {
   /** The open source tasks, by partition (holes for partitions held elsewhere). */
   get sourceTasks(): ReadonlyArray<SourceTask | undefined> {
     return this.sources;
+  }
+
+  get mergeTasks(): ReadonlyArray<MergeTask | undefined> {
+    return this.merges;
   }
 
   source(partition: number): SourceTask | undefined {
@@ -325,12 +332,47 @@ export class TaskManager {
     return this.paused;
   }
 
+  /** Source partitions paused by watermark alignment. */
+  get alignedPartitions(): ReadonlySet<number> {
+    return this.aligned;
+  }
+
+  /** Every source partition not idle is paused by alignment: a round reads no clicks, and that says nothing of a backlog's end. */
+  get sourcesWaitForAlignment(): boolean {
+    return this.aligned.size > 0 && this.sources.every((task) => task === undefined || this.aligned.has(task.partition) || task.idleness.isIdle);
+  }
+
+  /**
+   * Pauses the source partitions whose watermark ran ahead and resumes those the others caught up
+   * with: only open tasks, and a partition fetches again only if nothing else keeps it paused
+   * (backpressure, a savepoint holding clicks). Returns how many it paused.
+   */
+  align(changes: AlignmentChanges): number {
+    const consumer = this.consumers.source;
+    const pause: TopicPartition[] = [];
+    for (const partition of changes.pause) {
+      const task = this.sources[partition];
+      if (task === undefined || this.aligned.has(partition)) continue;
+      this.aligned.add(partition);
+      pause.push({ topic: task.topic, partition });
+    }
+    const resume: TopicPartition[] = [];
+    for (const partition of changes.resume) {
+      const task = this.sources[partition];
+      if (!this.aligned.delete(partition) || task === undefined) continue;
+      if (!this.paused && !this.clicksHeld) resume.push({ topic: task.topic, partition });
+    }
+    if (pause.length > 0) consumer.pause(pause);
+    if (resume.length > 0) consumer.resume(resume);
+    return pause.length;
+  }
+
   /** Stops (or resumes) fetching every assigned partition; rebalances are still served by consume(). */
   pauseFetching(paused: boolean): void {
     if (paused === this.paused) return;
     for (const consumer of this.consumers.all) {
       const assigned = consumer.assignments();
-      const partitions = paused ? assigned : this.withTasks(assigned, consumer);
+      const partitions = paused ? assigned : this.withTasks(assigned, consumer).filter((p) => !(consumer === this.consumers.source && this.aligned.has(p.partition)));
       if (partitions.length === 0 || (!paused && consumer === this.consumers.source && this.clicksHeld)) continue;
       if (paused) consumer.pause(partitions);
       else consumer.resume(partitions);
@@ -346,7 +388,7 @@ export class TaskManager {
     if (held === this.clicksHeld) return;
     this.clicksHeld = held;
     const consumer = this.consumers.source;
-    const partitions = held ? consumer.assignments() : this.withTasks(consumer.assignments(), consumer);
+    const partitions = held ? consumer.assignments() : this.withTasks(consumer.assignments(), consumer).filter((p) => !this.aligned.has(p.partition));
     if (partitions.length === 0) return;
     if (held) consumer.pause(partitions);
     else if (!this.paused) consumer.resume(partitions);
@@ -386,8 +428,11 @@ export class TaskManager {
   private async close(tasks: Task[]): Promise<void> {
     for (const task of tasks) {
       await task.store.close();
-      if (task.stage === 'source') this.sources[task.partition] = undefined;
-      else this.merges[task.partition] = undefined;
+      // Its next task (here after a recovery, or on the worker it moves to) starts unaligned.
+      if (task.stage === 'source') {
+        this.sources[task.partition] = undefined;
+        this.aligned.delete(task.partition);
+      } else this.merges[task.partition] = undefined;
       this.hooks.closed?.(task);
     }
   }

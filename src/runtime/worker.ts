@@ -11,7 +11,7 @@
 import type { Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { changelogTopicNames, transactionTimeoutFor, tunables, type TopicNames } from '../config.js';
+import { changelogTopicNames, defaults, transactionTimeoutFor, tunables, type TopicNames } from '../config.js';
 import { ChangelogReader } from '../kafka/changelog-reader.js';
 import { CODES, KafkaConsumer, connectClient, disconnect, highWatermark, type ConsumerClient } from '../kafka/clients.js';
 import { StageConsumers } from '../kafka/stage-consumers.js';
@@ -33,6 +33,8 @@ import type { OutputSink } from './output-sink.js';
 import { openDelivery } from './open-delivery.js';
 import { RecordProcessor } from './record-processor.js';
 import { SavepointParticipant } from './savepoint-participant.js';
+import { alignSources } from './source-alignment.js';
+import { effectiveDrift } from '../topology/watermark-alignment.js';
 import { StatusReporter, emptyMetrics, type WorkerMetrics, type WorkerStatus } from './status.js';
 import { TaskManager } from './task-manager.js';
 import { openMergeTask, openSourceTask, type SourceTask, type Task, type TaskSettings } from './tasks.js';
@@ -62,6 +64,12 @@ export interface WorkerConfig {
   /** The --topic-prefix: the job's changelog topics are named with it and the job id. */
   topicPrefix?: string;
   consumeBatchSize?: number;
+  /**
+   * Watermark alignment: a source partition this far ahead of the slowest pauses until it is half
+   * as far (runtime/source-alignment.ts), at least as far as effectiveDrift says; 0: off.
+   * Default `defaults.maxWatermarkDriftMs`.
+   */
+  maxWatermarkDriftMs?: number;
 }
 
 const log = logger('worker');
@@ -122,10 +130,13 @@ export class Worker {
   /** A checkpoint was taken with a read ahead in flight: savepoint requests are served after it. */
   private savepointsDue = false;
   private readonly catchUp: CatchUpCheckpoints;
+  /** Watermark alignment's drift (effectiveDrift of the configured one); 0: off. */
+  private readonly maxDriftMs: number;
 
   constructor(private readonly config: WorkerConfig) {
     // A partition that ran out during a catch-up is found idle the idle timeout after its last
     // click, give or take a probe and a round: its release then still ends the catch-up.
+    this.maxDriftMs = effectiveDrift(config.maxWatermarkDriftMs ?? defaults.maxWatermarkDriftMs, config.limits.maxFutureMs, config.idleTimeoutMs);
     this.catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs, config.idleTimeoutMs + 2 * tunables.idleProbeIntervalMs);
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
     this.status = new StatusReporter({
@@ -305,12 +316,16 @@ export class Worker {
         const clicksHeld = this.tasks.clicksHeldForSavepoint;
         if (!clicksHeld) this.announceOpenedSources();
         const now = Date.now();
+        if (!clicksHeld) this.metrics.alignmentPauses += alignSources(this.tasks, this.maxDriftMs, now);
         // A partition gone idle holds its new watermark back until a checkpoint: take it now,
         // unless outputs wait for room (then the periodic one releases it).
         const wentIdle = !clicksHeld && (await this.idleness.check(now));
-        const blocked = this.tasks.fetchingPaused || this.sink.waiting;
+        const backpressure = this.tasks.fetchingPaused || this.sink.waiting;
+        // Nor does a round whose partitions all wait for others to catch up (alignment) read
+        // the end of a backlog.
+        const blocked = backpressure || this.tasks.sourcesWaitForAlignment;
         const caughtUp = this.catchUp.round({ clicks: batch.clicks, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
-        if (caughtUp || (wentIdle && !blocked) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+        if (caughtUp || (wentIdle && !backpressure) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           // A read ahead may have received a rebalance: serve it first, or the checkpoint would
           // commit with a generation the group is leaving (refused: a failed checkpoint).
           if (this.readAhead !== undefined) {

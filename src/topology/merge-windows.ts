@@ -277,6 +277,11 @@ export class MergeWindows {
     });
   }
 
+  /** A source partition's progress as this task last heard it (undefined: not heard from yet). */
+  progressOf(source: number): Readonly<SourceProgress> | undefined {
+    return this.sources.get(source);
+  }
+
   /** The watermark windows close on: the minimum over sources, idle ones left out. */
   mergedWatermark(): number {
     if (this.sources.size < this.sourcePartitions) return NO_WATERMARK; // a source not heard from yet

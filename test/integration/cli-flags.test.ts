@@ -35,6 +35,8 @@ const usage: Case[] = [
   { args: ['run', '--max-url-length', '0'], code: 1, message: /expected a whole number from 1 to 65536/ },
   { args: ['run', '--max-record-size', '2000000'], code: 1, message: /from 64 to 1000000/ },
   { args: ['run', '--max-future', '8d'], code: 1, message: /expected a duration like/ },
+  { args: ['run', '--max-watermark-drift', '5s'], code: 1, message: /--max-watermark-drift <time>' argument '5s' is invalid. expected 0 \(off\) or a duration from 1m to 24h/ },
+  { args: ['run', '--max-watermark-drift', '-1m'], code: 1, message: /--max-watermark-drift <time>' argument '-1m' is invalid/ },
   { args: ['produce', '--rate', 'fast'], code: 1, message: /--rate <n>' argument 'fast' is invalid/ },
   { args: ['produce', '--rate', '0'], code: 1, message: /--rate 0 \(as fast as possible\) needs --count or --duration/ },
   { args: ['produce', '--duration', '0'], code: 1, message: /expected a duration from 1ms to/ },

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
-import { duration, nonNegativeInt, positiveInt, share } from '../../../src/cli/options.js';
+import { duration, nonNegativeInt, offOrDurationIn, positiveInt, share } from '../../../src/cli/options.js';
 
 test('durations accept ms, s, m, h and plain seconds', () => {
   assert.equal(duration('500ms'), 500);
@@ -19,4 +19,15 @@ test('numbers are checked, not coerced', () => {
   assert.equal(share('0.25'), 0.25);
   assert.throws(() => share('1.5'), InvalidArgumentError);
   assert.throws(() => share(''), InvalidArgumentError);
+});
+
+test('a duration that may be off: 0, or within its range', () => {
+  const drift = offOrDurationIn(60_000, 86_400_000);
+  assert.equal(drift('0'), 0);
+  assert.equal(drift('0s'), 0);
+  assert.equal(drift('1m'), 60_000);
+  assert.equal(drift('24h'), 86_400_000);
+  assert.throws(() => drift('59s'), /expected 0 \(off\) or a duration from 1m to 24h/);
+  assert.throws(() => drift('25h'), InvalidArgumentError);
+  assert.throws(() => drift('soon'), InvalidArgumentError);
 });
