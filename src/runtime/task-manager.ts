@@ -412,6 +412,8 @@ export class TaskManager {
    * Not those of a member whose assignment is lost (it missed max.poll.interval.ms, which is also
    * why its transaction was fenced): another worker owns them now, and may be waiting for their
    * stores. The lost event that follows finds them closed.
+   * Only while fetching is paused for everyone (ExactlyOnce.recover): closing forgets which
+   * partitions alignment paused, so pauseFetching(false) is what fetches them again.
    */
   async reopenAll(): Promise<number> {
     const tasks = this.tasks;
