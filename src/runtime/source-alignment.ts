@@ -11,8 +11,11 @@ import type { TaskManager } from './task-manager.js';
 
 const log = logger('worker');
 
+/** What alignment needs of the task manager. */
+export type AlignmentTasks = Pick<TaskManager, 'alignedPartitions' | 'sourceTasks' | 'mergeTasks' | 'source' | 'align'>;
+
 /** The source partitions this worker does not run, each as the merge task that heard of it last knows it. */
-function othersAsMergedKnowThem(tasks: TaskManager): AlignedSource[] {
+function othersAsMergedKnowThem(tasks: AlignmentTasks): AlignedSource[] {
   const others = new Map<number, AlignedSource>();
   for (const merge of tasks.mergeTasks) {
     if (merge === undefined) continue;
@@ -28,7 +31,7 @@ function othersAsMergedKnowThem(tasks: TaskManager): AlignedSource[] {
 }
 
 /** Applies the rule; returns how many partitions it paused. */
-export function alignSources(tasks: TaskManager, maxDriftMs: number, nowMs: number): number {
+export function alignSources(tasks: AlignmentTasks, maxDriftMs: number, nowMs: number): number {
   if (maxDriftMs === 0 && tasks.alignedPartitions.size === 0) return 0;
   const sources: AlignedSource[] = [];
   for (const task of tasks.sourceTasks) if (task !== undefined) sources.push({ partition: task.partition, watermarkMs: task.topology.watermarkMs, idle: task.idleness.isIdle });
