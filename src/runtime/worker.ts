@@ -321,8 +321,8 @@ export class Worker {
         // unless outputs wait for room (then the periodic one releases it).
         const wentIdle = !clicksHeld && (await this.idleness.check(now));
         const backpressure = this.tasks.fetchingPaused || this.sink.waiting;
-        // Nor does a round whose partitions all wait for others to catch up (alignment) read
-        // the end of a backlog.
+        // An empty read says nothing of a backlog's end while fetching is paused for backpressure,
+        // or while every partition of this worker waits for others to catch up (alignment).
         const blocked = backpressure || this.tasks.sourcesWaitForAlignment;
         const caughtUp = this.catchUp.round({ clicks: batch.clicks, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
         if (caughtUp || (wentIdle && !backpressure) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
