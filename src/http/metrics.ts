@@ -32,6 +32,7 @@ export function workerRegistry(worker: Worker): Registry {
   counter('clickstream_dead_lettered_total', 'Records sent to the dead-letter topic (malformed, too large, url too long, future)', () => worker.metrics.deadLettered);
   counter('clickstream_internal_records_skipped_total', 'Records of internal topics skipped because they do not decode or fit the job', () => worker.metrics.internalSkipped);
   counter('clickstream_watermark_alignment_pauses_total', 'Times a source partition stopped being read because its watermark ran more than the maximum drift ahead of the slowest', () => worker.metrics.alignmentPauses);
+  counter('clickstream_records_read_again_total', 'Records the Kafka client handed out again at an offset their task had already read: skipped, not counted twice', () => worker.metrics.readAgain);
   counter('clickstream_corrections_total', 'Window results revised after their first, not final (late clicks within the allowed lateness)', () => worker.metrics.corrections);
   counter('clickstream_window_results_total', 'Window results written (counts, total, url-stats)', () => worker.metrics.countsOut + worker.metrics.totalsOut + worker.metrics.statsOut);
 

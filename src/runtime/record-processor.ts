@@ -66,6 +66,7 @@ export class RecordProcessor {
   private readonly topics: TopicNames;
   private readonly skippedLog = rateLimited((msg, fields) => log.warn(msg, fields));
   private readonly refusedLog = rateLimited((msg, fields) => log.error(msg, fields));
+  private readonly readAgainLog = rateLimited((msg, fields) => log.info(msg, fields));
   /** Which merge partition owns a url: a partial read elsewhere is not this job's. */
   private readonly urlOwners: UrlOwners;
   private readonly urlIds = new UrlIds();
@@ -96,6 +97,7 @@ export class RecordProcessor {
       if (message.topic === this.topics.clicks) {
         const task = this.tasks.source(message.partition);
         if (task === undefined) continue; // revoked meanwhile: its new owner reads it from the checkpoint
+        if (this.readAlready(task, message)) continue;
         // A dead-lettered record is no activity: it must not keep a partition from going idle.
         if (!this.admit(task, message, nowMs)) continue;
         clickTask[clickRows.length] = task.topology.id;
@@ -105,7 +107,7 @@ export class RecordProcessor {
         touchedSources.add(task);
       } else {
         const task = this.tasks.merge(message.partition);
-        if (task === undefined) continue;
+        if (task === undefined || this.readAlready(task, message)) continue;
         task.nextOffset = message.offset + 1;
         task.recordsIn++;
         this.metrics.partialsIn++;
@@ -145,6 +147,22 @@ export class RecordProcessor {
     }
     this.sendEncoded(done.partials);
     for (const [id, watermarkMs] of done.views) sources.find((source) => source.topology.id === id)?.topology.sawWatermark(watermarkMs);
+  }
+
+  /**
+   * Whether the task has read this record already: its state holds it, so it is skipped. The
+   * client can hand a record out twice: pausing a partition (backpressure, watermark alignment, a
+   * savepoint holding clicks) saves the position to fetch from on resume when librdkafka's own
+   * thread gets to it, and a read in flight on another thread may return a record taken just
+   * before that and record its position just after; the resumed fetch starts before it. Counted
+   * again, its click would be counted twice. (Records in flight from before a seek never get
+   * here: no read is in flight when a task opens, and librdkafka drops what it fetched before.)
+   */
+  private readAlready(task: SourceTask | MergeTask, message: Message): boolean {
+    if (task.nextOffset === undefined || message.offset >= task.nextOffset) return false;
+    this.metrics.readAgain++;
+    this.readAgainLog('skipped a record its task had read already (the client fetched it again)', { topic: message.topic, partition: message.partition, offset: message.offset, nextOffset: task.nextOffset });
+    return true;
   }
 
   /**

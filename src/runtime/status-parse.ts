@@ -44,6 +44,7 @@ export function parseWorkerStatus(value: unknown): { status: WorkerStatus } | { 
   // Absent in statuses of versions before allowed lateness.
   if (v.metrics.corrections !== undefined && !count(v.metrics.corrections)) return { problem: 'metrics.corrections is not a count' };
   if (v.metrics.alignmentPauses !== undefined && !count(v.metrics.alignmentPauses)) return { problem: 'metrics.alignmentPauses is not a count' };
+  if (v.metrics.readAgain !== undefined && !count(v.metrics.readAgain)) return { problem: 'metrics.readAgain is not a count' };
   if (v.allowedLatenessMs !== undefined && !count(v.allowedLatenessMs)) return { problem: 'allowedLatenessMs is not a duration' };
   if (!list(v.tasks, MAX_TASKS) || !v.tasks.every(task)) return { problem: 'tasks malformed' };
   if (!list(v.checkpoints, MAX_CHECKPOINTS) || !v.checkpoints.every(checkpoint)) return { problem: 'checkpoints malformed' };
@@ -55,5 +56,5 @@ export function parseWorkerStatus(value: unknown): { status: WorkerStatus } | { 
   }
   if (!list(v.savepoints, MAX_SAVEPOINTS) || !v.savepoints.every((s) => isObject(s) && text(s.savepointId) && num(s.atMs) && typeof s.stop === 'boolean')) return { problem: 'savepoints malformed' };
   const metrics = v.metrics as Json;
-  return { status: { ...(v as unknown as WorkerStatus), metrics: { ...(metrics as unknown as WorkerStatus['metrics']), internalSkipped: count(metrics.internalSkipped) ? metrics.internalSkipped : 0, alignmentPauses: count(metrics.alignmentPauses) ? metrics.alignmentPauses : 0 } } };
+  return { status: { ...(v as unknown as WorkerStatus), metrics: { ...(metrics as unknown as WorkerStatus['metrics']), internalSkipped: count(metrics.internalSkipped) ? metrics.internalSkipped : 0, alignmentPauses: count(metrics.alignmentPauses) ? metrics.alignmentPauses : 0, readAgain: count(metrics.readAgain) ? metrics.readAgain : 0 } } };
 }

@@ -29,10 +29,12 @@ export interface WorkerMetrics {
   corrections: number;
   /** Times a source partition was paused by watermark alignment (its watermark ran ahead). */
   alignmentPauses: number;
+  /** Records the client handed out again at an offset their task had read: skipped. */
+  readAgain: number;
 }
 
 export function emptyMetrics(): WorkerMetrics {
-  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0, corrections: 0, alignmentPauses: 0 };
+  return { clicksIn: 0, partialsIn: 0, late: 0, lateAtMerge: 0, deadLettered: 0, internalSkipped: 0, partialsOut: 0, countsOut: 0, totalsOut: 0, statsOut: 0, corrections: 0, alignmentPauses: 0, readAgain: 0 };
 }
 
 export interface TaskStatus {

@@ -44,7 +44,7 @@ function shares(job: TestJob, group: GroupState, alive: ChildProcess[]): Map<num
 }
 
 /** Waits until the group holds exactly the live workers with every partition assigned; returns each worker's share. */
-export async function settledShares(job: TestJob, alive: ChildProcess[]): Promise<Map<number, Share>> {
+export async function settledShares(job: TestJob, alive: ChildProcess[], partitions = 4): Promise<Map<number, Share>> {
   let last: Map<number, Share> | string = 'never described';
   for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(500)) {
     try {
@@ -55,7 +55,7 @@ export async function settledShares(job: TestJob, alive: ChildProcess[]): Promis
     }
     if (typeof last !== 'string') {
       const totals = [...last.values()].reduce((sum, s) => ({ source: sum.source + s.source, merge: sum.merge + s.merge }), { source: 0, merge: 0 });
-      if (totals.source === 4 && totals.merge === 4) return last;
+      if (totals.source === partitions && totals.merge === partitions) return last;
       last = `partitions assigned: ${JSON.stringify(totals)}`;
     }
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { JobView } from '../../../src/http/job-view.js';
 import type { WorkerStatus } from '../../../src/runtime/status.js';
 
-const metrics = { clicksIn: 100, partialsIn: 10, late: 2, lateAtMerge: 1, deadLettered: 3, internalSkipped: 0, partialsOut: 10, countsOut: 5, totalsOut: 1, statsOut: 0, corrections: 0, alignmentPauses: 0 };
+const metrics = { clicksIn: 100, partialsIn: 10, late: 2, lateAtMerge: 1, deadLettered: 3, internalSkipped: 0, partialsOut: 10, countsOut: 5, totalsOut: 1, statsOut: 0, corrections: 0, alignmentPauses: 0, readAgain: 0 };
 const status = (worker: string, updatedAt: number, overrides: Partial<WorkerStatus> = {}): WorkerStatus => ({
   worker, jobId: 'job', state: 'running', startedAt: 0, updatedAt, checkpointIntervalMs: 2_000, metricsUrl: null, metrics,
   tasks: [{ stage: 'source', partition: worker === 'a' ? 0 : 1, nextOffset: 50, highOffset: 60, lag: 10, watermarkMs: updatedAt - 25_000, idle: false, recordsIn: 50, recordsPerSec: 25, openKeys: 7 }],

@@ -10,10 +10,16 @@ const good = {
   savepoints: [],
 };
 
-test('a status as a worker writes it is taken (an older one without internalSkipped too)', () => {
+test('a status as a worker writes it is taken (an older one without internalSkipped, alignmentPauses or readAgain too)', () => {
   const parsed = parseWorkerStatus(good);
   assert.ok('status' in parsed);
   assert.equal(parsed.status.metrics.internalSkipped, 0);
+  assert.equal(parsed.status.metrics.alignmentPauses, 0);
+  assert.equal(parsed.status.metrics.readAgain, 0);
+  const current = parseWorkerStatus({ ...good, metrics: { ...good.metrics, internalSkipped: 1, alignmentPauses: 2, readAgain: 3 } });
+  assert.ok('status' in current);
+  assert.deepEqual([current.status.metrics.internalSkipped, current.status.metrics.alignmentPauses, current.status.metrics.readAgain], [1, 2, 3]);
+  for (const name of ['alignmentPauses', 'readAgain']) assert.ok('problem' in parseWorkerStatus({ ...good, metrics: { ...good.metrics, [name]: -1 } }), name);
 });
 
 test('tasks waiting to open are taken when well formed, refused otherwise', () => {
