@@ -151,17 +151,21 @@ export class RecordProcessor {
 
   /**
    * Whether the task has read this record already: its state holds it, so it is skipped. The
-   * client can hand a record out twice: pausing a partition (backpressure, watermark alignment, a
-   * savepoint holding clicks) saves the position to fetch from on resume when librdkafka's own
-   * thread gets to it, and a read in flight on another thread may return a record taken just
-   * before that and record its position just after; the resumed fetch starts before it. Counted
-   * again, its click would be counted twice. (Records in flight from before a seek never get
-   * here: no read is in flight when a task opens, and librdkafka drops what it fetched before.)
+   * client can hand a record out twice: pausing a partition (watermark alignment, backpressure)
+   * saves the offset to fetch from on resume on librdkafka's own thread, while a read in flight on
+   * another thread may have taken the partition's next record just before the pause and record
+   * its position just after the save: the resumed fetch starts at that record again. Counted
+   * again, its click would be counted twice. (Reading again from a checkpoint is a new task's,
+   * whose next offset is the checkpoint's.) That race repeats one record; a longer way back (a
+   * log truncated by an unclean leader election, a topic deleted and created again) is not the
+   * same records read again, and is said louder.
    */
   private readAlready(task: SourceTask | MergeTask, message: Message): boolean {
     if (task.nextOffset === undefined || message.offset >= task.nextOffset) return false;
     this.metrics.readAgain++;
-    this.readAgainLog('skipped a record its task had read already (the client fetched it again)', { topic: message.topic, partition: message.partition, offset: message.offset, nextOffset: task.nextOffset });
+    const fields = { topic: message.topic, partition: message.partition, offset: message.offset, nextOffset: task.nextOffset };
+    if (message.offset === task.nextOffset - 1) this.readAgainLog('skipped a record its task had read already (the client fetched it again)', fields);
+    else this.skippedLog('skipped a record at an offset its task had passed: the partition went back (its log truncated, or the topic created again?)', fields);
     return true;
   }
 
