@@ -116,6 +116,8 @@ function startChild(args: string[]): ChildRun {
     child.on('exit', (code) => code !== 0 && reject(new Error(`bench child exited with ${code}`)));
   });
   createInterface({ input: child.stdout! }).on('line', (text) => {
+    // Node's own tracing (BENCH_NODE_ARGS=--trace-gc and the like) writes to stdout too: passed on.
+    if (!text.startsWith('{')) return void process.stderr.write(`${text}\n`);
     const line = JSON.parse(text) as Line;
     lines.push(line);
     if (line.kind === 'final') resolveFinal(line);
