@@ -83,6 +83,8 @@ export interface SourceWatermark {
   idle: boolean;
   /** The source's allowed lateness; absent or 0: none (or a source from before it was sent). */
   allowedLatenessMs?: number;
+  /** Sent after the last partials of a catch-up (absent or false otherwise): checkpoint now. */
+  caughtUp?: boolean;
 }
 
 /** Late additions to one 10 s total window from one source partition (a running total). */

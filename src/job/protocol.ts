@@ -43,7 +43,9 @@ export type SourceRequest =
   /** The task's last checkpoint completed: release what it held. */
   | { op: 'checkpointed'; task: number }
   /** The task's partition went idle. */
-  | { op: 'idle'; task: number };
+  | { op: 'idle'; task: number }
+  /** The worker read a backlog to its end: tell the merge stage (SourceStage.caughtUp). */
+  | { op: 'caughtUp'; task: number };
 
 /** What the client thread shows of a task without asking (status, logs). */
 export interface SourceView {

@@ -70,6 +70,11 @@ export class SourceHandle {
     this.route('idle');
   }
 
+  /** The worker read a backlog to its end (SourceStage.caughtUp). */
+  caughtUp(): void {
+    this.route('caughtUp');
+  }
+
   /** Stop-with-savepoint: sends the barrier, after everything this task sent (no state involved). */
   barrier(savepointId: string): void {
     this.access.job.settle();
@@ -89,7 +94,7 @@ export class SourceHandle {
     this.call({ op: 'close', task: this.id });
   }
 
-  private route(op: 'announce' | 'checkpointed' | 'idle'): void {
+  private route(op: 'announce' | 'checkpointed' | 'idle' | 'caughtUp'): void {
     const routed = this.call({ op, task: this.id }) as Extract<SourceResponse, { op: 'routed' }>;
     this.view = routed.view;
     this.access.send(routed.partials);

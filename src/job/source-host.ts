@@ -42,11 +42,13 @@ export class SourceHost {
       }
       case 'announce':
       case 'checkpointed':
-      case 'idle': {
+      case 'idle':
+      case 'caughtUp': {
         const stage = this.stage(request.task);
         const routed: RoutedPartial[] = [];
         if (request.op === 'announce') stage.announce(routed);
         else if (request.op === 'checkpointed') stage.checkpointed(routed);
+        else if (request.op === 'caughtUp') stage.caughtUp(routed);
         else stage.setIdle(true, routed);
         return { op: 'routed', partials: encodePartials(routed), view: view(stage) };
       }

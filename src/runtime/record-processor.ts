@@ -71,6 +71,8 @@ export class RecordProcessor {
   private readonly urlOwners: UrlOwners;
   private readonly urlIds = new UrlIds();
   private readonly columns = new ClickColumns();
+  /** A merge task applied a marker flagged as caught up since the last `takeSourcesCaughtUp`. */
+  private sourcesCaughtUp = false;
 
   constructor(
     private readonly settings: ProcessorSettings,
@@ -113,6 +115,7 @@ export class RecordProcessor {
         this.metrics.partialsIn++;
         const partial = this.readPartial(message, task);
         if (partial === undefined) continue;
+        if (partial.watermark?.caughtUp === true) this.sourcesCaughtUp = true;
         let out = touchedMerges.get(task);
         if (out === undefined) touchedMerges.set(task, (out = emptyOutput()));
         task.topology.apply(partial, out);
@@ -186,6 +189,13 @@ export class RecordProcessor {
     this.metrics.internalSkipped++;
     this.skippedLog('skipped a record of the partials topic that is not a partial of this job', { topic: message.topic, partition: message.partition, offset: message.offset, problem });
     return undefined;
+  }
+
+  /** Whether a merge task read a marker flagged as caught up (SourceStage.caughtUp) since last asked. */
+  takeSourcesCaughtUp(): boolean {
+    const caughtUp = this.sourcesCaughtUp;
+    this.sourcesCaughtUp = false;
+    return caughtUp;
   }
 
   /** Reads a click into `this.click`; false if it was dead-lettered. */

@@ -304,6 +304,8 @@ export class Worker {
         const { messages } = batch;
         if (this.mayReadAhead(batch.clicks, batchSize)) this.readAhead = this.startRead(batchSize);
         if (messages.length > 0) this.processor.process(messages, Date.now());
+        // Another worker's catch-up ended, and its tail was merged here: checkpoint it early too.
+        if (this.processor.takeSourcesCaughtUp()) this.catchUp.tailArrived();
         // Backpressure: fetching pauses while outputs wait for room in the producer's queue.
         if (this.sink.waiting) this.tasks.pauseFetching(!(await this.sink.drain(tunables.drainBudgetMs)));
         else if (this.tasks.fetchingPaused) this.tasks.pauseFetching(false);
@@ -333,6 +335,9 @@ export class Worker {
             if (this.tasks.rebalancePending) await this.tasks.handleRebalances();
             if (this.delivery.recovering) continue;
           }
+          // The end of this worker's catch-up: its source tasks say so in this checkpoint, after
+          // their last partials (not while a savepoint holds them: nothing after a barrier).
+          if (this.catchUp.takeAnnouncement() && !this.tasks.clicksHeldForSavepoint) this.announceCaughtUp();
           await this.checkpoint(this.tasks.tasks, 'periodic');
           // A failed exactly-once checkpoint leaves a transaction to abort: nothing more goes in.
           if (this.delivery.recovering) continue;
@@ -462,6 +467,11 @@ export class Worker {
   /** Source tasks opened since the last round tell the merge partitions they are not idle. */
   private announceOpenedSources(): void {
     for (const task of this.tasks.sourceTasks) task?.topology.announce();
+  }
+
+  /** Every source task's marker, flagged as caught up (CatchUpCheckpoints.takeAnnouncement). */
+  private announceCaughtUp(): void {
+    for (const task of this.tasks.sourceTasks) task?.topology.caughtUp();
   }
 
   private releaseHeld(tasks: Task[]): void {

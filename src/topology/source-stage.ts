@@ -10,7 +10,7 @@
 // topic; merge tasks (merge-stage.ts) combine them per url (and partition 0 of it the totals) and
 // emit a window once every source partition's watermark has passed its end.
 
-import type { PartialMessage, UrlCount } from '../codec/messages.js';
+import type { PartialMessage, SourceWatermark, UrlCount } from '../codec/messages.js';
 import { SourcePanes } from './source-panes.js';
 import { UrlOwners } from './url-owners.js';
 import { NO_WATERMARK } from './watermark.js';
@@ -44,6 +44,8 @@ export class SourceStage {
    * still go at once (a replayed pane replaces the one sent).
    */
   private holding = false;
+  /** A catch-up ended while holding: the marker the checkpoint releases says so (`caughtUp`). */
+  private caughtUpWhenReleased = false;
   private readonly owners: UrlOwners;
 
   constructor(
@@ -133,7 +135,23 @@ export class SourceStage {
     if (!this.holding) return;
     this.holding = false;
     this.sendLateAdds(out);
-    this.sendMarker(this.alignedWatermark(), out);
+    this.sendMarker(this.alignedWatermark(), out, this.caughtUpWhenReleased);
+    this.caughtUpWhenReleased = false;
+  }
+
+  /**
+   * The worker read a backlog to its end and is about to checkpoint: the marker once more, now
+   * flagged, so that it rides in that checkpoint after this task's last partials. A merge task on
+   * another worker that applies it checkpoints at once, instead of leaving the tail of this
+   * catch-up to its next periodic checkpoint. The same watermark again changes nothing in the
+   * merge. While holding, the marker that the checkpoint releases carries the flag instead.
+   */
+  caughtUp(out: RoutedPartial[]): void {
+    if (this.holding) {
+      this.caughtUpWhenReleased = true;
+      return;
+    }
+    this.sendMarker(this.alignedWatermark(), out, true);
   }
 
   /**
@@ -149,13 +167,15 @@ export class SourceStage {
     return watermark === NO_WATERMARK ? NO_WATERMARK : alignDown(watermark, this.paneMs);
   }
 
-  private sendMarker(watermarkMs: number, out: RoutedPartial[]): void {
+  private sendMarker(watermarkMs: number, out: RoutedPartial[], caughtUp = false): void {
     this.lastSentWatermark = watermarkMs;
     for (let mergePartition = 0; mergePartition < this.mergePartitions; mergePartition++) {
-      const watermark = { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle };
-      // Said only when there is one: a job without keeps its partials as they were.
+      const watermark: SourceWatermark = { sourcePartition: this.sourcePartition, watermarkMs, idle: this.idle };
+      // Each said only when there is one: a job without keeps its partials as they were.
       const lateness = this.panes.allowedLatenessMs;
-      out.push({ mergePartition, key: null, partial: { watermark: lateness > 0 ? { ...watermark, allowedLatenessMs: lateness } : watermark } });
+      if (lateness > 0) watermark.allowedLatenessMs = lateness;
+      if (caughtUp) watermark.caughtUp = true;
+      out.push({ mergePartition, key: null, partial: { watermark } });
     }
   }
 

@@ -19,7 +19,7 @@ const urls = ['/a', '/b', '/c', '/ünïcode', '/with\ttab', '/x'.repeat(200), '/
 /** One step of a worker's life, as the job sees it. */
 type Step =
   | { kind: 'batch'; clicks: Array<{ partition: number; url: string; timeMs: number }>; wake: number[] }
-  | { kind: 'take' | 'idle' | 'checkpointed' | 'announce' | 'reopen'; partition: number };
+  | { kind: 'take' | 'idle' | 'checkpointed' | 'announce' | 'caughtUp' | 'reopen'; partition: number };
 
 /** A seeded run: two partitions, out-of-order clicks with some far behind, idleness, checkpoints and reopenings. */
 function script(seed: number, steps: number, { maxBatch = 40, farBehindShare = 0.05 } = {}): Step[] {
@@ -40,7 +40,8 @@ function script(seed: number, steps: number, { maxBatch = 40, farBehindShare = 0
       out.push({ kind: 'batch', clicks, wake: random.float() < 0.1 ? [clicks[0]!.partition] : [] });
     } else if (roll < 0.8) out.push({ kind: 'take', partition });
     else if (roll < 0.87) out.push({ kind: 'idle', partition });
-    else if (roll < 0.95) out.push({ kind: 'checkpointed', partition });
+    else if (roll < 0.93) out.push({ kind: 'checkpointed', partition });
+    else if (roll < 0.95) out.push({ kind: 'caughtUp', partition });
     else out.push({ kind: 'reopen', partition });
   }
   return out;
@@ -105,6 +106,7 @@ function reference(steps: Step[]): Observed {
     const routed: RoutedPartial[] = [];
     if (step.kind === 'idle') stage.setIdle(true, routed);
     else if (step.kind === 'checkpointed') stage.checkpointed(routed);
+    else if (step.kind === 'caughtUp') stage.caughtUp(routed);
     else stage.announce(routed);
     observed.push([step.kind, routedOf(routed)]);
   }
@@ -124,7 +126,7 @@ function throughJob(job: SourceJob, steps: Step[]): Observed {
   open(0);
   open(1);
   const urlIds = new UrlIds(5); // small: the numbering starts over many times
-  const routedCall = (op: 'idle' | 'checkpointed' | 'announce', p: number) => {
+  const routedCall = (op: 'idle' | 'checkpointed' | 'announce' | 'caughtUp', p: number) => {
     const response = job.call({ op, task: ids[p]! }) as Extract<SourceResponse, { op: 'routed' }>;
     return decoded(response.partials);
   };

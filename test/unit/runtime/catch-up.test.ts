@@ -151,3 +151,90 @@ test('a release ends the catch-up up to releaseWithinMs after the backlog\'s las
   assert.equal(rearmedBy(9_000 + releaseWithinMs), true);
   assert.equal(rearmedBy(9_000 + releaseWithinMs + 1), false);
 });
+
+test('the first early checkpoint of a catch-up is announced, the second (the merge stage\'s tail) is not', () => {
+  const catchUp = rule();
+  catchUp.round(full, 1_000, 0);
+  assert.equal(catchUp.takeAnnouncement(), false); // nothing asked for yet
+  assert.equal(catchUp.round(dry, 1_200, 0), true);
+  assert.equal(catchUp.takeAnnouncement(), true);
+  assert.equal(catchUp.takeAnnouncement(), false); // once
+  catchUp.checkpointed();
+  catchUp.round(some(0, 40), 1_300, 1_200);
+  assert.equal(catchUp.round(dry, 1_450, 1_200), true);
+  assert.equal(catchUp.takeAnnouncement(), false);
+});
+
+test('another worker\'s tail arriving gets one early checkpoint, unannounced, once it is read', () => {
+  const catchUp = settledAfterCatchUp();
+  catchUp.tailArrived();
+  assert.equal(catchUp.round(some(0, 60), 9_000, 2_000), false); // still reading it
+  assert.equal(catchUp.round(dry, 9_100, 2_000), true);
+  assert.equal(catchUp.takeAnnouncement(), false); // answering with an announcement would arm the other in turn
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(some(0, 3), 9_200, 9_100), false);
+  assert.equal(catchUp.round(dry, 9_400, 9_100), false); // one only: the rest is the periodic schedule's
+});
+
+test('a tail arriving while the worker\'s own catch-up ends changes nothing: it is announced and checkpointed twice', () => {
+  const catchUp = rule();
+  catchUp.round(full, 1_000, 0);
+  catchUp.tailArrived(); // the other worker's announcement, read in the same catch-up
+  assert.equal(catchUp.round(dry, 1_200, 0), true);
+  assert.equal(catchUp.takeAnnouncement(), true);
+  catchUp.checkpointed();
+  catchUp.tailArrived(); // its own announcement, read back by its merge tasks
+  catchUp.round(some(0, 40), 1_300, 1_200);
+  assert.equal(catchUp.round(dry, 1_450, 1_200), true);
+  assert.equal(catchUp.takeAnnouncement(), false);
+  catchUp.checkpointed();
+  catchUp.round(some(0, 8), 1_500, 1_450);
+  assert.equal(catchUp.round(dry, 1_700, 1_450), false);
+});
+
+test('two workers that each read the other\'s announcement stop after one early checkpoint each', () => {
+  const a = rule();
+  const b = settledAfterCatchUp();
+  a.round(full, 10_000, 0);
+  assert.equal(a.round(dry, 10_200, 0), true);
+  const announcements: string[] = [];
+  if (a.takeAnnouncement()) announcements.push('a');
+  a.checkpointed();
+  let lastA = 10_200;
+  let lastB = 2_000;
+  // Each round, each worker reads what the other's last checkpoint released (a few partials, the
+  // flagged markers if it announced), then a dry round.
+  let pendingForA = false;
+  let pendingForB = announcements.includes('a');
+  let checkpointsA = 1;
+  let checkpointsB = 0;
+  for (let now = 10_300; now < 30_000; now += 100) {
+    if (pendingForA) a.tailArrived();
+    if (pendingForB) b.tailArrived();
+    const readA = pendingForA ? some(0, 5) : dry;
+    const readB = pendingForB ? some(0, 5) : dry;
+    pendingForA = pendingForB = false;
+    if (a.round(readA, now, lastA)) {
+      checkpointsA++;
+      pendingForB = a.takeAnnouncement();
+      a.checkpointed();
+      lastA = now;
+    }
+    if (b.round(readB, now, lastB)) {
+      checkpointsB++;
+      pendingForA = b.takeAnnouncement();
+      b.checkpointed();
+      lastB = now;
+    }
+  }
+  assert.equal(checkpointsA, 1);
+  assert.equal(checkpointsB, 1);
+});
+
+test('a release at the end of a catch-up is announced as well: the held watermarks are the tail', () => {
+  const catchUp = settledAfterCatchUp();
+  catchUp.heldReleased(4_000); // within releaseWithinMs of the backlog's last round
+  catchUp.round(some(0, 12), 4_100, 4_000);
+  assert.equal(catchUp.round(dry, 4_300, 4_000), true);
+  assert.equal(catchUp.takeAnnouncement(), true);
+});

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { jobWindows, topicNames } from '../../../src/config.js';
-import { clickCodec } from '../../../src/codec/messages.js';
+import { clickCodec, partialCodec, type SourceWatermark } from '../../../src/codec/messages.js';
 import type { ClickBatch } from '../../../src/job/protocol.js';
 import type { SourceJob } from '../../../src/job/source-job.js';
 import { RecordProcessor } from '../../../src/runtime/record-processor.js';
@@ -23,7 +23,8 @@ const NOW = Date.UTC(2026, 11, 7, 12);
 
 function setup() {
   const source = { stage: 'source', partition: 0, nextOffset: undefined as number | undefined, recordsIn: 0, late: 0, deadLettered: 0, topology: { id: 0, sawWatermark() {} }, idleness: { recordSeen: () => false } };
-  const merge = { stage: 'merge', partition: 0, nextOffset: undefined as number | undefined, recordsIn: 0 };
+  const applied: unknown[] = [];
+  const merge = { stage: 'merge', partition: 0, nextOffset: undefined as number | undefined, recordsIn: 0, topology: { refusal: () => undefined, apply: (partial: unknown) => applied.push(partial) } };
   const tasks = { source: (p: number) => (p === 0 ? source : undefined), merge: (p: number) => (p === 0 ? merge : undefined) } as unknown as TaskManager;
   // Every click the source job is given, by its event time.
   const counted: number[] = [];
@@ -39,7 +40,7 @@ function setup() {
   const metrics = emptyMetrics();
   const settings = { topics, limits: { maxRecordBytes: 65_536, maxUrlBytes: 2_048, maxFutureMs: 600_000 }, sourcePartitions: 1, mergePartitions: 1, windows: jobWindows, urlTable: toUrlTable([]), printMinuteTables: false };
   const processor = new RecordProcessor(settings, tasks, sink, metrics, job);
-  return { processor, source: source as unknown as SourceTask, merge: merge as unknown as MergeTask, counted, metrics };
+  return { processor, source: source as unknown as SourceTask, merge: merge as unknown as MergeTask, counted, metrics, applied };
 }
 
 /** A click record at `offset` whose event time says which one it is. */
@@ -77,4 +78,18 @@ test('partials at offsets the merge task has read are skipped before they are re
   assert.equal(metrics.partialsIn, 3);
   assert.equal(metrics.internalSkipped, 3);
   assert.equal(metrics.readAgain, 1);
+});
+
+test('a marker flagged as caught up is reported once to the worker (it checkpoints early); unflagged ones are not', () => {
+  const { processor, applied } = setup();
+  const marker = (offset: number, watermark: SourceWatermark): Message => {
+    const value = Buffer.from(partialCodec.encode({ watermark }));
+    return { topic: topics.partials, partition: 0, offset, value, key: null, size: value.length, timestamp: NOW };
+  };
+  processor.process([marker(0, { sourcePartition: 0, watermarkMs: NOW - 60_000, idle: false })], NOW);
+  assert.equal(processor.takeSourcesCaughtUp(), false);
+  processor.process([marker(1, { sourcePartition: 0, watermarkMs: NOW - 55_000, idle: false, caughtUp: true }), marker(2, { sourcePartition: 0, watermarkMs: NOW - 55_000, idle: false })], NOW);
+  assert.equal(applied.length, 3, 'every marker is merged');
+  assert.equal(processor.takeSourcesCaughtUp(), true);
+  assert.equal(processor.takeSourcesCaughtUp(), false);
 });

@@ -215,3 +215,50 @@ test('with an allowed lateness, the watermarks of a source say it (a merge with 
   assert.deepEqual(sent(lateSpec).map((w) => w?.allowedLatenessMs), [10_000]);
   assert.deepEqual(sent(jobWindows).map((w) => w != null && 'allowedLatenessMs' in w), [false]);
 });
+
+test('the end of a catch-up sends the marker again, flagged, to every merge partition; other markers are unflagged', () => {
+  const stage = new SourceStage(2, 3, paneMs, new SourcePanes(jobWindows, 0));
+  const out: RoutedPartial[] = [];
+  stage.add('/a', t0 + 1_000);
+  stage.add('/b', t0 + 12_000); // closes two panes: the watermark moves to t0 + 10 s
+  stage.flush(out);
+  const plain = out.filter((r) => r.partial.watermark != null);
+  assert.deepEqual(plain.map((r) => r.partial.watermark!.caughtUp ?? false), [false, false, false]);
+  const flagged: RoutedPartial[] = [];
+  stage.caughtUp(flagged);
+  assert.deepEqual(
+    flagged.map((r) => [r.mergePartition, r.partial.watermark]),
+    [0, 1, 2].map((mergePartition) => [mergePartition, { sourcePartition: 2, watermarkMs: t0 + 10_000, idle: false, caughtUp: true }]),
+  );
+  // The same watermark again: a merge task emits nothing more and its state is as it was.
+  const merge = new MergeStage(0, new MergeWindows(jobWindows, 3));
+  const first = emptyOutput();
+  for (const other of [0, 1]) merge.apply({ watermark: { sourcePartition: other, watermarkMs: t0 + 60_000, idle: true } }, first);
+  for (const r of out) if (r.mergePartition === 0) merge.apply(r.partial, first);
+  assert.ok(first.totals.length > 0, 'the marker closed windows');
+  merge.windows.takeChanges();
+  const again = emptyOutput();
+  merge.apply(flagged[0]!.partial, again);
+  assert.deepEqual(again, emptyOutput());
+  assert.equal(merge.windows.takeChanges().size, 0);
+});
+
+test('a catch-up that ends while an idle close is held flags the marker its checkpoint releases, and no other', () => {
+  const stage = new SourceStage(0, 2, paneMs, new SourcePanes(jobWindows, 20_000));
+  const out: RoutedPartial[] = [];
+  stage.add('/a', t0 + 100_000);
+  stage.setIdle(true, out); // holds the watermark until a checkpoint
+  const flagged: RoutedPartial[] = [];
+  stage.caughtUp(flagged);
+  assert.deepEqual(flagged, [], 'nothing goes ahead of the held watermark');
+  const released: RoutedPartial[] = [];
+  stage.checkpointed(released);
+  const markers = released.filter((r) => r.partial.watermark != null).map((r) => r.partial.watermark!);
+  assert.deepEqual(markers.map((w) => [w.watermarkMs, w.idle, w.caughtUp]), [[t0 + 105_000, true, true], [t0 + 105_000, true, true]]);
+  stage.setIdle(false, out);
+  stage.add('/a', t0 + 200_000);
+  stage.setIdle(true, out);
+  const next: RoutedPartial[] = [];
+  stage.checkpointed(next);
+  assert.ok(next.filter((r) => r.partial.watermark != null).every((r) => r.partial.watermark!.caughtUp === undefined), 'the flag went once');
+});

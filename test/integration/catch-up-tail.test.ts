@@ -1,0 +1,48 @@
+// The end of a catch-up over two workers does not wait for a periodic checkpoint. The worker whose
+// partitions hold less of the backlog finishes first and settles; the other goes on for a while,
+// and what its source tasks forward is merged on both. Its own end is checkpointed at once
+// (CatchUpCheckpoints), but the first worker merged the tail of it too, and left those partials'
+// offsets to its next periodic checkpoint: "every offset committed" came up to a checkpoint
+// interval late. The second worker's source tasks now flag their last marker as caught up, and a
+// merge task reading it checkpoints early. With the periodic checkpoint 10 minutes away (and
+// partitions that never go idle, so no release of held watermarks helps), every partial must
+// still be committed within seconds.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Producer, commonConfig, connectClient, disconnect, flush } from '../../src/kafka/clients.js';
+import { clickCodec } from '../../src/codec/messages.js';
+import { createJob, startWorker, stopAll } from '../support/job.js';
+import { settledShares } from '../support/group.js';
+import { brokers, waitForCommittedEnd } from '../support/kafka.js';
+
+test('two workers: the merge stage commits the tail of the other worker\'s catch-up without waiting for the periodic checkpoint', async () => {
+  const job = await createJob('catch-up-tail', 2);
+  try {
+    // Settled first: each worker holds one source and one merge partition before the backlog
+    // comes, so the worker with partition 1 (a tenth of the clicks) finishes long before the other.
+    const workers = [0, 1].map(() => startWorker(job, ['--checkpoint-interval', '10m', '--idle-timeout', '10m']));
+    const shares = await settledShares(job, workers, 2);
+    for (const share of shares.values()) assert.deepEqual(share, { source: 1, merge: 1 });
+
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
+    const producer = new Producer(commonConfig(brokers, 'test-catch-up-tail'));
+    await connectClient(producer, brokers);
+    const encoded = (url: string, ts: number) => Buffer.from(clickCodec.encode({ url, timestampMs: ts, userId: 'u', sessionId: 's', region: 'eu', referrer: '' }));
+    for (let i = 0; i < 600_000; i++) {
+      producer.produce(job.topics.clicks, 0, encoded(`/p${i % 50}`, t0 + i * 5), null);
+      if (i % 10 === 0) producer.produce(job.topics.clicks, 1, encoded(`/q${i % 30}`, t0 + i * 5), null);
+      if (i % 50_000 === 49_999) await flush(producer, 30_000);
+    }
+    await flush(producer, 30_000);
+    await disconnect(producer);
+
+    const clicksRead = await waitForCommittedEnd(job.jobId, job.topics.clicks, 2, 180_000);
+    assert.deepEqual(clicksRead.committed, clicksRead.end, 'the catch-up committed the clicks');
+    // The last partials reach the other worker within a fetch; its early checkpoint follows.
+    const partialsMerged = await waitForCommittedEnd(job.jobId, job.topics.partials, 2, 20_000);
+    assert.deepEqual(partialsMerged.committed, partialsMerged.end, 'both merge partitions committed every partial');
+  } finally {
+    await stopAll(job);
+  }
+});
