@@ -14,7 +14,10 @@
 // a worker's own catch-up is announced (`takeAnnouncement`: its source tasks send their marker
 // flagged as caught up, in that checkpoint), and a worker whose merge tasks read such a marker
 // takes one early checkpoint itself (`tailArrived`). That early checkpoint announces nothing:
-// two workers must not keep arming each other.
+// two workers must not keep arming each other. A flag is only a hint (anyone who can write to
+// the partials topic can send one, and replays repeat them): it arms the rule at most once per
+// settle time. Where the end of a catch-up is taken by a periodic checkpoint instead (nothing
+// left for an early one), nothing is announced, and the others keep their periodic schedule.
 
 /** What one round of the worker loop read. */
 export interface RoundRead {
@@ -49,6 +52,8 @@ export class CatchUpCheckpoints {
   private own = false;
   /** The early checkpoint just asked for is the first of the worker's own catch-up. */
   private announcement = false;
+  /** When a flagged marker last armed the rule. */
+  private tailArmedAtMs = Number.NEGATIVE_INFINITY;
 
   /**
    * @param minGapMs the least time between two checkpoints this rule asks for.
@@ -106,13 +111,15 @@ export class CatchUpCheckpoints {
   }
 
   /**
-   * A merge task of this worker read a marker flagged as caught up: another worker (or this one)
-   * took the first early checkpoint of its catch-up, and what that released was read up to here.
-   * One early checkpoint takes it, unless the rule is armed already (it checkpoints anyway).
+   * A merge task of this worker read a marker flagged as caught up: usually another worker's (or
+   * this one's own) catch-up ended and what it released was read up to here; it may also be a
+   * replay, or a record someone else wrote. One early checkpoint takes it, unless the rule is
+   * armed already (it checkpoints anyway) or a flag armed it less than the settle time ago.
    * Announces nothing: an announcement answered by one would arm the workers in turn forever.
    */
-  tailArrived(): void {
-    if (this.caughtUpPending) return;
+  tailArrived(nowMs: number): void {
+    if (this.caughtUpPending || nowMs - this.tailArmedAtMs < this.settleMs) return;
+    this.tailArmedAtMs = nowMs;
     this.caughtUpPending = true;
     this.own = false;
     this.early = earlyCheckpointsPerCatchUp - 1;

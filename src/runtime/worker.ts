@@ -304,8 +304,9 @@ export class Worker {
         const { messages } = batch;
         if (this.mayReadAhead(batch.clicks, batchSize)) this.readAhead = this.startRead(batchSize);
         if (messages.length > 0) this.processor.process(messages, Date.now());
-        // Another worker's catch-up ended, and its tail was merged here: checkpoint it early too.
-        if (this.processor.takeSourcesCaughtUp()) this.catchUp.tailArrived();
+        // A source's catch-up ended (usually another worker's), and its tail was merged here:
+        // checkpoint it early too.
+        if (this.processor.takeSourcesCaughtUp()) this.catchUp.tailArrived(Date.now());
         // Backpressure: fetching pauses while outputs wait for room in the producer's queue.
         if (this.sink.waiting) this.tasks.pauseFetching(!(await this.sink.drain(tunables.drainBudgetMs)));
         else if (this.tasks.fetchingPaused) this.tasks.pauseFetching(false);

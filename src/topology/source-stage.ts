@@ -44,8 +44,6 @@ export class SourceStage {
    * still go at once (a replayed pane replaces the one sent).
    */
   private holding = false;
-  /** A catch-up ended while holding: the marker the checkpoint releases says so (`caughtUp`). */
-  private caughtUpWhenReleased = false;
   private readonly owners: UrlOwners;
 
   constructor(
@@ -135,22 +133,21 @@ export class SourceStage {
     if (!this.holding) return;
     this.holding = false;
     this.sendLateAdds(out);
-    this.sendMarker(this.alignedWatermark(), out, this.caughtUpWhenReleased);
-    this.caughtUpWhenReleased = false;
+    this.sendMarker(this.alignedWatermark(), out);
   }
 
   /**
    * The worker read a backlog to its end and is about to checkpoint: the marker once more, now
    * flagged, so that it rides in that checkpoint after this task's last partials. A merge task on
    * another worker that applies it checkpoints at once, instead of leaving the tail of this
-   * catch-up to its next periodic checkpoint. The same watermark again changes nothing in the
-   * merge. While holding, the marker that the checkpoint releases carries the flag instead.
+   * catch-up to its next periodic checkpoint. The same watermark (and idleness) again changes
+   * nothing in the merge. Nothing while holding: no marker may go ahead of the held watermark,
+   * and the checkpoint that releases it re-arms the worker's rule, whose next early checkpoint
+   * announces again (CatchUpCheckpoints.heldReleased). Nothing before the task announced
+   * itself either: its restored late additions go first.
    */
   caughtUp(out: RoutedPartial[]): void {
-    if (this.holding) {
-      this.caughtUpWhenReleased = true;
-      return;
-    }
+    if (this.holding || !this.announced) return;
     this.sendMarker(this.alignedWatermark(), out, true);
   }
 

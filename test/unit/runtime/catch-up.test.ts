@@ -167,7 +167,7 @@ test('the first early checkpoint of a catch-up is announced, the second (the mer
 
 test('another worker\'s tail arriving gets one early checkpoint, unannounced, once it is read', () => {
   const catchUp = settledAfterCatchUp();
-  catchUp.tailArrived();
+  catchUp.tailArrived(9_000);
   assert.equal(catchUp.round(some(0, 60), 9_000, 2_000), false); // still reading it
   assert.equal(catchUp.round(dry, 9_100, 2_000), true);
   assert.equal(catchUp.takeAnnouncement(), false); // answering with an announcement would arm the other in turn
@@ -179,11 +179,11 @@ test('another worker\'s tail arriving gets one early checkpoint, unannounced, on
 test('a tail arriving while the worker\'s own catch-up ends changes nothing: it is announced and checkpointed twice', () => {
   const catchUp = rule();
   catchUp.round(full, 1_000, 0);
-  catchUp.tailArrived(); // the other worker's announcement, read in the same catch-up
+  catchUp.tailArrived(1_000); // the other worker's announcement, read in the same catch-up
   assert.equal(catchUp.round(dry, 1_200, 0), true);
   assert.equal(catchUp.takeAnnouncement(), true);
   catchUp.checkpointed();
-  catchUp.tailArrived(); // its own announcement, read back by its merge tasks
+  catchUp.tailArrived(1_300); // its own announcement, read back by its merge tasks
   catchUp.round(some(0, 40), 1_300, 1_200);
   assert.equal(catchUp.round(dry, 1_450, 1_200), true);
   assert.equal(catchUp.takeAnnouncement(), false);
@@ -192,43 +192,52 @@ test('a tail arriving while the worker\'s own catch-up ends changes nothing: it 
   assert.equal(catchUp.round(dry, 1_700, 1_450), false);
 });
 
-test('two workers that each read the other\'s announcement stop after one early checkpoint each', () => {
-  const a = rule();
-  const b = settledAfterCatchUp();
-  a.round(full, 10_000, 0);
-  assert.equal(a.round(dry, 10_200, 0), true);
-  const announcements: string[] = [];
-  if (a.takeAnnouncement()) announcements.push('a');
-  a.checkpointed();
-  let lastA = 10_200;
-  let lastB = 2_000;
-  // Each round, each worker reads what the other's last checkpoint released (a few partials, the
-  // flagged markers if it announced), then a dry round.
-  let pendingForA = false;
-  let pendingForB = announcements.includes('a');
-  let checkpointsA = 1;
-  let checkpointsB = 0;
-  for (let now = 10_300; now < 30_000; now += 100) {
-    if (pendingForA) a.tailArrived();
-    if (pendingForB) b.tailArrived();
-    const readA = pendingForA ? some(0, 5) : dry;
-    const readB = pendingForB ? some(0, 5) : dry;
-    pendingForA = pendingForB = false;
-    if (a.round(readA, now, lastA)) {
-      checkpointsA++;
-      pendingForB = a.takeAnnouncement();
-      a.checkpointed();
-      lastA = now;
-    }
-    if (b.round(readB, now, lastB)) {
-      checkpointsB++;
-      pendingForA = b.takeAnnouncement();
-      b.checkpointed();
-      lastB = now;
+test('flagged markers written over and over (a replay, a hostile writer) arm the rule at most once per settle time', () => {
+  const catchUp = settledAfterCatchUp();
+  let last = 2_000;
+  let early = 0;
+  for (let now = 10_000; now < 20_000; now += 100) {
+    catchUp.tailArrived(now); // a flagged marker in every read
+    if (catchUp.round(some(0, 1), now, last)) early++;
+    if (catchUp.round(dry, now + 50, last)) {
+      early++;
+      assert.equal(catchUp.takeAnnouncement(), false);
+      catchUp.checkpointed();
+      last = now + 50;
     }
   }
-  assert.equal(checkpointsA, 1);
-  assert.equal(checkpointsB, 1);
+  assert.ok(early >= 5 && early <= 10, `one early checkpoint per settle time at most, ${early} in 10 s`);
+});
+
+test('two workers reading each other\'s partials: the end of one catch-up costs a bounded number of checkpoints, then none', () => {
+  // Each checkpoint releases partials to both workers' merge tasks (flagged markers among them
+  // when it was announced), read in each worker's next round; then dry rounds.
+  const workers = [{ rule: rule(), last: 0, checkpoints: 0, inbox: 0, flagged: false }, { rule: settledAfterCatchUp(), last: 2_000, checkpoints: 0, inbox: 0, flagged: false }];
+  const [a] = workers;
+  a!.rule.round(full, 10_000, 0); // worker a reads the end of its backlog
+  a!.inbox = 0;
+  let lastCheckpointAt = 0;
+  for (let now = 10_100; now < 40_000; now += 100) {
+    for (const worker of workers) {
+      if (worker.flagged) worker.rule.tailArrived(now);
+      const read = worker.inbox > 0 ? some(0, worker.inbox) : dry;
+      worker.inbox = 0;
+      worker.flagged = false;
+      if (!worker.rule.round(read, now, worker.last)) continue;
+      const announced = worker.rule.takeAnnouncement();
+      worker.rule.checkpointed();
+      worker.last = now;
+      worker.checkpoints++;
+      lastCheckpointAt = now;
+      for (const to of workers) {
+        to.inbox += 5;
+        to.flagged ||= announced;
+      }
+    }
+  }
+  assert.ok(workers[0]!.checkpoints >= 1 && workers[0]!.checkpoints <= 3, `worker a: ${workers[0]!.checkpoints} early checkpoints`);
+  assert.ok(workers[1]!.checkpoints >= 1 && workers[1]!.checkpoints <= 2, `worker b: ${workers[1]!.checkpoints} early checkpoints`);
+  assert.ok(lastCheckpointAt < 15_000, `no early checkpoint long after the end (the last at ${lastCheckpointAt} ms)`);
 });
 
 test('a release at the end of a catch-up is announced as well: the held watermarks are the tail', () => {

@@ -118,6 +118,11 @@ function runPipeline(seed: number, options: { partitions: number; mergePartition
     }
     const out: RoutedPartial[] = [];
     source.stage.flush(out);
+    // Now and then the end of a catch-up: the marker again, flagged (it must change no result).
+    if (batch % 7 === 0) {
+      source.stage.announce(out);
+      source.stage.caughtUp(out);
+    }
     route(out);
   };
   const runMerge = (m: number, batch: number): void => {
