@@ -59,6 +59,12 @@ export async function readTopic(topic: string, partitions: number, expected: num
   return messages;
 }
 
+/** librdkafka's "Local: Timed out" and the errors it marks retriable: worth asking again. */
+function isRetriable(err: unknown): boolean {
+  const e = err as { code?: unknown; isRetriable?: unknown; retriable?: unknown };
+  return e.code === -185 || e.isRetriable === true || e.retriable === true;
+}
+
 /**
  * Waits until `groupId` has committed, on every partition of `topic`, the partition's end offset
  * (the job checkpointed everything it read), or `timeoutMs` passes. Returns both, per partition.
@@ -72,12 +78,27 @@ export async function waitForCommittedEnd(groupId: string, topic: string, partit
   const all = Array.from({ length: partitions }, (_, partition) => ({ topic, partition }));
   const deadline = Date.now() + timeoutMs;
   let state = { committed: [] as number[], end: [] as number[] };
+  let lastError: unknown;
   try {
     for (;;) {
-      const end = await Promise.all(all.map(({ partition }) => new Promise<number>((resolve, reject) => consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => (err ? reject(err) : resolve(o.highOffset))))));
-      const committed = await new Promise<number[]>((resolve, reject) => consumer.committed(all, 10_000, (err, got) => (err ? reject(err) : resolve(got.map((c) => c.offset ?? -1)))));
-      state = { committed, end };
-      if (committed.every((offset, i) => offset >= end[i]! - slack) || Date.now() > deadline) return state;
+      try {
+        const end = await Promise.all(all.map(({ partition }) => new Promise<number>((resolve, reject) => consumer.queryWatermarkOffsets(topic, partition, 10_000, (err, o) => (err ? reject(err) : resolve(o.highOffset))))));
+        const committed = await new Promise<number[]>((resolve, reject) => consumer.committed(all, 10_000, (err, got) => (err ? reject(err) : resolve(got.map((c) => c.offset ?? -1)))));
+        state = { committed, end };
+        if (committed.every((offset, i) => offset >= end[i]! - slack)) return state;
+      } catch (err) {
+        // After a kill -9 the victim's open transaction holds its offsets (sent to it in both
+        // modes: the changelog's transaction carries them under at-least-once) until the broker
+        // aborts it, up to 20 s plus its abort check. A read_committed consumer asks for stable
+        // offsets, so librdkafka retries the fetch until its timeout: "Local: Timed out". That
+        // says nothing about the job: ask again until the deadline, as a user polling lag would.
+        if (!isRetriable(err)) throw err;
+        lastError = err;
+      }
+      if (Date.now() > deadline) {
+        if (state.end.length === 0) throw lastError;
+        return state;
+      }
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
   } finally {
