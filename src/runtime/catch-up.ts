@@ -12,11 +12,15 @@
 // they left that tail to their next periodic checkpoint (0.5-2.2 s after the last click at the end
 // of a two-worker catch-up, against 0.2-0.5 s for one worker). So the first early checkpoint of
 // a worker's own catch-up is announced (`takeAnnouncement`: its source tasks send their marker
-// flagged as caught up, in that checkpoint), and a worker whose merge tasks read such a marker
+// flagged as caught up, in that checkpoint), and so is its second if clicks were read in between
+// (their partials follow the first flag), and a worker whose merge tasks read such a marker
 // takes one early checkpoint itself (`tailArrived`). That early checkpoint announces nothing:
 // two workers must not keep arming each other. A flag is only a hint (anyone who can write to
-// the partials topic can send one, and replays repeat them): it arms the rule at most once per
-// settle time. Where the end of a catch-up is taken by a periodic checkpoint instead (nothing
+// the partials topic can send one, and replays repeat them): flags arm the rule at most once per
+// settle time. A flag read sooner is not dropped but kept for the end of that time, unless a
+// checkpoint takes it first: a worker whose backlog arrives in bursts announces the end of each,
+// and dropping the last of two announcements less than a settle time apart left its tail to the
+// periodic checkpoint. Where the end of a catch-up is taken by a periodic checkpoint instead (nothing
 // left for an early one), nothing is announced, and the others keep their periodic schedule.
 
 /** What one round of the worker loop read. */
@@ -50,10 +54,14 @@ export class CatchUpCheckpoints {
   private backlogRoundAtMs = Number.NEGATIVE_INFINITY;
   /** Armed by this worker's own catch-up (a backlog, a release), not by another's tail. */
   private own = false;
-  /** The early checkpoint just asked for is the first of the worker's own catch-up. */
+  /** The early checkpoint just asked for is announced (the first of the worker's own catch-up, or a later one of it after more clicks). */
   private announcement = false;
+  /** Clicks read since the last announced checkpoint was asked for. */
+  private clicksSinceAnnouncement = 0;
   /** When a flagged marker last armed the rule. */
   private tailArmedAtMs = Number.NEGATIVE_INFINITY;
+  /** A flagged marker was read within the settle time of the last arming, and no checkpoint has taken it since. */
+  private tailDeferred = false;
 
   /**
    * @param minGapMs the least time between two checkpoints this rule asks for.
@@ -79,7 +87,9 @@ export class CatchUpCheckpoints {
    */
   round(read: RoundRead, nowMs: number, lastCheckpointAtMs: number): boolean {
     this.announcement = false; // said of the round that asked for the checkpoint only
+    if (this.tailDeferred && !this.caughtUpPending && nowMs - this.tailArmedAtMs >= this.settleMs) this.armForTail(nowMs);
     this.readSinceCheckpoint += read.total;
+    this.clicksSinceAnnouncement += read.clicks;
     if (read.clicks >= read.batchSize) {
       this.caughtUpPending = true;
       this.backlog = true;
@@ -94,15 +104,21 @@ export class CatchUpCheckpoints {
       return false;
     }
     if (nowMs - lastCheckpointAtMs < this.minGapMs) return false;
-    if (this.own && this.early === 0) this.announcement = true;
+    // Clicks read after the announcement (a partial batch between the two early checkpoints)
+    // send partials after its flags: the second checkpoint announces them again. Never one
+    // armed by another's tail: two workers reading live clicks would arm each other forever.
+    if (this.own && (this.early === 0 || this.clicksSinceAnnouncement > 0)) {
+      this.announcement = true;
+      this.clicksSinceAnnouncement = 0;
+    }
     if (++this.early >= earlyCheckpointsPerCatchUp) this.disarm();
     return true;
   }
 
   /**
    * True once after the `round` that asked for the first early checkpoint of this worker's own
-   * catch-up (until the next round): its source tasks announce it (flagged markers) before that
-   * checkpoint is taken.
+   * catch-up, or its second after more clicks (until the next round): its source tasks announce
+   * it (flagged markers) before that checkpoint is taken.
    */
   takeAnnouncement(): boolean {
     const announcement = this.announcement;
@@ -114,11 +130,19 @@ export class CatchUpCheckpoints {
    * A merge task of this worker read a marker flagged as caught up: usually another worker's (or
    * this one's own) catch-up ended and what it released was read up to here; it may also be a
    * replay, or a record someone else wrote. One early checkpoint takes it, unless the rule is
-   * armed already (it checkpoints anyway) or a flag armed it less than the settle time ago.
-   * Announces nothing: an announcement answered by one would arm the workers in turn forever.
+   * armed already (its next checkpoint takes what was read, the flag included). Less than the
+   * settle time after a flag armed the rule, it is deferred: the first round after that time
+   * arms the rule for it, unless a checkpoint took it meanwhile. Announces nothing: an
+   * announcement answered by one would arm the workers in turn forever.
    */
   tailArrived(nowMs: number): void {
-    if (this.caughtUpPending || nowMs - this.tailArmedAtMs < this.settleMs) return;
+    if (this.caughtUpPending) return;
+    if (nowMs - this.tailArmedAtMs < this.settleMs) this.tailDeferred = true;
+    else this.armForTail(nowMs);
+  }
+
+  private armForTail(nowMs: number): void {
+    this.tailDeferred = false;
     this.tailArmedAtMs = nowMs;
     this.caughtUpPending = true;
     this.own = false;
@@ -152,5 +176,6 @@ export class CatchUpCheckpoints {
   /** A checkpoint (of any kind) was taken: what was read is in it. */
   checkpointed(): void {
     this.readSinceCheckpoint = 0;
+    this.tailDeferred = false; // what was read, a deferred flag's tail included, is in it
   }
 }

@@ -165,6 +165,29 @@ test('the first early checkpoint of a catch-up is announced, the second (the mer
   assert.equal(catchUp.takeAnnouncement(), false);
 });
 
+test('clicks read between the two early checkpoints of a catch-up: the second is announced too (their partials follow the first flags)', () => {
+  const catchUp = rule();
+  catchUp.round(full, 1_000, 0);
+  assert.equal(catchUp.round(dry, 1_200, 0), true);
+  assert.equal(catchUp.takeAnnouncement(), true);
+  catchUp.checkpointed();
+  catchUp.round(some(30, 70), 1_300, 1_200); // the last clicks, in a partial batch, and partials
+  assert.equal(catchUp.round(dry, 1_450, 1_200), true);
+  assert.equal(catchUp.takeAnnouncement(), true);
+  catchUp.checkpointed();
+  catchUp.round(some(4), 1_500, 1_450); // live clicks after it: the periodic schedule's
+  assert.equal(catchUp.round(dry, 1_700, 1_450), false);
+  assert.equal(catchUp.takeAnnouncement(), false);
+});
+
+test('a worker armed by another\'s tail announces nothing, even with clicks read', () => {
+  const catchUp = settledAfterCatchUp();
+  catchUp.tailArrived(9_000);
+  catchUp.round(some(20, 60), 9_000, 2_000);
+  assert.equal(catchUp.round(dry, 9_100, 2_000), true);
+  assert.equal(catchUp.takeAnnouncement(), false);
+});
+
 test('another worker\'s tail arriving gets one early checkpoint, unannounced, once it is read', () => {
   const catchUp = settledAfterCatchUp();
   catchUp.tailArrived(9_000);
@@ -207,6 +230,38 @@ test('flagged markers written over and over (a replay, a hostile writer) arm the
     }
   }
   assert.ok(early >= 5 && early <= 10, `one early checkpoint per settle time at most, ${early} in 10 s`);
+});
+
+test('a flag read less than the settle time after another is kept for the end of that time: the tail it ends is checkpointed early', () => {
+  // A backlog arriving in bursts: the other worker announces the end of each, the last two 600 ms apart.
+  const catchUp = settledAfterCatchUp();
+  catchUp.tailArrived(9_000);
+  catchUp.round(some(0, 60), 9_000, 2_000);
+  assert.equal(catchUp.round(dry, 9_100, 2_000), true); // the first burst's tail
+  catchUp.checkpointed();
+  catchUp.tailArrived(9_600); // the last burst's end, read after that checkpoint
+  assert.equal(catchUp.round(some(0, 40), 9_600, 9_100), false);
+  assert.equal(catchUp.round(dry, 9_800, 9_100), false); // not yet: a settle time after the first
+  assert.equal(catchUp.round(dry, 10_000, 9_100), true); // then the tail it ends is checkpointed
+  assert.equal(catchUp.takeAnnouncement(), false);
+  catchUp.checkpointed();
+  assert.equal(catchUp.round(dry, 10_300, 10_000), false);
+  assert.equal(catchUp.round(dry, 11_100, 10_000), false); // one only, and disarmed
+  assert.equal(catchUp.round(some(0, 5), 11_200, 10_000), false);
+  assert.equal(catchUp.round(dry, 11_300, 10_000), false);
+});
+
+test('a deferred flag is forgotten once a checkpoint has taken what was read', () => {
+  const catchUp = settledAfterCatchUp();
+  catchUp.tailArrived(9_000);
+  catchUp.round(some(0, 60), 9_000, 2_000);
+  assert.equal(catchUp.round(dry, 9_100, 2_000), true);
+  catchUp.checkpointed();
+  catchUp.tailArrived(9_600);
+  catchUp.round(some(0, 40), 9_600, 9_100);
+  catchUp.checkpointed(); // a periodic checkpoint takes the flag's tail
+  assert.equal(catchUp.round(some(0, 5), 10_100, 9_700), false); // live partials after it
+  assert.equal(catchUp.round(dry, 10_300, 9_700), false); // no early checkpoint for them
 });
 
 test('two workers reading each other\'s partials: the end of one catch-up costs a bounded number of checkpoints, then none', () => {
