@@ -27,6 +27,7 @@ import type { WindowSpec } from '../topology/windows.js';
 import type { CheckpointReport, CheckpointedTask } from './checkpoint.js';
 import type { CheckpointKind, DeliveryMode } from './delivery-mode.js';
 import { CatchUpCheckpoints } from './catch-up.js';
+import { AlignmentWaitCheckpoints } from './alignment-wait.js';
 import { IdlenessProbe } from './idleness-probe.js';
 import { BrokerHealth } from './outage.js';
 import type { OutputSink } from './output-sink.js';
@@ -130,6 +131,8 @@ export class Worker {
   /** A checkpoint was taken with a read ahead in flight: savepoint requests are served after it. */
   private savepointsDue = false;
   private readonly catchUp: CatchUpCheckpoints;
+  /** Exactly-once only: under at-least-once the partials are readable as soon as they are sent. */
+  private readonly alignmentWait: AlignmentWaitCheckpoints | undefined;
   /** Watermark alignment's drift (effectiveDrift of the configured one); 0: off. */
   private readonly maxDriftMs: number;
 
@@ -138,6 +141,7 @@ export class Worker {
     // click, give or take a probe and a round: its release then still ends the catch-up.
     this.maxDriftMs = effectiveDrift(config.maxWatermarkDriftMs ?? defaults.maxWatermarkDriftMs, config.limits.maxFutureMs, config.idleTimeoutMs);
     this.catchUp = new CatchUpCheckpoints(tunables.caughtUpCheckpointGapMs, tunables.caughtUpSettleMs, config.idleTimeoutMs + 2 * tunables.idleProbeIntervalMs);
+    this.alignmentWait = config.exactlyOnce === true ? new AlignmentWaitCheckpoints(tunables.caughtUpCheckpointGapMs) : undefined;
     this.health = new BrokerHealth(config.brokers, log, [CODES.ERRORS.ERR__ALL_BROKERS_DOWN, CODES.ERRORS.ERR__TRANSPORT]);
     this.status = new StatusReporter({
       worker: this.workerId,
@@ -328,7 +332,9 @@ export class Worker {
         // or while every partition of this worker waits for others to catch up (alignment).
         const blocked = backpressure || this.tasks.sourcesWaitForAlignment;
         const caughtUp = this.catchUp.round({ clicks: batch.clicks, total: messages.length, batchSize, blocked }, now, this.lastCheckpointAt);
-        if (caughtUp || (wentIdle && !backpressure) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
+        // Exactly-once: this worker's open transaction hides the partials it waits on (AlignmentWaitCheckpoints).
+        const alignmentWait = this.alignmentWait?.round(batch.clicks, this.tasks.sourcesWaitForAlignment, now, this.lastCheckpointAt) === true;
+        if (caughtUp || alignmentWait || (wentIdle && !backpressure) || now - this.lastCheckpointAt >= this.config.checkpointIntervalMs) {
           // A read ahead may have received a rebalance: serve it first, or the checkpoint would
           // commit with a generation the group is leaving (refused: a failed checkpoint).
           if (this.readAhead !== undefined) {
@@ -446,6 +452,7 @@ export class Worker {
     this.sourceJob?.settle();
     this.lastCheckpointAt = Date.now();
     this.catchUp.checkpointed();
+    this.alignmentWait?.checkpointed();
     const report = await this.delivery.checkpoint(tasks, kind);
     if (report === undefined) return;
     this.checkpoints.push(report);
