@@ -7,13 +7,16 @@
 // open until the periodic checkpoint: the worker waited for news it was itself holding back, one
 // checkpoint interval per pause (seen with a 10-minute interval: paused for good in a test). So
 // it checkpoints as such a wait begins, and again while clicks prefetched before the pause are
-// still read (their partials open the next transaction). Pure: the worker loop feeds it.
+// still read (their partials open the next transaction), or after a checkpoint released what an
+// idle partition held (its watermark goes out in the next one). Pure: the worker loop feeds it.
 
 export class AlignmentWaitCheckpoints {
   /** When the current wait began; undefined while some source partition may read. */
   private waitStartedAtMs: number | undefined;
   /** Clicks read since the last checkpoint: their partials are in the open transaction. */
   private clicksSinceCheckpoint = 0;
+  /** Held watermarks went out after the last checkpoint (`partialsSent`). */
+  private releasedSinceCheckpoint = false;
 
   /** @param minGapMs the least time between two checkpoints this rule asks for. */
   constructor(private readonly minGapMs: number) {}
@@ -32,12 +35,18 @@ export class AlignmentWaitCheckpoints {
       return false;
     }
     this.waitStartedAtMs ??= nowMs;
-    const open = lastCheckpointAtMs < this.waitStartedAtMs || this.clicksSinceCheckpoint > 0;
+    const open = lastCheckpointAtMs < this.waitStartedAtMs || this.clicksSinceCheckpoint > 0 || this.releasedSinceCheckpoint;
     return open && nowMs - lastCheckpointAtMs >= this.minGapMs;
   }
 
-  /** A checkpoint (of any kind) started: what was read is in it. */
+  /** A checkpoint released what idle source tasks held: it went into the open transaction. */
+  partialsSent(): void {
+    this.releasedSinceCheckpoint = true;
+  }
+
+  /** A checkpoint (of any kind) started: what was read and sent is in it. */
   checkpointed(): void {
     this.clicksSinceCheckpoint = 0;
+    this.releasedSinceCheckpoint = false;
   }
 }

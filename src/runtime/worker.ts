@@ -490,7 +490,10 @@ export class Worker {
       released = true;
     }
     // The checkpoint's start: its own duration (a flush, a transaction's commit) is not idle time.
-    if (released) this.catchUp.heldReleased(this.lastCheckpointAt);
+    if (released) {
+      this.catchUp.heldReleased(this.lastCheckpointAt);
+      this.alignmentWait?.partialsSent();
+    }
   }
 
   onCheckpoint(listener: (report: CheckpointReport) => void): void {

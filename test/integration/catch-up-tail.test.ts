@@ -33,7 +33,7 @@ for (const mode of ['at-least-once', 'exactly-once'] as const) test(`${mode}, tw
     // partial batches: live traffic to the job, checkpointed on the periodic schedule (here 10
     // minutes), and its clicks were not committed at all (seen under load, in a loop).
     const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
-    const producer = new Producer({ ...commonConfig(brokers, 'test-catch-up-tail'), 'transactional.id': uniqueName('test-catch-up-tail') });
+    const producer = new Producer({ ...commonConfig(brokers, 'test-catch-up-tail'), 'transactional.id': uniqueName('test-catch-up-tail'), 'transaction.timeout.ms': 300_000 });
     await connectClient(producer, brokers);
     const transaction = new Transactions(producer);
     await transaction.init(30_000);
